@@ -1,0 +1,419 @@
+"""The link to Asterisk's AMI: the only module that talks to the wire (DESIGN.md section 9).
+
+Rule: an action is written to the wire at most once. If the link drops before its answer, the caller gets
+`AmiDisconnected` (outcome unknown) and the action is forgotten, never replayed after a reconnect.
+
+panoramisk's `Manager` has traps that cost a contact centre a double dial or a dead link (a raising handler
+drops the connection, unanswered actions are re-sent after a reconnect, an Async Originate's future hangs
+when the link drops, ping never checks the pong). So this module owns the connection, the ActionIDs, the
+timeouts, the reconnect and the ping watchdog, and uses panoramisk only to parse AMI messages. Events are
+never handled here: each is typed and put on `events`, which one consumer reads in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from panoramisk.message import Message
+
+from cbdialer.adapters.ami.events import AmiEvent, LinkDown, LinkUp, parse_event
+
+_FRAME_END = b"\r\n\r\n"
+_BANNER = b"Asterisk Call Manager/"
+# A frame this large without an end is not AMI: drop the link rather than grow without bound.
+_MAX_FRAME = 1 << 20
+_VARIABLE_NAME = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]*$")
+
+
+class AmiError(Exception):
+    """Something went wrong talking to Asterisk."""
+
+
+class AmiUnavailable(AmiError):
+    """The link is down: the action was not sent."""
+
+
+class AmiDisconnected(AmiError):
+    """The link dropped after the action was sent: its outcome is unknown, and it will not be re-sent."""
+
+
+class AmiTimeout(AmiError):
+    """Asterisk did not answer the action in time: its outcome is unknown."""
+
+
+class AmiActionFailed(AmiError):
+    """Asterisk answered the action with an error."""
+
+
+class AmiLoginError(AmiError):
+    """Asterisk refused the login: a configuration problem that retrying will not fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    host: str
+    port: int
+    username: str
+    secret: str = field(repr=False)
+    ping_interval: float = 2.0
+    ping_timeout: float = 3.0
+    action_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    backoff_initial: float = 0.2
+    backoff_max: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """Ring `channel` (the agent's dial string); once answered it runs context/exten/priority.
+
+    `channel_id` becomes the channel's Uniqueid (cbdialer passes the attempt id), and the ActionID is
+    derived from it, so every event of the call can be tied back to the attempt."""
+
+    channel: str
+    channel_id: str
+    context: str
+    exten: str = "s"
+    priority: int = 1
+    timeout_ms: int = 30_000
+    caller_id: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def action_id(self) -> str:
+        return f"cbd-originate-{self.channel_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """One live channel, from CoreShowChannels."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    context: str
+    exten: str
+    state: str
+    application: str
+    duration: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Any]
+    # List actions (CoreShowChannels, DeviceStateList) answer with events ending in this one.
+    complete_event: str | None
+    items: list[dict[str, str]] = field(default_factory=list)
+
+
+def _headers(message: Message) -> dict[str, str]:
+    """A message's headers as a plain dict with lower-case keys; repeated headers joined by commas."""
+    out: dict[str, str] = {}
+    for key, value in message.items():
+        if key == "content":
+            continue
+        out[key.lower()] = ",".join(value) if isinstance(value, list) else str(value)
+    return out
+
+
+def _check_value(name: str, value: str) -> str:
+    # A CR or LF would end the header and let the rest be read as another header or action.
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"AMI header {name!r}: line breaks are not allowed")
+    return value
+
+
+def _serialise(headers: Mapping[str, str | Sequence[str]]) -> bytes:
+    lines = []
+    for name, value in headers.items():
+        values = [value] if isinstance(value, str) else list(value)
+        lines.extend(f"{name}: {_check_value(name, v)}" for v in values)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+class _Session(asyncio.Protocol):
+    """One TCP session: frames bytes into messages. Framing works on bytes, so a multi-byte character
+    split across reads is never damaged."""
+
+    def __init__(self, link: AmiLink) -> None:
+        self._link = link
+        self._buffer = bytearray()
+        self._banner_seen = False
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._banner_seen:
+            end = self._buffer.find(b"\r\n")
+            if end < 0:
+                return
+            if self._buffer.startswith(_BANNER):
+                del self._buffer[: end + 2]
+            self._banner_seen = True
+        while (end := self._buffer.find(_FRAME_END)) >= 0:
+            frame = bytes(self._buffer[:end])
+            del self._buffer[: end + len(_FRAME_END)]
+            message = Message.from_line(frame.decode("utf-8", "replace").strip())
+            if message is not None:
+                self._link._on_message(_headers(message))
+        if len(self._buffer) > _MAX_FRAME:
+            self._link._log.error("ami_frame_too_large", size=len(self._buffer))
+            if self.transport is not None:
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(str(exc) if exc else "closed by Asterisk")
+
+
+class AmiLink:
+    """A supervised link to one Asterisk. Run `run(stop)` as a task; read typed events from `events`."""
+
+    def __init__(self, config: AmiConfig, *, log: Any = None) -> None:
+        self.config = config
+        self.events: asyncio.Queue[AmiEvent] = asyncio.Queue()
+        # How many of each action went on the wire: lets tests prove nothing was sent twice.
+        self.actions_sent: Counter[str] = Counter()
+        self._log = log or structlog.get_logger("cbdialer.ami")
+        self._session: _Session | None = None
+        self._logged_in = False
+        self._up = asyncio.Event()
+        self._pending: dict[str, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._prefix = f"cbd-{secrets.token_hex(4)}"
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in
+
+    async def wait_connected(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self._up.wait()
+
+    # -- the supervised task -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, log in, watch the link, reconnect with backoff; return when `stop` is set.
+        Raises AmiLoginError: a refused login is a configuration error, not a network one."""
+        delay = self.config.backoff_initial
+        reconnect = False
+        try:
+            while not stop.is_set():
+                try:
+                    await self._open()
+                except AmiLoginError:
+                    raise
+                except (OSError, TimeoutError, AmiError) as exc:
+                    self._log.warning("ami_connect_failed", host=self.config.host, port=self.config.port,
+                                      error=str(exc) or type(exc).__name__, retry_in=round(delay, 2))
+                    self._close("connect failed")
+                    if await _wait_or_stop(stop, delay):
+                        break
+                    delay = min(delay * 2, self.config.backoff_max)
+                    continue
+                delay = self.config.backoff_initial
+                self._log.info("ami_link_up", host=self.config.host, port=self.config.port, reconnect=reconnect)
+                self.events.put_nowait(LinkUp(reconnect=reconnect))
+                reconnect = True
+                reason = await self._watch(stop)
+                self._close(reason)
+                if not stop.is_set():
+                    self._log.warning("ami_link_down", reason=reason)
+        finally:
+            self._close("stopped")
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.config.connect_timeout):
+            _, session = await loop.create_connection(lambda: _Session(self), self.config.host, self.config.port)
+        self._session = session
+        response = await self._send(
+            {"Action": "Login", "Username": self.config.username, "Secret": self.config.secret, "Events": "on"},
+            login=True,
+        )
+        if response.get("response") != "Success":
+            raise AmiLoginError(f"AMI login as {self.config.username!r} refused: {response.get('message', '')}")
+        self._logged_in = True
+        self._up.set()
+
+    async def _watch(self, stop: asyncio.Event) -> str:
+        """Until the link fails: a closed socket, or a Ping not answered within ping_timeout."""
+        assert self._session is not None
+        closed = self._session.closed
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({closed, stopping}, timeout=self.config.ping_interval,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if stopping in done:
+                    return "stopped"
+                if closed in done:
+                    return str(closed.result())
+                try:
+                    await self.ping(timeout=self.config.ping_timeout)
+                except AmiError as exc:
+                    return f"ping failed: {type(exc).__name__}"
+        finally:
+            stopping.cancel()
+
+    def _close(self, reason: str) -> None:
+        was_up = self._logged_in
+        self._logged_in = False
+        self._up.clear()
+        if self._session is not None and self._session.transport is not None:
+            self._session.transport.close()
+        self._session = None
+        # Fail what is in flight; never keep it for a replay after the reconnect.
+        pending, self._pending = self._pending, {}
+        for item in pending.values():
+            if not item.future.done():
+                item.future.set_exception(AmiDisconnected(f"AMI link lost ({reason}); outcome unknown"))
+        if was_up:
+            self.events.put_nowait(LinkDown(reason=reason))
+
+    # -- messages from the wire --------------------------------------------------------------------
+
+    def _on_message(self, headers: dict[str, str]) -> None:
+        try:
+            self._route(headers)
+        except Exception:  # noqa: BLE001 - a bad message must never take the link down
+            self._log.exception("ami_message_dropped", event=headers.get("event"), response=headers.get("response"))
+
+    def _route(self, headers: dict[str, str]) -> None:
+        action_id = headers.get("actionid")
+        pending = self._pending.get(action_id) if action_id else None
+        if "event" in headers:
+            if pending is not None and pending.complete_event is not None:
+                if headers["event"] == pending.complete_event:
+                    self._resolve(action_id, pending.items)
+                else:
+                    pending.items.append(headers)
+                return
+            self.events.put_nowait(parse_event(headers))
+            return
+        if pending is None:
+            return  # the late answer to an action that timed out or was failed: nobody waits for it
+        if pending.complete_event is not None and headers.get("response") == "Success" \
+                and headers.get("eventlist", "").lower() == "start":
+            return  # the list follows as events
+        self._resolve(action_id, headers)
+
+    def _resolve(self, action_id: str | None, result: Any) -> None:
+        pending = self._pending.pop(action_id or "", None)
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(result)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    async def _send(self, headers: dict[str, Any], *, action_id: str | None = None, complete_event: str | None = None,
+                    timeout: float | None = None, login: bool = False) -> Any:
+        session = self._session
+        if session is None or session.transport is None or session.transport.is_closing() \
+                or not (self._logged_in or login):
+            raise AmiUnavailable(f"AMI link to {self.config.host}:{self.config.port} is down")
+        action_id = action_id or f"{self._prefix}-{next(self._ids)}"
+        if action_id in self._pending:
+            raise ValueError(f"ActionID {action_id!r} is already in flight")
+        data = _serialise({**headers, "ActionID": action_id})
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = _Pending(future, complete_event)
+        session.transport.write(data)
+        self.actions_sent[headers["Action"]] += 1
+        try:
+            async with asyncio.timeout(timeout or self.config.action_timeout):
+                return await future
+        except TimeoutError:
+            raise AmiTimeout(f"AMI {headers['Action']} got no answer in time; outcome unknown") from None
+        finally:
+            self._pending.pop(action_id, None)
+
+    async def _checked(self, headers: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+        response = await self._send(headers, **kwargs)
+        if response.get("response") != "Success":
+            raise AmiActionFailed(f"AMI {headers['Action']} failed: {response.get('message', 'no message')}")
+        return response
+
+    async def ping(self, timeout: float | None = None) -> None:
+        await self._checked({"Action": "Ping"}, timeout=timeout)
+
+    async def originate(self, request: OriginateRequest) -> str:
+        """Send an Async Originate; return its ActionID once Asterisk has queued it (the ring has not
+        happened yet: OriginateResponse, DialBegin and the dialplan's UserEvents follow on `events`)."""
+        headers: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": request.channel,
+            "Context": request.context,
+            "Exten": request.exten,
+            "Priority": str(request.priority),
+            "Timeout": str(request.timeout_ms),
+            "ChannelId": request.channel_id,
+            # Always Async: without it panoramisk-era code waits for the ring, and Asterisk blocks the session.
+            "Async": "true",
+        }
+        if request.caller_id:
+            headers["CallerID"] = request.caller_id
+        variables = []
+        for name, value in request.variables.items():
+            if not _VARIABLE_NAME.match(name):
+                raise ValueError(f"Originate variable name {name!r} is not a dialplan variable name")
+            if "," in value:
+                raise ValueError(f"Originate variable {name!r}: commas are not allowed (AMI splits on them)")
+            variables.append(f"{name}={value}")
+        if variables:
+            headers["Variable"] = variables
+        await self._checked(headers, action_id=request.action_id)
+        return request.action_id
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        await self._checked({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
+
+    async def core_show_channels(self) -> list[ChannelInfo]:
+        items = await self._send({"Action": "CoreShowChannels"}, complete_event="CoreShowChannelsComplete")
+        if isinstance(items, dict):
+            raise AmiActionFailed(f"AMI CoreShowChannels failed: {items.get('message', 'no message')}")
+        return [
+            ChannelInfo(
+                channel=item.get("channel", ""),
+                uniqueid=item.get("uniqueid", ""),
+                linkedid=item.get("linkedid", ""),
+                context=item.get("context", ""),
+                exten=item.get("exten", ""),
+                state=item.get("channelstatedesc", ""),
+                application=item.get("application", ""),
+                duration=item.get("duration", ""),
+            )
+            for item in items
+            if item.get("event") == "CoreShowChannel"
+        ]
+
+    async def device_states(self) -> dict[str, str]:
+        """Device state of every device Asterisk knows, e.g. {"PJSIP/agent-1001": "NOT_INUSE"}."""
+        items = await self._send({"Action": "DeviceStateList"}, complete_event="DeviceStateListComplete")
+        if isinstance(items, dict):
+            raise AmiActionFailed(f"AMI DeviceStateList failed: {items.get('message', 'no message')}")
+        return {item.get("device", ""): item.get("state", "") for item in items if item.get("device")}
+
+
+async def _wait_or_stop(stop: asyncio.Event, delay: float) -> bool:
+    """Sleep `delay` unless `stop` is set first; True if stopping."""
+    try:
+        async with asyncio.timeout(delay):
+            await stop.wait()
+    except TimeoutError:
+        return False
+    return True

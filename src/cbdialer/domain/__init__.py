@@ -1,0 +1,1 @@
+"""The pure core: no I/O and no clock reads; the time is always a parameter."""

@@ -1,0 +1,39 @@
+"""Logging is structlog, configured once by the composition root: readable console lines by default,
+JSON lines on request. No secret is ever passed to a logger; `redact` guards the keys that could hold one."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = frozenset({"secret", "password", "token", "ami_secret", "authorization"})
+
+
+def redact(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in event_dict.keys() & SECRET_KEYS:
+        event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(fmt: str = "console", level: str = "info") -> None:
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info if fmt == "json" else structlog.dev.set_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,79 @@
+"""Settings come from the environment (prefix CBDIALER_) or a config file, never from code.
+
+The names of DESIGN.md section 12 are a contract. Secrets are SecretStr so that no repr or log line
+shows them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PostgresDsn, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CBDIALER_", extra="forbid")
+
+    database_url: PostgresDsn = Field(
+        default=PostgresDsn("postgresql://postgres@127.0.0.1:5432/cbdialer"),
+        description="PostgreSQL URL of the callback book",
+    )
+    ami_host: str = Field(default="127.0.0.1", description="Asterisk AMI host")
+    ami_port: int = Field(default=5038, ge=1, le=65535, description="Asterisk AMI port")
+    ami_username: str = Field(default="cbdialer", description="AMI user (manager.conf section)")
+    ami_secret: SecretStr = Field(default=SecretStr(""), description="AMI secret")
+    ami_ping_interval: float = Field(default=2.0, gt=0, description="seconds between link checks")
+    ami_ping_timeout: float = Field(default=3.0, gt=0, description="seconds a Ping may take before the link is dropped")
+    ami_action_timeout: float = Field(default=5.0, gt=0, description="seconds an AMI action may take")
+    http_host: str = Field(default="127.0.0.1", description="admin API bind address")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="admin API port")
+    log_format: Literal["console", "json"] = Field(default="console", description="console or json")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: PostgresDsn) -> PostgresDsn:
+        if value.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values, then the environment, then the config file (if one was given).
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from the environment over an optional TOML config file (keys as in the environment,
+    lower case and without the prefix: `ami_secret = "..."`). A missing file is an error naming it."""
+    if config_file is None:
+        return Settings()
+    if not config_file.is_file():
+        raise SettingsError(f"config file {config_file}: not found")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    try:
+        return Settings.model_validate(FileSettings().model_dump())
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {config_file}: {exc}") from exc
+
+
+class SettingsError(Exception):
+    """A configuration problem, stated for the person who runs cbdialer."""
