@@ -1,0 +1,116 @@
+"""The PostgreSQL adapter: the only module that imports asyncpg. Rule: SQL comes from queries.sql or a
+migration file, never from a string in the code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from cbdialer import __version__
+from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
+from cbdialer.adapters.db.queries import load_queries
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or refused the connection."""
+
+
+class Database:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._q = load_queries()
+
+    @classmethod
+    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        assert pool is not None
+        return cls(pool)
+
+    @staticmethod
+    async def create_database_if_missing(url: str) -> bool:
+        """Create the database named in `url` if it does not exist yet (connecting to the server's
+        `postgres` database to do so). True if it was created."""
+        try:
+            conn = await asyncpg.connect(url)
+        except asyncpg.InvalidCatalogNameError:
+            pass
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        else:
+            await conn.close()
+            return False
+        params = urlsplit(url)
+        name = params.path.lstrip("/")
+        try:
+            admin = await asyncpg.connect(urlunsplit(params._replace(path="/postgres")))
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL to create database {name!r}: {exc}") from exc
+        try:
+            # An identifier cannot be a bind parameter: quote it as quote_ident would.
+            quoted = '"' + name.replace('"', '""') + '"'
+            await admin.execute(load_queries()["create_database"].replace("{database}", quoted))
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        finally:
+            await admin.close()
+        return True
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    # -- schema --------------------------------------------------------------------------------------
+
+    async def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
+        """Apply what is missing; return the names applied (empty when up to date)."""
+        migrations = load_migrations() if migrations is None else migrations
+        applied_now: list[str] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q["migrations_lock"])
+            await conn.execute(self._q["migrations_table"])
+            applied = {row["version"]: row for row in await conn.fetch(self._q["migrations_applied"])}
+            for migration in migrations:
+                row = applied.get(migration.version)
+                if row is not None:
+                    if row["checksum"] != migration.checksum:
+                        raise MigrationError(
+                            f"migration {migration.name} was changed after it was applied; "
+                            "add a new migration instead of editing an applied one"
+                        )
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute(self._q["migrations_record"], migration.version, migration.name, migration.checksum)
+                applied_now.append(migration.name)
+        return applied_now
+
+    async def pending_migrations(self) -> list[str]:
+        """Names of migrations not yet applied (all of them on an empty database)."""
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval(self._q["migrations_table_exists"]):
+                return [m.name for m in load_migrations()]
+            applied = {row["version"] for row in await conn.fetch(self._q["migrations_applied"])}
+        return [m.name for m in load_migrations() if m.version not in applied]
+
+    # -- dialer nodes --------------------------------------------------------------------------------
+
+    async def register_node(self) -> uuid.UUID:
+        node_id = uuid.uuid4()
+        async with self._pool.acquire() as conn:
+            await conn.execute(self._q["node_register"], node_id, socket.gethostname(), os.getpid(), __version__)
+        return node_id
+
+    async def heartbeat(self, node_id: uuid.UUID) -> datetime | None:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(self._q["node_heartbeat"], node_id)
+
+    async def node_stopped(self, node_id: uuid.UUID) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(self._q["node_stopped"], node_id)

@@ -1,0 +1,143 @@
+"""The composition root: the one place that reads settings, builds the adapters and runs the daemon.
+
+Rule: every background task is named and supervised; the first one to fail stops the daemon cleanly,
+and shutdown always goes through the `stop` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from cbdialer.adapters.ami import (
+    AmiConfig,
+    AmiLink,
+    AttemptReport,
+    DeviceStateChange,
+    InboundCall,
+    LinkDown,
+    LinkUp,
+)
+from cbdialer.adapters.db import Database
+from cbdialer.settings import Settings
+
+log = structlog.get_logger("cbdialer")
+
+HEARTBEAT_INTERVAL = 5.0
+
+
+class DaemonError(Exception):
+    """The daemon cannot start or had to stop; the message says why."""
+
+
+def ami_config(settings: Settings) -> AmiConfig:
+    return AmiConfig(
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_username,
+        secret=settings.ami_secret.get_secret_value(),
+        ping_interval=settings.ami_ping_interval,
+        ping_timeout=settings.ami_ping_timeout,
+        action_timeout=settings.ami_action_timeout,
+    )
+
+
+async def consume_ami_events(link: AmiLink, stop: asyncio.Event) -> None:
+    """The single consumer of AMI events, applied in order. Until the dialer lands it records presence
+    and reports what it sees; a failure here is a bug and stops the daemon."""
+    presence: dict[str, str] = {}
+    while not stop.is_set():
+        event = await link.events.get()
+        match event:
+            case LinkUp():
+                presence.update(await link.device_states())
+                log.info("agents_presence", devices=len(presence),
+                         available=sum(1 for s in presence.values() if s != "UNAVAILABLE"))
+            case LinkDown(reason=reason):
+                log.warning("ami_link_lost", reason=reason)
+            case DeviceStateChange(device=device, state=state):
+                presence[device] = state
+                log.debug("device_state", device=device, state=state)
+            case AttemptReport():
+                log.info("attempt_report", kind=event.kind, attempt_id=event.attempt_id,
+                         dial_status=event.dial_status, hangup_cause=event.hangup_cause, amd_status=event.amd_status)
+            case InboundCall(caller_number=number, withheld=withheld):
+                log.info("inbound_call", caller_number=number if not withheld else "withheld")
+            case _:
+                pass
+
+
+async def heartbeat(db: Database, node_id: Any, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        if await db.heartbeat(node_id) is None:
+            raise DaemonError(f"dialer node {node_id} was marked stopped by someone else")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HEARTBEAT_INTERVAL):
+                await stop.wait()
+
+
+async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: asyncio.Event) -> None:
+    """Run named tasks until `stop` is set or one of them ends; then stop the rest and re-raise the
+    first failure."""
+    running = {asyncio.create_task(factory(), name=name): name for name, factory in tasks.items()}
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    failure: BaseException | None = None
+    try:
+        done, _ = await asyncio.wait([*running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is stopping:
+                continue
+            name = running[task]
+            if task.cancelled():
+                log.error("task_cancelled", task=name)
+            elif (exc := task.exception()) is not None:
+                log.error("task_failed", task=name, error=str(exc) or type(exc).__name__,
+                          error_type=type(exc).__name__)
+                failure = failure or exc
+            elif not stop.is_set():
+                log.warning("task_ended", task=name)
+    finally:
+        stop.set()
+        stopping.cancel()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, stopping, return_exceptions=True)
+    if failure is not None:
+        raise DaemonError(f"stopped: {failure}") from failure
+
+
+async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
+    db = await Database.connect(str(settings.database_url))
+    try:
+        pending = await db.pending_migrations()
+        if pending:
+            raise DaemonError(f"the database schema is not up to date ({', '.join(pending)} missing): "
+                              "run `cbdialer migrate` first")
+        node_id = await db.register_node()
+        log.info("dialer_started", node_id=str(node_id), ami=f"{settings.ami_host}:{settings.ami_port}")
+        link = AmiLink(ami_config(settings))
+        try:
+            await supervise(
+                {
+                    "ami-link": lambda: link.run(stop),
+                    "ami-events": lambda: consume_ami_events(link, stop),
+                    "node-heartbeat": lambda: heartbeat(db, node_id, stop),
+                },
+                stop,
+            )
+        finally:
+            await db.node_stopped(node_id)
+            log.info("dialer_stopped", node_id=str(node_id))
+    finally:
+        await db.close()
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

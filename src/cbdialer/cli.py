@@ -1,0 +1,69 @@
+"""The `cbdialer` command line: migrate, run. Rule: a problem the operator can fix is one clear line
+on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import structlog
+from pydantic import ValidationError
+
+from cbdialer import __version__
+from cbdialer.adapters.ami import AmiLoginError
+from cbdialer.adapters.db import Database, DatabaseUnavailable, MigrationError
+from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
+from cbdialer.logs import configure_logging
+from cbdialer.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cbdialer", description="Callback dialer for Asterisk contact centres")
+    parser.add_argument("--version", action="version", version=f"cbdialer {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML config file (the environment wins over it)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("run", help="run the daemon until SIGTERM or SIGINT")
+    return parser
+
+
+async def _migrate(settings: Settings) -> None:
+    log = structlog.get_logger("cbdialer")
+    if await Database.create_database_if_missing(str(settings.database_url)):
+        log.info("database_created", database=(settings.database_url.path or "").lstrip("/"))
+    db = await Database.connect(str(settings.database_url), max_size=1)
+    try:
+        applied = await db.migrate()
+    finally:
+        await db.close()
+    if applied:
+        log.info("schema_migrated", applied=applied)
+    else:
+        log.info("schema_up_to_date")
+
+
+async def _run(settings: Settings) -> None:
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    await run_daemon(settings, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except (SettingsError, ValidationError) as exc:
+        print(f"cbdialer: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "run":
+            asyncio.run(_run(settings))
+    except (DatabaseUnavailable, MigrationError, DaemonError, AmiLoginError) as exc:
+        print(f"cbdialer: {exc}", file=sys.stderr)
+        return 1
+    return 0
