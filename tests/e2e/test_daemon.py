@@ -1,0 +1,75 @@
+"""`cbdialer run` against the sandbox PBX and PostgreSQL: starts, sees the agents, hears inbound calls,
+stops cleanly on SIGTERM, and never logs its secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from tests.e2e.conftest import sandbox
+
+CBDIALER = str(Path(sys.executable).with_name("cbdialer"))
+
+
+class Daemon:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, object]] = []
+        self.raw: list[str] = []
+
+    async def wait_for(self, event: str, timeout: float = 20) -> dict[str, object]:
+        assert self.process.stderr is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = (await self.process.stderr.readline()).decode()
+                if not line:
+                    raise AssertionError(f"daemon exited before {event!r}: {self.raw}")
+                self.raw.append(line)
+                record = json.loads(line)
+                self.lines.append(record)
+                if record["event"] == event:
+                    return record
+
+
+async def test_run_until_sigterm(pbx: dict[str, str], database_url: str) -> None:
+    env = {**os.environ, **pbx, "CBDIALER_DATABASE_URL": database_url, "CBDIALER_LOG_FORMAT": "json"}
+    process = await asyncio.create_subprocess_exec(CBDIALER, "run", env=env, stderr=asyncio.subprocess.PIPE)
+    daemon = Daemon(process)
+    try:
+        started = await daemon.wait_for("dialer_started")
+        presence = await daemon.wait_for("agents_presence")
+        assert presence["devices"] == 7 and presence["available"] == 6
+        result = await asyncio.to_thread(sandbox, "call-in", "+442079460012")
+        assert result.returncode == 0, result.stderr
+        inbound = await daemon.wait_for("inbound_call")
+        assert inbound["caller_number"] == "+442079460012"
+        process.send_signal(signal.SIGTERM)
+        await daemon.wait_for("dialer_stopped")
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert not any(r["level"] in ("error", "critical") for r in daemon.lines)
+    assert all(pbx["CBDIALER_AMI_SECRET"] not in line for line in daemon.raw)
+    conn = await asyncpg.connect(database_url)
+    try:
+        stopped = await conn.fetchval("SELECT stopped_at FROM dialer_nodes WHERE id = $1::uuid", started["node_id"])
+    finally:
+        await conn.close()
+    assert stopped is not None
+
+
+async def test_a_wrong_secret_stops_the_daemon_with_a_clear_message(pbx: dict[str, str], database_url: str) -> None:
+    env = {**os.environ, **pbx, "CBDIALER_DATABASE_URL": database_url, "CBDIALER_AMI_SECRET": "not-the-secret"}
+    process = await asyncio.create_subprocess_exec(CBDIALER, "run", env=env, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 1
+    assert "AMI login as 'cbdialer' refused" in stderr.decode()
+    assert "not-the-secret" not in stderr.decode()
