@@ -44,7 +44,7 @@ async def test_run_until_sigterm(pbx: dict[str, str], database_url: str) -> None
     try:
         started = await daemon.wait_for("dialer_started")
         presence = await daemon.wait_for("agents_presence")
-        assert presence["devices"] == 7 and presence["available"] == 6
+        assert presence["devices"] == 8 and presence["available"] == 7
         result = await asyncio.to_thread(sandbox, "call-in", "+442079460012")
         assert result.returncode == 0, result.stderr
         inbound = await daemon.wait_for("inbound_call")
