@@ -15,6 +15,7 @@ import asyncpg
 from cbdialer import __version__
 from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
 from cbdialer.adapters.db.queries import load_queries
+from cbdialer.adapters.db.store import PostgresStore
 
 
 class DatabaseUnavailable(Exception):
@@ -66,6 +67,9 @@ class Database:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    def store(self) -> PostgresStore:
+        return PostgresStore(self._pool)
 
     # -- schema --------------------------------------------------------------------------------------
 

@@ -34,3 +34,100 @@ UPDATE dialer_nodes SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NUL
 
 -- name: node_stopped
 UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
+
+-- name: queue_upsert
+INSERT INTO queues (id, name, status, settings, skills) VALUES ($1, $2, $3, $4::jsonb, $5)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, settings = EXCLUDED.settings,
+    skills = EXCLUDED.skills, updated_at = now();
+
+-- name: queue_get
+SELECT id, name, status, settings, skills FROM queues WHERE id = $1;
+
+-- name: callback_insert
+WITH created AS (
+    INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
+                           updated_at, agent_id, team_id, created_by, customer_timezone, remark)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
+    RETURNING *
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, created_at, NULL, state, reason, $16, due_at FROM created
+)
+SELECT * FROM created;
+
+-- name: callback_get
+SELECT * FROM callbacks WHERE id = $1;
+
+-- name: callbacks_claim_due
+-- The claim (DESIGN.md section 8): due callbacks in due order, skipping rows another process is claiming.
+-- The lease's expiry is written as due_at, so a callback whose holder died falls due again by itself.
+WITH due AS (
+    SELECT id, state AS old_state, due_at AS old_due_at FROM callbacks
+    WHERE state IN ('scheduled', 'queued', 'in_progress') AND due_at <= $1
+    ORDER BY due_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE callbacks c SET
+        state = CASE WHEN c.state = 'scheduled' THEN 'queued' ELSE c.state END,
+        reason = CASE WHEN c.state = 'scheduled' THEN 'due' ELSE c.reason END,
+        lease_owner = $3, claimed_at = $1, due_at = $1 + $4::interval, updated_at = $1, version = c.version + 1
+    FROM due
+    WHERE c.id = due.id
+    RETURNING c.*, due.old_state, due.old_due_at
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $1, old_state, state, 'due', $5, due_at FROM claimed WHERE old_state = 'scheduled'
+)
+SELECT * FROM claimed;
+
+-- name: callback_transition
+-- A guarded transition: it happens only if the callback is still in the expected state (and, for a
+-- scheduler, still leased to it); zero rows means someone else won.
+WITH changed AS (
+    UPDATE callbacks SET
+        state = $3, reason = $4, due_at = COALESCE($5, due_at),
+        attempts_count = COALESCE($6, attempts_count), network_failures = COALESCE($7, network_failures),
+        strict_retries = COALESCE($8, strict_retries), completion_status = COALESCE($9, completion_status),
+        lease_owner = CASE WHEN $10 THEN lease_owner END,
+        updated_at = $11, version = version + 1
+    WHERE id = $1 AND state = $2 AND ($12::uuid IS NULL OR lease_owner = $12)
+    RETURNING *
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $11, $2, state, reason, $13, due_at FROM changed
+)
+SELECT * FROM changed;
+
+-- name: callbacks_extend_leases
+UPDATE callbacks SET due_at = $2::timestamptz + $3::interval
+WHERE lease_owner = $1 AND state IN ('queued', 'in_progress');
+
+-- name: callbacks_release_leases
+-- A clean stop: what this process claimed but did not start falls due again at once.
+UPDATE callbacks SET lease_owner = NULL, due_at = $2
+WHERE lease_owner = $1 AND state = 'queued';
+
+-- name: callbacks_next_due
+SELECT min(due_at) FROM callbacks WHERE state IN ('scheduled', 'queued', 'in_progress');
+
+-- name: callback_history
+SELECT at, from_state, to_state, reason, actor, due_at FROM callback_events WHERE callback_id = $1 ORDER BY id;
+
+-- name: callbacks_active_for_contact
+SELECT * FROM callbacks
+WHERE destination = $1 AND ($2::text IS NULL OR queue_id = $2)
+  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')
+ORDER BY created_at;
+
+-- name: dnc_add
+INSERT INTO dnc_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
+
+-- name: dnc_contains
+SELECT EXISTS (SELECT 1 FROM dnc_numbers WHERE number = $1);
+
+-- name: exclusion_add
+INSERT INTO excluded_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
+
+-- name: exclusion_contains
+SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);

@@ -1,0 +1,129 @@
+"""The callback book in PostgreSQL: the CallbackStore port over asyncpg. Rule: every state change is one
+guarded statement that also writes its audit line, so the two can never disagree."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from cbdialer.domain.codec import settings_from_dict, settings_to_dict
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, Queue, QueueStatus
+from cbdialer.ports import StateChange
+from cbdialer.adapters.db.queries import load_queries
+
+
+def callback_from_row(row: asyncpg.Record) -> Callback:
+    return Callback(
+        id=row["id"],
+        queue_id=row["queue_id"],
+        destination=row["destination"],
+        type=CallbackType(row["type"]),
+        state=CallbackState(row["state"]),
+        due_at=row["due_at"],
+        start_at=row["start_at"],
+        end_at=row["end_at"],
+        created_at=row["created_at"],
+        agent_id=row["agent_id"],
+        team_id=row["team_id"],
+        created_by=row["created_by"],
+        customer_timezone=row["customer_timezone"],
+        remark=row["remark"],
+        attempts_count=row["attempts_count"],
+        network_failures=row["network_failures"],
+        strict_retries=row["strict_retries"],
+        completion_status=CompletionStatus(row["completion_status"]) if row["completion_status"] else None,
+        reason=Reason(row["reason"]),
+    )
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._q = load_queries()
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await conn.fetch(self._q[name], *args)
+
+    async def _value(self, name: str, *args: Any) -> Any:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(self._q[name], *args)
+
+    async def _execute(self, name: str, *args: Any) -> str:
+        async with self._pool.acquire() as conn:
+            return await conn.execute(self._q[name], *args)
+
+    async def save_queue(self, queue: Queue) -> None:
+        await self._execute("queue_upsert", queue.id, queue.name, queue.status.value,
+                            json.dumps(settings_to_dict(queue.settings)), sorted(queue.skills))
+
+    async def get_queue(self, queue_id: str) -> Queue | None:
+        rows = await self._fetch("queue_get", queue_id)
+        if not rows:
+            return None
+        row = rows[0]
+        return Queue(id=row["id"], name=row["name"], status=QueueStatus(row["status"]),
+                     settings=settings_from_dict(json.loads(row["settings"])), skills=frozenset(row["skills"]))
+
+    async def add_callback(self, callback: Callback, *, actor: str) -> Callback:
+        c = callback
+        rows = await self._fetch("callback_insert", c.id, c.queue_id, c.destination, c.type.value, c.state.value,
+                                 c.reason.value, c.due_at, c.start_at, c.end_at, c.created_at, c.agent_id, c.team_id,
+                                 c.created_by, c.customer_timezone, c.remark, actor)
+        return callback_from_row(rows[0])
+
+    async def get_callback(self, callback_id: UUID) -> Callback | None:
+        rows = await self._fetch("callback_get", callback_id)
+        return callback_from_row(rows[0]) if rows else None
+
+    async def claim_due(self, owner: UUID, *, now: datetime, limit: int, lease: timedelta,
+                        actor: str = "scheduler") -> list[Callback]:
+        rows = await self._fetch("callbacks_claim_due", now, limit, owner, lease, actor)
+        rows = sorted(rows, key=lambda r: (r["old_due_at"], r["id"]))
+        return [callback_from_row(r) for r in rows]
+
+    async def transition(self, callback_id: UUID, *, expected: CallbackState, to: CallbackState, reason: Reason,
+                         now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
+                         attempts_count: int | None = None, network_failures: int | None = None,
+                         strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
+                         keep_lease: bool = False) -> Callback | None:
+        rows = await self._fetch(
+            "callback_transition", callback_id, expected.value, to.value, reason.value, due_at, attempts_count,
+            network_failures, strict_retries, completion_status.value if completion_status else None, keep_lease,
+            now, owner, actor)
+        return callback_from_row(rows[0]) if rows else None
+
+    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int:
+        return int((await self._execute("callbacks_extend_leases", owner, now, lease)).split()[-1])
+
+    async def release_leases(self, owner: UUID, *, now: datetime) -> int:
+        return int((await self._execute("callbacks_release_leases", owner, now)).split()[-1])
+
+    async def next_due_at(self) -> datetime | None:
+        return await self._value("callbacks_next_due")
+
+    async def history(self, callback_id: UUID) -> list[StateChange]:
+        rows = await self._fetch("callback_history", callback_id)
+        return [StateChange(at=r["at"], from_state=CallbackState(r["from_state"]) if r["from_state"] else None,
+                            to_state=CallbackState(r["to_state"]), reason=Reason(r["reason"]), actor=r["actor"],
+                            due_at=r["due_at"]) for r in rows]
+
+    async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]:
+        return [callback_from_row(r) for r in await self._fetch("callbacks_active_for_contact", destination, queue_id)]
+
+    async def add_dnc(self, number: str, *, actor: str) -> None:
+        await self._execute("dnc_add", number, actor)
+
+    async def is_dnc(self, number: str) -> bool:
+        return bool(await self._value("dnc_contains", number))
+
+    async def add_exclusion(self, number: str, *, actor: str) -> None:
+        await self._execute("exclusion_add", number, actor)
+
+    async def is_excluded(self, number: str) -> bool:
+        return bool(await self._value("exclusion_contains", number))

@@ -1,0 +1,83 @@
+"""Queue settings to and from plain JSON-able dicts. Rule: a stored or posted dict round-trips exactly,
+unknown keys are refused by name, and missing keys take the seeds' defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, time
+from typing import Any
+
+from cbdialer.domain.models import (
+    ALWAYS_OPEN,
+    CallingWindow,
+    InvalidValue,
+    OpeningHours,
+    PreviewMode,
+    QueueSettings,
+    Schedule,
+)
+
+
+def _time(field_name: str, value: Any) -> time:
+    if value in ("24:00", "24:00:00"):
+        return time.max
+    try:
+        return time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(field_name, f"{value!r} is not a time like 08:00") from None
+
+
+def _time_text(value: time) -> str:
+    return "24:00" if value == time.max else value.strftime("%H:%M")
+
+
+def settings_to_dict(settings: QueueSettings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, CallingWindow):
+            value = {"start": _time_text(value.start), "end": _time_text(value.end)}
+        elif isinstance(value, Schedule):
+            value = {
+                "timezone": value.timezone,
+                "weekly": [{"weekday": o.weekday, "start": _time_text(o.start), "end": _time_text(o.end)}
+                           for o in value.weekly],
+                "closed_dates": sorted(d.isoformat() for d in value.closed_dates),
+            }
+        elif isinstance(value, PreviewMode):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def settings_from_dict(data: dict[str, Any]) -> QueueSettings:
+    names = {f.name for f in dataclasses.fields(QueueSettings)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidValue(unknown[0], "is not a queue setting")
+    values = dict(data)
+    try:
+        if "calling_window" in values:
+            window = values["calling_window"]
+            values["calling_window"] = CallingWindow(_time("calling_window.start", window["start"]),
+                                                     _time("calling_window.end", window["end"]))
+        if "schedule" in values:
+            schedule = values["schedule"]
+            values["schedule"] = Schedule(
+                timezone=schedule.get("timezone", "UTC"),
+                weekly=tuple(OpeningHours(int(o["weekday"]), _time("schedule.weekly.start", o["start"]),
+                                          _time("schedule.weekly.end", o["end"]))
+                             for o in schedule["weekly"]) if "weekly" in schedule else ALWAYS_OPEN,
+                closed_dates=frozenset(date.fromisoformat(d) for d in schedule.get("closed_dates", [])),
+            )
+        if "preview_mode" in values:
+            values["preview_mode"] = PreviewMode(values["preview_mode"])
+        if "recall_intervals" in values:
+            values["recall_intervals"] = tuple(int(i) for i in values["recall_intervals"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidValue):
+            raise
+        raise InvalidValue("settings", f"malformed: {exc}") from None
+    return QueueSettings(**values)

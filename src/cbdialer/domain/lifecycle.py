@@ -1,0 +1,150 @@
+"""The callback lifecycle (DESIGN.md section 3) as a transition table, in the manner of h11's _state.py.
+
+Rule: a callback changes state only through `transition(state, reason)`, which looks the pair up in
+TRANSITIONS; a pair that is not there raises IllegalTransition. The reason is the event: it is stored with
+every change so that every hold, skip and end can be explained afterwards.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallbackState(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its due time (POM ActiveAttachedToJob, ECS Pending)
+    QUEUED = "queued"  # due, waiting for an agent or a dial slot (POM QueuedForDialing)
+    IN_PROGRESS = "in_progress"  # an attempt is live (POM InProgress, ECS HandlingByAgent)
+    WAITING_FOR_QUEUE = "waiting_for_queue"  # its queue is stopped (POM WaitingForJob)
+    COMPLETED = "completed"
+    FAILED = "failed"  # attempts exhausted, or wrong destination
+    EXPIRED = "expired"  # its end passed before it was presented
+    CANCELLED = "cancelled"  # by a person (POM ManuallyCancelled)
+    CANCELLED_BY_INBOUND = "cancelled_by_inbound"  # the contact called in
+    OVERWRITTEN = "overwritten"  # a newer callback for the same contact and queue
+    CONTACT_EXCLUDED = "contact_excluded"  # the number is on the exclusion list
+    PURGED = "purged"  # supervisor purge
+    QUEUE_TERMINATED = "queue_terminated"  # its queue was terminated
+
+
+TERMINAL_STATES = frozenset({
+    CallbackState.COMPLETED,
+    CallbackState.FAILED,
+    CallbackState.EXPIRED,
+    CallbackState.CANCELLED,
+    CallbackState.CANCELLED_BY_INBOUND,
+    CallbackState.OVERWRITTEN,
+    CallbackState.CONTACT_EXCLUDED,
+    CallbackState.PURGED,
+    CallbackState.QUEUE_TERMINATED,
+})
+
+# States in which a callback is still owed to the customer.
+ACTIVE_STATES = frozenset(CallbackState) - TERMINAL_STATES
+
+
+class Reason(StrEnum):
+    """Why a callback changed state (the event of the transition table)."""
+
+    CREATED = "created"
+    DUE = "due"  # its due time came
+    CALL_NOW = "call_now"  # a person asked for an immediate call
+    RESCHEDULED = "rescheduled"  # a person moved its start
+    SEND_TO_QUEUE = "send_to_queue"  # a person made it due now (ECS)
+    # Held back before dialling (system completion codes of POM)
+    POSTPONED = "postponed"  # no suitable agent: retry interval
+    AGENT_UNAVAILABLE = "agent_unavailable"  # strict agent logged off or not ready: retry interval
+    OFF_SCHEDULE = "off_schedule"  # the queue is closed: next opening
+    RESTRICTED_TIME = "restricted_time"  # outside the contact's calling window: next opening
+    RESTRICTED_DNC = "restricted_dnc"  # on the do-not-call list with apply DNC on
+    DIAL_SLOT_UNAVAILABLE = "dial_slot_unavailable"  # pacing: max concurrent calls or calls per second
+    # The attempt
+    DIALING = "dialing"  # an attempt started: the agent is being offered the call
+    HANDLED = "handled"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    ANSWERING_MACHINE = "answering_machine"
+    NETWORK_FAILURE = "network_failure"
+    CANCEL = "cancel"  # the agent cancelled before the customer answered
+    AGENT_MISSED = "agent_missed"  # the agent did not answer or rejected the offer
+    CALLBACK_REQUESTED = "callback_requested"  # the agent's disposition: call again at a new time
+    ABORTED = "aborted"  # the attempt was cut short by the queue closing
+    OUTCOME_UNKNOWN = "outcome_unknown"  # a crash or lost link hid the outcome: recall interval, never sooner
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    WRONG_DESTINATION = "wrong_destination"
+    # Ends decided by people or by the rules
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    INBOUND_CALL = "inbound_call"
+    OVERWRITTEN = "overwritten"
+    CONTACT_EXCLUDED = "contact_excluded"
+    PURGED = "purged"
+    QUEUE_STOPPED = "queue_stopped"
+    QUEUE_STARTED = "queue_started"
+    QUEUE_TERMINATED = "queue_terminated"
+
+
+S = CallbackState
+R = Reason
+
+# Reasons that put a waiting callback back to `scheduled` with a new due time.
+_HOLDS = (R.RESCHEDULED, R.POSTPONED, R.AGENT_UNAVAILABLE, R.OFF_SCHEDULE, R.RESTRICTED_TIME, R.RESTRICTED_DNC,
+          R.DIAL_SLOT_UNAVAILABLE)
+# Ends that apply to any callback not yet in a live attempt.
+_ENDS_WHILE_WAITING = {
+    R.EXPIRED: S.EXPIRED,
+    R.CANCELLED: S.CANCELLED,
+    R.INBOUND_CALL: S.CANCELLED_BY_INBOUND,
+    R.OVERWRITTEN: S.OVERWRITTEN,
+    R.CONTACT_EXCLUDED: S.CONTACT_EXCLUDED,
+    R.PURGED: S.PURGED,
+    R.QUEUE_TERMINATED: S.QUEUE_TERMINATED,
+    R.QUEUE_STOPPED: S.WAITING_FOR_QUEUE,
+}
+
+TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
+    (S.SCHEDULED, R.DUE): S.QUEUED,
+    (S.SCHEDULED, R.CALL_NOW): S.QUEUED,
+    (S.SCHEDULED, R.SEND_TO_QUEUE): S.QUEUED,
+    **{(S.SCHEDULED, r): S.SCHEDULED for r in _HOLDS},
+    **{(S.SCHEDULED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
+    (S.QUEUED, R.DIALING): S.IN_PROGRESS,
+    (S.QUEUED, R.CALL_NOW): S.QUEUED,
+    **{(S.QUEUED, r): S.SCHEDULED for r in _HOLDS},
+    **{(S.QUEUED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
+    # A live attempt ends in an outcome (DESIGN.md section 6); people and inbound calls leave it alone.
+    (S.IN_PROGRESS, R.HANDLED): S.COMPLETED,
+    (S.IN_PROGRESS, R.NO_ANSWER): S.SCHEDULED,
+    (S.IN_PROGRESS, R.BUSY): S.SCHEDULED,
+    (S.IN_PROGRESS, R.ANSWERING_MACHINE): S.SCHEDULED,
+    (S.IN_PROGRESS, R.NETWORK_FAILURE): S.SCHEDULED,
+    (S.IN_PROGRESS, R.CALLBACK_REQUESTED): S.SCHEDULED,
+    (S.IN_PROGRESS, R.OUTCOME_UNKNOWN): S.SCHEDULED,
+    (S.IN_PROGRESS, R.CANCEL): S.QUEUED,
+    (S.IN_PROGRESS, R.AGENT_MISSED): S.QUEUED,
+    (S.IN_PROGRESS, R.ABORTED): S.WAITING_FOR_QUEUE,
+    (S.IN_PROGRESS, R.ATTEMPTS_EXHAUSTED): S.FAILED,
+    (S.IN_PROGRESS, R.WRONG_DESTINATION): S.FAILED,
+    (S.IN_PROGRESS, R.EXPIRED): S.EXPIRED,
+    (S.WAITING_FOR_QUEUE, R.QUEUE_STARTED): S.SCHEDULED,
+    **{(S.WAITING_FOR_QUEUE, r): to for r, to in _ENDS_WHILE_WAITING.items() if r is not R.QUEUE_STOPPED},
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, state: CallbackState, reason: Reason) -> None:
+        super().__init__(f"a {state.value} callback cannot change state for reason {reason.value!r}")
+        self.state = state
+        self.reason = reason
+
+
+def transition(state: CallbackState, reason: Reason) -> CallbackState:
+    """The state a callback in `state` moves to for `reason`; raises IllegalTransition if none."""
+    try:
+        return TRANSITIONS[(state, reason)]
+    except KeyError:
+        raise IllegalTransition(state, reason) from None
+
+
+def sources_of(reason: Reason) -> frozenset[CallbackState]:
+    """Every state from which `reason` is a legal transition (what the database guard checks)."""
+    return frozenset(state for state, r in TRANSITIONS if r is reason)

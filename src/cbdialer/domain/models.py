@@ -1,0 +1,207 @@
+"""The things of a callback dialer, in the contact centre's words (DESIGN.md section 1), with the seeds'
+defaults. Rule: plain frozen values, validated on construction; no I/O and no clock.
+
+All durations are seconds; all datetimes are timezone-aware (stored in UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cbdialer.domain.lifecycle import CallbackState, Reason
+
+
+class InvalidValue(ValueError):
+    """A value breaks a rule; `field` names what is wrong, for an error a person can act on."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def check_zone(field_name: str, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValue(field_name, f"{name!r} is not an IANA time zone") from None
+
+
+def check_aware(field_name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(field_name, "must carry a UTC offset or a time zone")
+
+
+class CallbackType(StrEnum):
+    STANDARD = "standard"  # the creating agent's queue; any agent of it with matching skills
+    CAMPAIGN = "campaign"  # the same, for a queue chosen explicitly
+    AGENT = "agent"  # a preferred agent; falls back to standard
+    STRICT_AGENT = "strict_agent"  # only that agent, up to the strict max retries
+
+
+class PreviewMode(StrEnum):
+    DISABLED = "disabled"
+    WITH_RECORDING = "with_recording"
+    ALWAYS = "always"
+
+
+class QueueStatus(StrEnum):
+    ACTIVE = "active"
+    OFF_SCHEDULE = "off_schedule"
+    STOPPED = "stopped"
+
+
+class CompletionStatus(StrEnum):
+    """What happened on the line (DESIGN.md section 6), or the agent's disposition over it."""
+
+    HANDLED = "handled"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    ANSWERING_MACHINE = "answering_machine"
+    WRONG_DESTINATION = "wrong_destination"
+    NETWORK_FAILURE = "network_failure"
+    CANCEL = "cancel"
+    CALLBACK_REQUESTED = "callback_requested"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """One opening on a weekday (0 = Monday), local time of the queue; `end` may be 24:00 as time.max."""
+
+    weekday: int
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise InvalidValue("schedule.weekly.weekday", "must be 0 (Monday) to 6 (Sunday)")
+        if not self.start < self.end:
+            raise InvalidValue("schedule.weekly", f"opening {self.start}-{self.end} must start before it ends")
+
+
+ALWAYS_OPEN = tuple(OpeningHours(day, time(0, 0), time.max) for day in range(7))
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a queue may dial: weekly opening hours in the queue's time zone, minus closed dates."""
+
+    timezone: str = "UTC"
+    weekly: tuple[OpeningHours, ...] = ALWAYS_OPEN
+    closed_dates: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        check_zone("schedule.timezone", self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class CallingWindow:
+    """The hours, in the contact's local time, when they may be called (default 08:00-21:00)."""
+
+    start: time = time(8, 0)
+    end: time = time(21, 0)
+
+    def __post_init__(self) -> None:
+        if not self.start < self.end:
+            raise InvalidValue("calling_window", f"{self.start}-{self.end} must start before it ends")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    duration_for_no_answer: int = 60  # the customer's Dial timeout (ECS default 60 s)
+    attempts_before_failure: int = 3  # counted attempts before `failed`
+    recall_intervals: tuple[int, ...] = (300, 900, 1800)  # after the n-th counted attempt; the last repeats
+    retry_interval: int = 1800  # postponement when no agent is suitable (POM example: 30 min)
+    network_failure_delay: int = 60  # requeue after a trunk or network failure (not counted)
+    max_network_failures: int = 5  # bounded: then the failure counts as an attempt
+    default_end_offset: int = 300 * 60  # end = start + this, unless given (POM default 300 min)
+    strict_agent_max_retries: int = 4  # POM default
+    callbacks_in_agent_queue: int = 10  # POM "Number of Callbacks in Queue"
+    preview_mode: PreviewMode = PreviewMode.DISABLED
+    max_preview_time: int = 30
+    agent_offer_timeout: int = 20  # how long the agent's phone rings
+    wrap_up_time: int = 10  # agent's wrap-up after each callback
+    amd: bool = False
+    calling_window: CallingWindow = field(default_factory=CallingWindow)
+    apply_dnc: bool = True
+    schedule: Schedule = field(default_factory=Schedule)
+    caller_id: str | None = None
+    customer_dial_string: str = "Local/{number}@cbdialer-sim-customers"
+    max_concurrent_calls: int = 10
+    calls_per_second: float = 5.0
+
+    def __post_init__(self) -> None:
+        positive = ("duration_for_no_answer", "attempts_before_failure", "retry_interval", "default_end_offset",
+                    "max_preview_time", "agent_offer_timeout", "max_concurrent_calls")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise InvalidValue(name, "must be greater than 0")
+        non_negative = ("network_failure_delay", "max_network_failures", "strict_agent_max_retries",
+                        "callbacks_in_agent_queue", "wrap_up_time")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise InvalidValue(name, "must not be negative")
+        if not self.recall_intervals or any(i <= 0 for i in self.recall_intervals):
+            raise InvalidValue("recall_intervals", "must be one or more durations greater than 0")
+        if self.calls_per_second <= 0:
+            raise InvalidValue("calls_per_second", "must be greater than 0")
+        if "{number}" not in self.customer_dial_string:
+            raise InvalidValue("customer_dial_string", "must contain {number}")
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """What owns agents, settings, schedule and caller ID (POM campaign, ECS business process)."""
+
+    id: str
+    name: str
+    status: QueueStatus = QueueStatus.ACTIVE
+    settings: QueueSettings = field(default_factory=QueueSettings)
+    skills: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    dial_string: str  # e.g. PJSIP/agent-1001
+    queues: frozenset[str] = frozenset()
+    skills: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    id: UUID
+    queue_id: str
+    destination: str  # E.164
+    type: CallbackType
+    state: CallbackState
+    due_at: datetime
+    start_at: datetime
+    end_at: datetime
+    created_at: datetime
+    agent_id: str | None = None  # the target agent of agent and strict_agent callbacks
+    team_id: str | None = None
+    created_by: str | None = None
+    customer_timezone: str | None = None
+    remark: str = ""
+    attempts_count: int = 0  # counted attempts (DESIGN.md section 6)
+    network_failures: int = 0
+    strict_retries: int = 0  # postponements while the strict agent was unavailable
+    completion_status: CompletionStatus | None = None
+    reason: Reason = Reason.CREATED
+
+    def __post_init__(self) -> None:
+        for name in ("due_at", "start_at", "end_at", "created_at"):
+            check_aware(name, getattr(self, name))
+        if self.type in (CallbackType.AGENT, CallbackType.STRICT_AGENT) and not self.agent_id:
+            raise InvalidValue("agent", f"a {self.type.value} callback needs a target agent")
+        if self.end_at <= self.start_at:
+            raise InvalidValue("end_at", "must be after the start")
+        if self.customer_timezone is not None:
+            check_zone("customer_timezone", self.customer_timezone)

@@ -1,0 +1,191 @@
+"""Routing of a due callback to an agent (DESIGN.md section 5, POM's four callback types).
+
+Rule: `route` looks at one due callback, its queue and a snapshot of the agents, and returns exactly one
+decision (offer it to an idle agent, enqueue it in a busy agent's own callback queue, or postpone it by the
+retry interval); it never acts on the decision itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
+
+from cbdialer.domain.lifecycle import Reason
+from cbdialer.domain.models import Callback, CallbackType, InvalidValue, Queue, QueueSettings, check_aware
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """What routing needs to know about one agent at one moment (section 5: device state plus ready flag)."""
+
+    id: str
+    queues: frozenset[str] = frozenset()
+    skills: frozenset[str] = frozenset()
+    logged_in: bool = True  # the endpoint's device state is not UNAVAILABLE
+    ready: bool = True  # not paused / not set "not ready"
+    busy: bool = False  # on a call or in wrap-up
+    idle_since: datetime | None = None  # None: idle for longer than we know
+    agent_queue: tuple[CallbackType, ...] = ()  # callbacks already waiting for this agent, oldest first
+
+    def __post_init__(self) -> None:
+        if self.idle_since is not None:
+            # Mixing naive and aware times would make the longest-idle choice raise mid-routing.
+            check_aware("idle_since", self.idle_since)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Present the callback to this idle agent now."""
+
+    agent_id: str
+    converted_to: CallbackType | None = None  # the type it was treated as, if not its own
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueForAgent:
+    """The agent is busy: the callback waits in the agent's callback queue, presented after the current call."""
+
+    agent_id: str
+    converted_to: CallbackType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Postpone:
+    """Hold the callback back by `delay` (the queue's retry interval) with `reason`."""
+
+    reason: Reason  # POSTPONED (no suitable agent, or strict agent's queue full) or AGENT_UNAVAILABLE
+    delay: timedelta
+    strict_retry: bool = False  # counts as one of the strict agent's searches (Callback.strict_retries += 1)
+    converted_to: CallbackType | None = None
+
+
+Decision: TypeAlias = Offer | EnqueueForAgent | Postpone
+
+
+def strict_agent_searches(settings: QueueSettings) -> int:
+    """How many times a strict agent callback looks for its own agent before it is treated as an agent callback.
+
+    POM example 2: never more searches than postponements fit in the end-time offset, so that the callback
+    can still be delivered to someone before it expires.
+    """
+    return min(settings.strict_agent_max_retries, settings.default_end_offset // settings.retry_interval)
+
+
+def route(callback: Callback, queue: Queue, agents: Sequence[AgentView]) -> Decision:
+    """The decision for one due callback of `queue`, given the agents as they are now."""
+    if callback.queue_id != queue.id:
+        raise InvalidValue("queue_id", f"callback belongs to queue {callback.queue_id!r}, not {queue.id!r}")
+    by_id = _index(agents)
+    if callback.type in (CallbackType.STANDARD, CallbackType.CAMPAIGN):
+        return _route_standard(queue, agents, None, None)
+    assert callback.agent_id is not None  # Callback guarantees a target for agent types
+    if callback.type is CallbackType.AGENT:
+        return _route_agent(queue, agents, by_id.get(callback.agent_id), callback.agent_id, None)
+    return _route_strict(callback, queue, agents, by_id.get(callback.agent_id), callback.agent_id)
+
+
+def route_many(callbacks: Sequence[Callback], queue: Queue, agents: Sequence[AgentView]) -> list[Decision]:
+    """Decisions for callbacks due together, in order, each seeing the agents as the earlier ones left them.
+
+    Without this, every callback of a batch would see the same empty slot and the cap could be overrun
+    (POM: cap 10, one standard waiting, 12 strict mature -> 9 queued, 3 postponed).
+    """
+    state = _index(agents)
+    decisions: list[Decision] = []
+    for callback in callbacks:
+        decision = route(callback, queue, list(state.values()))
+        if isinstance(decision, Offer):
+            state[decision.agent_id] = replace(state[decision.agent_id], busy=True)
+        elif isinstance(decision, EnqueueForAgent):
+            agent = state[decision.agent_id]
+            effective = decision.converted_to or callback.type
+            state[decision.agent_id] = replace(agent, agent_queue=agent.agent_queue + (effective,))
+        decisions.append(decision)
+    return decisions
+
+
+def _index(agents: Sequence[AgentView]) -> dict[str, AgentView]:
+    by_id: dict[str, AgentView] = {}
+    for agent in agents:
+        if agent.id in by_id:
+            # Two views of one agent cannot both be true; picking one would hide a bug in the caller.
+            raise InvalidValue("agents", f"agent {agent.id!r} appears more than once")
+        by_id[agent.id] = agent
+    return by_id
+
+
+def _available(agent: AgentView | None) -> bool:
+    # An unknown target counts as logged off: it cannot be reached through any endpoint we know.
+    return agent is not None and agent.logged_in and agent.ready
+
+
+def _has_room(agent: AgentView, settings: QueueSettings) -> bool:
+    # Every type already waiting counts toward the cap (POM "Number of Callbacks in Queue").
+    return len(agent.agent_queue) < settings.callbacks_in_agent_queue
+
+
+def _to_target(agent: AgentView, settings: QueueSettings, converted_to: CallbackType | None) -> Decision | None:
+    """Offer or enqueue for an available target agent, or None when its callback queue is full."""
+    if not agent.busy and not agent.agent_queue:
+        return Offer(agent.id, converted_to)
+    # Busy, or idle with callbacks still waiting: offering now would jump ahead of those, so it waits its turn.
+    if _has_room(agent, settings):
+        return EnqueueForAgent(agent.id, converted_to)
+    return None
+
+
+_LONGEST_IDLE = datetime.min.replace(tzinfo=UTC)
+
+
+def _idle_order(agent: AgentView) -> tuple[bool, datetime, str]:
+    # Longest idle first; an unknown idle start counts as longest; ties by id so that routing is repeatable.
+    return (agent.idle_since is not None, agent.idle_since or _LONGEST_IDLE, agent.id)
+
+
+def _route_standard(queue: Queue, agents: Sequence[AgentView], excluded: str | None,
+                    converted_to: CallbackType | None) -> Decision:
+    settings = queue.settings
+    # POM: an agent "who has the matching skills and does not have any pending callback".
+    suitable = [a for a in agents
+                if a.id != excluded and _available(a) and queue.id in a.queues and queue.skills <= a.skills
+                and not a.agent_queue]
+    idle = [a for a in suitable if not a.busy]
+    if idle:
+        chosen = min(idle, key=_idle_order)
+        return Offer(chosen.id, converted_to)
+    # A standard callback enters only an empty agent queue, and only if the cap allows any callback at all.
+    busy = sorted((a for a in suitable if _has_room(a, settings)), key=lambda a: a.id)
+    if busy:
+        return EnqueueForAgent(busy[0].id, converted_to)
+    return Postpone(Reason.POSTPONED, timedelta(seconds=settings.retry_interval), False, converted_to)
+
+
+def _route_agent(queue: Queue, agents: Sequence[AgentView], target: AgentView | None, target_id: str,
+                 converted_to: CallbackType | None) -> Decision:
+    if _available(target):
+        assert target is not None
+        decision = _to_target(target, queue.settings, converted_to)
+        if decision is not None:
+            return decision
+    # Queue full, logged off, not ready or unknown: POM converts it to a standard callback for another agent.
+    return _route_standard(queue, agents, target_id, CallbackType.STANDARD)
+
+
+def _route_strict(callback: Callback, queue: Queue, agents: Sequence[AgentView], target: AgentView | None,
+                  target_id: str) -> Decision:
+    settings = queue.settings
+    if callback.strict_retries >= strict_agent_searches(settings):
+        # Searches exhausted: POM treats it as an agent callback (which may in turn become standard).
+        return _route_agent(queue, agents, target, target_id, CallbackType.AGENT)
+    delay = timedelta(seconds=settings.retry_interval)
+    if not _available(target):
+        return Postpone(Reason.AGENT_UNAVAILABLE, delay, True)
+    assert target is not None
+    decision = _to_target(target, settings, None)
+    if decision is not None:
+        return decision
+    # Queue full: POM postpones "as per the configured callback retry interval". It counts as a search too,
+    # so a strict callback whose agent stays swamped still reaches someone before it expires.
+    return Postpone(Reason.POSTPONED, delay, True)

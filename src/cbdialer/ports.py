@@ -1,0 +1,67 @@
+"""The ports between the shell and its adapters. Rule: the scheduler and the dialer speak only these
+protocols; PostgreSQL and the in-memory store both implement CallbackStore and pass one conformance suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Callback, CompletionStatus, Queue
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One line of a callback's audit trail."""
+
+    at: datetime
+    from_state: CallbackState | None
+    to_state: CallbackState
+    reason: Reason
+    actor: str
+    due_at: datetime | None
+
+
+class CallbackStore(Protocol):
+    async def save_queue(self, queue: Queue) -> None: ...
+
+    async def get_queue(self, queue_id: str) -> Queue | None: ...
+
+    async def add_callback(self, callback: Callback, *, actor: str) -> Callback: ...
+
+    async def get_callback(self, callback_id: UUID) -> Callback | None: ...
+
+    async def claim_due(self, owner: UUID, *, now: datetime, limit: int, lease: timedelta,
+                        actor: str = "scheduler") -> list[Callback]:
+        """Lease up to `limit` callbacks due at `now`, earliest first; a scheduled one becomes queued.
+        Never returns a callback leased to another owner whose lease has not expired."""
+        ...
+
+    async def transition(self, callback_id: UUID, *, expected: CallbackState, to: CallbackState, reason: Reason,
+                         now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
+                         attempts_count: int | None = None, network_failures: int | None = None,
+                         strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
+                         keep_lease: bool = False) -> Callback | None:
+        """Move a callback from `expected` to `to`; None if it was not in `expected` (or, with `owner`, no
+        longer leased to it): someone else won. The lease is released unless `keep_lease`."""
+        ...
+
+    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int: ...
+
+    async def release_leases(self, owner: UUID, *, now: datetime) -> int: ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def history(self, callback_id: UUID) -> list[StateChange]: ...
+
+    async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]: ...
+
+    async def add_dnc(self, number: str, *, actor: str) -> None: ...
+
+    async def is_dnc(self, number: str) -> bool: ...
+
+    async def add_exclusion(self, number: str, *, actor: str) -> None: ...
+
+    async def is_excluded(self, number: str) -> bool: ...
