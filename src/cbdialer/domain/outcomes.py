@@ -59,6 +59,7 @@ class NextStep:
     counted: bool
     attempts_count: int
     network_failures: int
+    end_at: datetime | None = None  # a new end, when the callback's window moves (callback_requested)
 
 
 _REQUEUE_REASON = {
@@ -75,12 +76,12 @@ def recall_delay(settings: QueueSettings, attempts_count: int) -> timedelta:
 
 
 def _step(callback: Callback, status: CompletionStatus, reason: Reason, *, due_at: datetime | None,
-          counted: bool, attempts: int, network_failures: int) -> NextStep:
+          counted: bool, attempts: int, network_failures: int, end_at: datetime | None = None) -> NextStep:
     state = transition(CallbackState.IN_PROGRESS, reason)
-    if due_at is not None and due_at >= callback.end_at and state is CallbackState.SCHEDULED:
+    if due_at is not None and due_at >= (end_at or callback.end_at) and state is CallbackState.SCHEDULED:
         # It could not be tried again before its end: it expires now rather than waiting to.
         reason, state, due_at = Reason.EXPIRED, transition(CallbackState.IN_PROGRESS, Reason.EXPIRED), None
-    return NextStep(status, reason, state, due_at, counted, attempts, network_failures)
+    return NextStep(status, reason, state, due_at, counted, attempts, network_failures, end_at)
 
 
 def _counted_retry(callback: Callback, settings: QueueSettings, status: CompletionStatus, reason: Reason,
@@ -147,7 +148,9 @@ def after_disposition(callback: Callback, settings: QueueSettings, disposition: 
             raise InvalidValue("start_at", "a requested callback needs a new start time")
         if new_start <= now:
             raise InvalidValue("start_at", "must be after the server's current time")
-        # The customer was reached and asked for another time: not a failed try, so not counted.
+        # The customer was reached and asked for another time: not a failed try, so not counted; its
+        # window moves with it.
         return _step(callback, disposition, Reason.CALLBACK_REQUESTED, due_at=new_start, counted=False,
-                     attempts=callback.attempts_count, network_failures=callback.network_failures)
+                     attempts=callback.attempts_count, network_failures=callback.network_failures,
+                     end_at=new_start + timedelta(seconds=settings.default_end_offset))
     return after_attempt(callback, settings, disposition, now=now)

@@ -3,6 +3,8 @@ migration file, never from a string in the code."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -11,6 +13,7 @@ from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import structlog
 
 from cbdialer import __version__
 from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
@@ -18,13 +21,24 @@ from cbdialer.adapters.db.queries import load_queries
 from cbdialer.adapters.db.store import PostgresStore
 
 
+_DUE_CHANNEL = "cbdialer_due"
+log = structlog.get_logger("cbdialer.db")
+
+
+async def _wait(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):
+            await stop.wait()
+
+
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or refused the connection."""
 
 
 class Database:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        self._url = url
         self._q = load_queries()
 
     @classmethod
@@ -34,7 +48,7 @@ class Database:
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         assert pool is not None
-        return cls(pool)
+        return cls(pool, url)
 
     @staticmethod
     async def create_database_if_missing(url: str) -> bool:
@@ -70,6 +84,35 @@ class Database:
 
     def store(self) -> PostgresStore:
         return PostgresStore(self._pool)
+
+    async def listen_for_due(self, wake: asyncio.Event, stop: asyncio.Event, *, retry_delay: float = 1.0) -> None:
+        """Set `wake` whenever callbacks are written with a due time (NOTIFY cbdialer_due), until `stop`.
+        A lost connection is reopened; meanwhile the scheduler's poll covers for it."""
+        while not stop.is_set():
+            lost = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(self._url)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("due_listener_connect_failed", error=str(exc))
+                await _wait(stop, retry_delay)
+                continue
+            try:
+                # Library callbacks only signal; the scheduler does the work.
+                await conn.add_listener(_DUE_CHANNEL, lambda *_: wake.set())
+                conn.add_termination_listener(lambda *_: lost.set())
+                wake.set()  # anything written while we were not listening
+                stopping = asyncio.ensure_future(stop.wait())
+                dropped = asyncio.ensure_future(lost.wait())
+                try:
+                    await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
+                    dropped.cancel()
+                if lost.is_set() and not stop.is_set():
+                    log.warning("due_listener_lost")
+            finally:
+                if not conn.is_closed():
+                    await conn.close()
 
     # -- schema --------------------------------------------------------------------------------------
 

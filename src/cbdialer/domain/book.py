@@ -1,0 +1,102 @@
+"""The callback book's rules for a callback that falls due, for a new callback, and for an inbound call
+(DESIGN.md sections 3, 5 and 7). Rule: each function takes the facts and the time, and returns what should
+happen; the scheduler and the API carry it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Callback, Queue, QueueStatus
+from cbdialer.domain.outcomes import NextStep, after_unknown_outcome
+from cbdialer.domain.routing import Postpone
+from cbdialer.domain.timing import contact_zone, hold_reason, next_dialable
+
+
+@dataclass(frozen=True, slots=True)
+class Present:
+    """Dialable now: find an agent (routing) and hand it to the dialer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Not now: back to `scheduled`, due at `due_at`, with the reason recorded."""
+
+    reason: Reason
+    due_at: datetime
+    strict_retry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """No dialling: the callback leaves the line for `reason` (expired, excluded, its queue stopped)."""
+
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """It was in progress under a holder that died: its outcome is unknown (DESIGN.md section 8)."""
+
+    step: NextStep
+
+
+DueDecision = Present | Hold | End | Recover
+
+
+def _hold_or_expire(callback: Callback, reason: Reason, due_at: datetime | None, *, strict_retry: bool = False) -> Hold | End:
+    # A hold that would outlive the callback's end is an expiry now: it must never be dialled late.
+    if due_at is None or due_at >= callback.end_at:
+        return End(Reason.EXPIRED)
+    return Hold(reason, due_at, strict_retry)
+
+
+def decide_due(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool, excluded: bool) -> DueDecision:
+    """What to do with a callback just claimed because it fell due."""
+    if callback.state is CallbackState.IN_PROGRESS:
+        return Recover(after_unknown_outcome(callback, queue.settings, now=now))
+    if now >= callback.end_at:
+        return End(Reason.EXPIRED)
+    if excluded:
+        return End(Reason.CONTACT_EXCLUDED)
+    if queue.status is QueueStatus.STOPPED:
+        return End(Reason.QUEUE_STOPPED)
+    settings = queue.settings
+    if settings.apply_dnc and on_dnc:
+        # Kept, not dialled: it is looked at again after the retry interval, until the number leaves the
+        # list or the callback expires (POM "Restricted DNC").
+        return _hold_or_expire(callback, Reason.RESTRICTED_DNC, now + timedelta(seconds=settings.retry_interval))
+    zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
+                        queue_timezone=settings.schedule.timezone)
+    reason = hold_reason(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
+    if reason is not None:
+        opening = next_dialable(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
+        return _hold_or_expire(callback, reason, opening)
+    return Present()
+
+
+def decide_postponed(callback: Callback, postpone: Postpone, *, now: datetime) -> Hold | End:
+    """Routing found no agent to take it now (DESIGN.md section 5)."""
+    return _hold_or_expire(callback, postpone.reason, now + postpone.delay, strict_retry=postpone.strict_retry)
+
+
+def overwritten_by(new: Callback, active: Sequence[Callback]) -> list[Callback]:
+    """The older active callbacks that a new one for the same contact and queue overwrites; one already in
+    progress is left alone (its call is live)."""
+    return [c for c in active
+            if c.id != new.id and c.queue_id == new.queue_id and c.destination == new.destination
+            and c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE)]
+
+
+def cancelled_by_inbound(caller_number: str, withheld: bool, active: Sequence[Callback]) -> list[Callback]:
+    """The contact called in: their pending callbacks are cancelled, except one already in progress. A
+    withheld or empty number cancels nothing."""
+    if withheld or not caller_number:
+        return []
+    return [c for c in active
+            if c.destination == caller_number
+            and c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE)]
+

@@ -1,0 +1,141 @@
+"""The scheduler: the shell around the callback book's rules. Rule: it claims what is due, asks the pure
+core what to do with each callback, and carries that out through the store (guarded transitions) or the
+dialer port; it decides nothing itself.
+
+It wakes on whichever comes first: a NOTIFY (`wake`), the earliest due time it knows of, the fallback poll,
+or stop. A lost NOTIFY therefore delays by at most the poll interval; it never loses a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+import structlog
+
+from cbdialer.domain.book import End, Hold, Present, Recover, decide_due, decide_postponed
+from cbdialer.domain.lifecycle import transition
+from cbdialer.domain.models import Callback, Queue
+from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer, Postpone, route
+from cbdialer.ports import CallbackStore
+
+
+class DialerPort(Protocol):
+    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                      now: datetime) -> None:
+        """Take a queued callback leased to this process and offer it to the chosen agent (or keep it in
+        that agent's callback queue). From here on the dialer owns its transitions."""
+        ...
+
+
+class AgentDirectory(Protocol):
+    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+        """Who could take a callback of `queue` right now: presence, readiness, agent queues."""
+        ...
+
+
+class Scheduler:
+    def __init__(self, store: CallbackStore, dialer: DialerPort, agents: AgentDirectory, *, owner: UUID,
+                 clock: Callable[[], datetime], batch: int = 100, lease: timedelta = timedelta(seconds=30),
+                 poll_interval: float = 1.0, log: Any = None) -> None:
+        self.store = store
+        self.dialer = dialer
+        self.agents = agents
+        self.owner = owner
+        self.clock = clock
+        self.batch = batch
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.wake = asyncio.Event()
+        self.actor = f"scheduler:{owner}"
+        self._log = log or structlog.get_logger("cbdialer.scheduler")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                if await self.tick() < self.batch:
+                    await self._sleep(stop)
+        finally:
+            with contextlib.suppress(Exception):
+                # Hand back what was claimed but not started, so another process takes it at once.
+                await self.store.release_leases(self.owner, now=self.clock())
+
+    async def heartbeat(self, stop: asyncio.Event) -> None:
+        """Keep this process's leases alive: every third of the lease."""
+        while not stop.is_set():
+            await self.store.extend_leases(self.owner, now=self.clock(), lease=self.lease)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.lease.total_seconds() / 3):
+                    await stop.wait()
+
+    async def tick(self) -> int:
+        """Claim one batch of due callbacks and deal with each; return how many were claimed."""
+        now = self.clock()
+        claimed = await self.store.claim_due(self.owner, now=now, limit=self.batch, lease=self.lease,
+                                             actor=self.actor)
+        queues: dict[str, Queue | None] = {}
+        for callback in claimed:
+            if callback.queue_id not in queues:
+                queues[callback.queue_id] = await self.store.get_queue(callback.queue_id)
+            queue = queues[callback.queue_id]
+            if queue is None:  # the foreign key makes this impossible; say so loudly if it happens
+                self._log.error("callback_without_queue", callback_id=str(callback.id), queue_id=callback.queue_id)
+                continue
+            await self._handle(callback, queue, now)
+        return len(claimed)
+
+    async def _handle(self, callback: Callback, queue: Queue, now: datetime) -> None:
+        decision = decide_due(callback, queue, now=now, on_dnc=await self.store.is_dnc(callback.destination),
+                              excluded=await self.store.is_excluded(callback.destination))
+        if isinstance(decision, Present):
+            routed = route(callback, queue, await self.agents.agents_for(queue))
+            if isinstance(routed, Postpone):
+                await self._apply(callback, decide_postponed(callback, routed, now=now), now)
+            else:
+                await self.dialer.present(callback, queue, routed, now=now)
+            return
+        await self._apply(callback, decision, now)
+
+    async def _apply(self, callback: Callback, decision: Hold | End | Recover, now: datetime) -> None:
+        expected = callback.state
+        if isinstance(decision, Recover):
+            step = decision.step
+            changed = await self.store.transition(
+                callback.id, expected=expected, to=step.state, reason=step.reason, now=now, actor=self.actor,
+                owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
+                network_failures=step.network_failures, completion_status=step.status)
+        elif isinstance(decision, Hold):
+            changed = await self.store.transition(
+                callback.id, expected=expected, to=transition(expected, decision.reason), reason=decision.reason,
+                now=now, actor=self.actor, owner=self.owner, due_at=decision.due_at,
+                strict_retries=callback.strict_retries + 1 if decision.strict_retry else None)
+        else:
+            changed = await self.store.transition(
+                callback.id, expected=expected, to=transition(expected, decision.reason), reason=decision.reason,
+                now=now, actor=self.actor, owner=self.owner)
+        if changed is None:
+            # Someone else won (a person cancelled it, or our lease was taken over): nothing to do.
+            self._log.info("transition_lost", callback_id=str(callback.id), expected=expected.value)
+        else:
+            self._log.debug("callback_changed", callback_id=str(callback.id), state=changed.state.value,
+                            reason=changed.reason.value)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        delay = self.poll_interval
+        next_due = await self.store.next_due_at()
+        if next_due is not None:
+            delay = min(delay, max(0.0, (next_due - self.clock()).total_seconds()))
+        if delay <= 0:
+            return
+        waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self.wake.clear()
+

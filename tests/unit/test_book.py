@@ -1,0 +1,61 @@
+"""Overwrite, inbound cancel and the due decision's order of checks (DESIGN.md sections 3 and 7)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from cbdialer.domain.book import End, Hold, Present, Recover, cancelled_by_inbound, decide_due, overwritten_by
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Callback, CallbackType, Queue, QueueSettings, QueueStatus
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+QUEUE = Queue(id="sales", name="Sales", settings=QueueSettings())
+
+
+def cb(state: CallbackState = CallbackState.SCHEDULED, **changes: object) -> Callback:
+    values: dict[str, object] = dict(
+        id=uuid.uuid4(), queue_id="sales", destination="+442079460012", type=CallbackType.STANDARD, state=state,
+        due_at=NOW, start_at=NOW, end_at=NOW + timedelta(hours=5), created_at=NOW - timedelta(hours=1))
+    values.update(changes)
+    return Callback(**values)  # type: ignore[arg-type]
+
+
+def test_a_new_callback_overwrites_the_older_ones_of_the_same_contact_and_queue() -> None:
+    new = cb()
+    older = [cb(), cb(CallbackState.QUEUED), cb(CallbackState.WAITING_FOR_QUEUE)]
+    live = cb(CallbackState.IN_PROGRESS)
+    elsewhere = cb(queue_id="support")
+    other_number = cb(destination="+442079460099")
+    assert overwritten_by(new, [*older, live, elsewhere, other_number, new]) == older
+
+
+def test_an_inbound_call_cancels_pending_callbacks_but_not_a_live_one() -> None:
+    pending = [cb(), cb(CallbackState.QUEUED, queue_id="support")]
+    live = cb(CallbackState.IN_PROGRESS)
+    assert cancelled_by_inbound("+442079460012", False, [*pending, live]) == pending
+    assert cancelled_by_inbound("+442079460012", True, pending) == []
+    assert cancelled_by_inbound("", False, pending) == []
+
+
+def test_the_due_decision_checks_expiry_before_everything() -> None:
+    expired = cb(start_at=NOW - timedelta(hours=5), end_at=NOW)
+    assert decide_due(expired, QUEUE, now=NOW, on_dnc=True, excluded=True) == End(Reason.EXPIRED)
+    assert decide_due(cb(), QUEUE, now=NOW, on_dnc=True, excluded=True) == End(Reason.CONTACT_EXCLUDED)
+    stopped = dataclasses.replace(QUEUE, status=QueueStatus.STOPPED)
+    assert decide_due(cb(), stopped, now=NOW, on_dnc=True, excluded=False) == End(Reason.QUEUE_STOPPED)
+
+
+def test_dnc_is_held_until_it_would_outlive_the_callback() -> None:
+    decision = decide_due(cb(), QUEUE, now=NOW, on_dnc=True, excluded=False)
+    assert decision == Hold(Reason.RESTRICTED_DNC, NOW + timedelta(seconds=1800))
+    short = cb(end_at=NOW + timedelta(minutes=10))
+    assert decide_due(short, QUEUE, now=NOW, on_dnc=True, excluded=False) == End(Reason.EXPIRED)
+    ignore = dataclasses.replace(QUEUE, settings=QueueSettings(apply_dnc=False))
+    assert decide_due(cb(), ignore, now=NOW, on_dnc=True, excluded=False) == Present()
+
+
+def test_an_orphaned_attempt_is_recovered() -> None:
+    decision = decide_due(cb(CallbackState.IN_PROGRESS), QUEUE, now=NOW, on_dnc=False, excluded=False)
+    assert isinstance(decision, Recover) and decision.step.reason is Reason.OUTCOME_UNKNOWN

@@ -1,0 +1,253 @@
+"""The scheduler shell over the in-memory store, with a fake dialer and a fixed agent directory: each of
+the core's decisions is carried out, and run() wakes for NOTIFY, the next due time and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from cbdialer.adapters.memory import MemoryStore
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import (
+    Callback,
+    CallbackType,
+    CallingWindow,
+    OpeningHours,
+    Queue,
+    QueueSettings,
+    QueueStatus,
+    Schedule,
+)
+from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
+from cbdialer.scheduler import Scheduler
+
+# A Tuesday, 10:00 in London (GMT in November): open, and inside the calling window.
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+SETTINGS = QueueSettings(retry_interval=1800, recall_intervals=(600,),
+                         schedule=Schedule(timezone="Europe/London",
+                                           weekly=tuple(OpeningHours(d, time(8, 0), time(18, 0)) for d in range(5))))
+QUEUE = Queue(id="sales", name="Sales", settings=SETTINGS)
+IDLE = AgentView(id="1001", queues=frozenset({"sales"}), idle_since=NOW - timedelta(minutes=5))
+
+
+class FakeDialer:
+    def __init__(self) -> None:
+        self.presented: list[tuple[Callback, Offer | EnqueueForAgent]] = []
+        self.changed = asyncio.Event()
+
+    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                      now: datetime) -> None:
+        self.presented.append((callback, decision))
+        self.changed.set()
+
+
+class Agents:
+    def __init__(self, *views: AgentView) -> None:
+        self.views = list(views)
+
+    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+        return self.views
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def callback(**changes: object) -> Callback:
+    values: dict[str, object] = dict(
+        id=uuid.uuid4(), queue_id="sales", destination="+442079460012", type=CallbackType.STANDARD,
+        state=CallbackState.SCHEDULED, due_at=NOW, start_at=NOW, end_at=NOW + timedelta(hours=5),
+        created_at=NOW - timedelta(hours=1))
+    values.update(changes)
+    return Callback(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store() -> MemoryStore:
+    memory = MemoryStore()
+    await memory.save_queue(QUEUE)
+    return memory
+
+
+def scheduler(store: MemoryStore, dialer: FakeDialer, *agents: AgentView, now: datetime = NOW,
+              queue: Queue | None = None, **kwargs: object) -> Scheduler:
+    return Scheduler(store, dialer, Agents(*agents), owner=uuid.uuid4(), clock=Clock(now), **kwargs)  # type: ignore[arg-type]
+
+
+async def add(store: MemoryStore, *callbacks: Callback) -> None:
+    for c in callbacks:
+        await store.add_callback(c, actor="test")
+
+
+async def test_a_due_callback_goes_to_the_idle_agent(store: MemoryStore) -> None:
+    dialer = FakeDialer()
+    due = callback()
+    await add(store, due, callback(due_at=NOW + timedelta(seconds=1)))
+    assert await scheduler(store, dialer, IDLE).tick() == 1
+    [(presented, decision)] = dialer.presented
+    assert presented.id == due.id and presented.state is CallbackState.QUEUED
+    assert decision == Offer("1001")
+
+
+async def test_an_expired_callback_is_never_presented(store: MemoryStore) -> None:
+    dialer = FakeDialer()
+    late = callback(start_at=NOW - timedelta(hours=6), end_at=NOW, due_at=NOW)
+    await add(store, late)
+    await scheduler(store, dialer, IDLE).tick()
+    assert dialer.presented == []
+    stored = await store.get_callback(late.id)
+    assert stored is not None and (stored.state, stored.reason) == (CallbackState.EXPIRED, Reason.EXPIRED)
+
+
+async def test_an_excluded_contact_is_not_dialled(store: MemoryStore) -> None:
+    dialer = FakeDialer()
+    await store.add_exclusion("+442079460012", actor="test")
+    excluded = callback()
+    await add(store, excluded)
+    await scheduler(store, dialer, IDLE).tick()
+    stored = await store.get_callback(excluded.id)
+    assert stored is not None and stored.state is CallbackState.CONTACT_EXCLUDED and dialer.presented == []
+
+
+async def test_a_stopped_queue_parks_its_callbacks(store: MemoryStore) -> None:
+    await store.save_queue(dataclasses.replace(QUEUE, status=QueueStatus.STOPPED))
+    parked = callback()
+    await add(store, parked)
+    await scheduler(store, FakeDialer(), IDLE).tick()
+    stored = await store.get_callback(parked.id)
+    assert stored is not None and stored.state is CallbackState.WAITING_FOR_QUEUE
+
+
+async def test_dnc_holds_when_applied_and_dials_when_not(store: MemoryStore) -> None:
+    await store.add_dnc("+442079460012", actor="test")
+    dialer = FakeDialer()
+    held = callback()
+    await add(store, held)
+    await scheduler(store, dialer, IDLE).tick()
+    stored = await store.get_callback(held.id)
+    assert stored is not None and dialer.presented == []
+    assert (stored.state, stored.reason, stored.due_at) == (
+        CallbackState.SCHEDULED, Reason.RESTRICTED_DNC, NOW + timedelta(seconds=1800))
+    await store.save_queue(dataclasses.replace(QUEUE, settings=dataclasses.replace(SETTINGS, apply_dnc=False)))
+    await add(store, callback())
+    await scheduler(store, dialer, IDLE).tick()
+    assert len(dialer.presented) == 1
+
+
+async def test_off_schedule_waits_for_the_next_opening(store: MemoryStore) -> None:
+    evening = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # closed at 18:00 London time
+    held = callback(due_at=evening, start_at=evening, end_at=evening + timedelta(days=2))
+    await add(store, held)
+    await scheduler(store, FakeDialer(), IDLE, now=evening).tick()
+    stored = await store.get_callback(held.id)
+    assert stored is not None
+    assert (stored.state, stored.reason, stored.due_at) == (
+        CallbackState.SCHEDULED, Reason.OFF_SCHEDULE, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+
+async def test_outside_the_contacts_calling_window_waits_for_it(store: MemoryStore) -> None:
+    # 10:00 UTC is 05:00 in New York: the queue is open, the customer's window (08:00-21:00) is not.
+    held = callback(destination="+12125550123")
+    await add(store, held)
+    await store.save_queue(dataclasses.replace(QUEUE, settings=dataclasses.replace(
+        SETTINGS, schedule=Schedule(timezone="Europe/London"), calling_window=CallingWindow())))
+    await scheduler(store, FakeDialer(), IDLE).tick()
+    stored = await store.get_callback(held.id)
+    assert stored is not None
+    assert (stored.state, stored.reason, stored.due_at) == (
+        CallbackState.SCHEDULED, Reason.RESTRICTED_TIME, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+
+
+async def test_no_suitable_agent_postpones_by_the_retry_interval(store: MemoryStore) -> None:
+    held = callback()
+    await add(store, held)
+    await scheduler(store, FakeDialer(), dataclasses.replace(IDLE, ready=False)).tick()
+    stored = await store.get_callback(held.id)
+    assert stored is not None
+    assert (stored.state, stored.reason, stored.due_at) == (
+        CallbackState.SCHEDULED, Reason.POSTPONED, NOW + timedelta(seconds=1800))
+    trail = [(h.from_state, h.to_state, h.reason) for h in await store.history(held.id)]
+    assert trail == [(None, CallbackState.SCHEDULED, Reason.CREATED),
+                     (CallbackState.SCHEDULED, CallbackState.QUEUED, Reason.DUE),
+                     (CallbackState.QUEUED, CallbackState.SCHEDULED, Reason.POSTPONED)]
+
+
+async def test_a_strict_agent_who_is_away_costs_one_retry(store: MemoryStore) -> None:
+    held = callback(type=CallbackType.STRICT_AGENT, agent_id="1001")
+    await add(store, held)
+    await scheduler(store, FakeDialer(), dataclasses.replace(IDLE, logged_in=False)).tick()
+    stored = await store.get_callback(held.id)
+    assert stored is not None
+    assert (stored.reason, stored.strict_retries) == (Reason.AGENT_UNAVAILABLE, 1)
+
+
+async def test_a_callback_whose_holder_died_mid_call_is_recovered_without_redial(store: MemoryStore) -> None:
+    dead, survivor = uuid.uuid4(), uuid.uuid4()
+    orphan = callback()
+    await add(store, orphan)
+    await store.claim_due(dead, now=NOW, limit=1, lease=timedelta(seconds=30))
+    await store.transition(orphan.id, expected=CallbackState.QUEUED, to=CallbackState.IN_PROGRESS,
+                           reason=Reason.DIALING, now=NOW, actor="dead", owner=dead,
+                           due_at=NOW + timedelta(seconds=30), keep_lease=True)
+    dialer = FakeDialer()
+    later = NOW + timedelta(seconds=30)
+    sched = Scheduler(store, dialer, Agents(IDLE), owner=survivor, clock=Clock(later))
+    assert await sched.tick() == 1
+    stored = await store.get_callback(orphan.id)
+    assert stored is not None and dialer.presented == []
+    assert (stored.state, stored.reason, stored.attempts_count, stored.due_at) == (
+        CallbackState.SCHEDULED, Reason.OUTCOME_UNKNOWN, 1, later + timedelta(seconds=600))
+
+
+async def test_run_wakes_on_notify_and_on_the_next_due_time_and_stops(store: MemoryStore) -> None:
+    dialer = FakeDialer()
+    clock = Clock(NOW)
+    sched = Scheduler(store, dialer, Agents(IDLE), owner=uuid.uuid4(), clock=clock, poll_interval=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sched.run(stop))
+    # Nothing due, a one-hour poll: only the wake-up can make it look again.
+    await add(store, callback())
+    sched.wake.set()
+    await asyncio.wait_for(dialer.changed.wait(), 2)
+    assert len(dialer.presented) == 1
+    stop.set()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_run_sleeps_until_the_earliest_due_time_it_knows(store: MemoryStore) -> None:
+    # Real time here: a queue that is always open, for a contact who may be called at any hour.
+    await store.save_queue(dataclasses.replace(QUEUE, settings=dataclasses.replace(
+        SETTINGS, schedule=Schedule(), calling_window=CallingWindow(time(0, 0), time.max))))
+    dialer = FakeDialer()
+    start = datetime.now(UTC)
+    sched = Scheduler(store, dialer, Agents(IDLE), owner=uuid.uuid4(), clock=lambda: datetime.now(UTC),
+                      poll_interval=3600)
+    due = start + timedelta(milliseconds=300)
+    await add(store, callback(due_at=due, start_at=due, end_at=due + timedelta(hours=5), created_at=start))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sched.run(stop))
+    await asyncio.wait_for(dialer.changed.wait(), 5)  # no NOTIFY, a one-hour poll: the due time woke it
+    assert datetime.now(UTC) >= due
+    stop.set()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_a_stopping_scheduler_hands_back_what_it_did_not_start(store: MemoryStore) -> None:
+    waiting = callback()
+    await add(store, waiting)
+    owner = uuid.uuid4()
+    await store.claim_due(owner, now=NOW, limit=1, lease=timedelta(seconds=30))
+    sched = Scheduler(store, FakeDialer(), Agents(), owner=owner, clock=Clock(NOW), poll_interval=3600)
+    stop = asyncio.Event()
+    stop.set()
+    await sched.run(stop)
+    assert len(await store.claim_due(uuid.uuid4(), now=NOW, limit=1, lease=timedelta(seconds=30))) == 1
