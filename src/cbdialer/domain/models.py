@@ -205,3 +205,42 @@ class Callback:
             raise InvalidValue("end_at", "must be after the start")
         if self.customer_timezone is not None:
             check_zone("customer_timezone", self.customer_timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: str
+    name: str
+
+
+class InteractionState(StrEnum):
+    """Where a live attempt is, agent first (seeds 003 and 004)."""
+
+    OFFERED = "offered"  # the agent's phone rings
+    PREVIEW = "preview"  # the agent hears the recording or remark before dialling
+    DIALING = "dialing"  # the customer is being dialled
+    HANDLING = "handling"  # agent and customer talk
+    WRAP_UP = "wrap_up"  # the agent finishes after the call
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try to connect agent and customer; its id is the agent channel's id in Asterisk."""
+
+    id: UUID
+    callback_id: UUID
+    agent_id: str | None
+    started_at: datetime
+    interaction_state: InteractionState = InteractionState.OFFERED
+    ended_at: datetime | None = None
+    completion_status: CompletionStatus | None = None
+    dial_status: str = ""
+    hangup_cause: int = 0
+    amd_status: str = ""
+    counted: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("started_at", self.started_at)
+        if self.ended_at is not None:
+            check_aware("ended_at", self.ended_at)
