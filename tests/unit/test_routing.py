@@ -359,12 +359,18 @@ def test_route_is_deterministic_whatever_the_order_of_agents() -> None:
 
 AGENT_IDS = ("a1", "a2", "a3", "a4")
 TYPES = tuple(CallbackType)
+# Built once: strategies made inside the composite would be rebuilt (and their lambdas described) per example.
+QUEUE_IDS = st.frozensets(st.sampled_from(("sales", "support")))
+SKILLS = st.frozensets(st.sampled_from(("en", "fr")))
+IDLE_SINCE = st.none() | st.sampled_from([T0 - timedelta(minutes=m) for m in range(4)])
+TYPE = st.sampled_from(TYPES)
+TARGET = st.sampled_from((*AGENT_IDS, "ghost"))
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[Queue, list[AgentView], list[Callback]]:
     cap = draw(st.integers(0, 4))
-    queue = Queue(id="sales", name="Sales", skills=draw(st.frozensets(st.sampled_from(("en", "fr")))),
+    queue = Queue(id="sales", name="Sales", skills=draw(SKILLS),
                   settings=QueueSettings(callbacks_in_agent_queue=cap,
                                          strict_agent_max_retries=draw(st.integers(0, 5)),
                                          retry_interval=draw(st.sampled_from((600, 1800))),
@@ -372,18 +378,18 @@ def scenarios(draw: st.DrawFn) -> tuple[Queue, list[AgentView], list[Callback]]:
     ids = draw(st.lists(st.sampled_from(AGENT_IDS), unique=True))
     agents = [AgentView(
         id=agent_id,
-        queues=draw(st.frozensets(st.sampled_from(("sales", "support")))),
-        skills=draw(st.frozensets(st.sampled_from(("en", "fr")))),
+        queues=draw(QUEUE_IDS),
+        skills=draw(SKILLS),
         logged_in=draw(st.booleans()),
         ready=draw(st.booleans()),
         busy=draw(st.booleans()),
-        idle_since=draw(st.none() | st.integers(0, 3).map(lambda m: T0 - timedelta(minutes=m))),
-        agent_queue=tuple(draw(st.lists(st.sampled_from(TYPES), max_size=cap))),
+        idle_since=draw(IDLE_SINCE),
+        agent_queue=tuple(draw(st.lists(TYPE, max_size=cap))),
     ) for agent_id in ids]
     callbacks = []
     for _ in range(draw(st.integers(0, 12))):
-        type_ = draw(st.sampled_from(TYPES))
-        target = draw(st.sampled_from((*AGENT_IDS, "ghost"))) if type_ in (AGENT, STRICT) else None
+        type_ = draw(TYPE)
+        target = draw(TARGET) if type_ in (AGENT, STRICT) else None
         callbacks.append(make_callback(type_, target, strict_retries=draw(st.integers(0, 6))))
     return queue, agents, callbacks
 

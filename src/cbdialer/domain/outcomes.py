@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from cbdialer.domain.lifecycle import CallbackState, Reason, transition
 from cbdialer.domain.models import Callback, CompletionStatus, InvalidValue, QueueSettings
+from cbdialer.domain.timing import recall_delay
 
 # Q.850 causes that say the number itself is wrong: unallocated, no route, number changed, invalid format.
 WRONG_DESTINATION_CAUSES = frozenset({1, 3, 22, 28})
@@ -67,12 +68,6 @@ _REQUEUE_REASON = {
     CompletionStatus.BUSY: Reason.BUSY,
     CompletionStatus.ANSWERING_MACHINE: Reason.ANSWERING_MACHINE,
 }
-
-
-def recall_delay(settings: QueueSettings, attempts_count: int) -> timedelta:
-    """The wait after the n-th counted attempt; the last interval repeats."""
-    intervals = settings.recall_intervals
-    return timedelta(seconds=intervals[min(max(attempts_count, 1), len(intervals)) - 1])
 
 
 def _step(callback: Callback, status: CompletionStatus, reason: Reason, *, due_at: datetime | None,
