@@ -14,3 +14,14 @@ def test_import_contracts_hold() -> None:
     result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 4 kept, 0 broken" in result.stdout
+
+
+def test_the_domain_never_reads_the_clock() -> None:
+    clock_reads = ("datetime.now", "datetime.utcnow", "date.today", "time.time(", "time.monotonic", ".today()")
+    offenders = [
+        f"{path.relative_to(ROOT)}: {needle}"
+        for path in (ROOT / "src" / "cbdialer" / "domain").glob("*.py")
+        for needle in clock_reads
+        if needle in path.read_text()
+    ]
+    assert offenders == []
