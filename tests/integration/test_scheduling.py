@@ -4,10 +4,13 @@ leases, and LISTEN/NOTIFY wake-ups."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -26,10 +29,17 @@ AGENT = AgentView(id="1001", queues=frozenset({"sales"}))
 class RecordingDialer:
     def __init__(self) -> None:
         self.presented: list[uuid.UUID] = []
+        self._changed = asyncio.Condition()
 
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
-        self.presented.append(callback.id)
+        async with self._changed:
+            self.presented.append(callback.id)
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int, timeout: float) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.presented) >= count)
 
 
 class Agents:
@@ -102,6 +112,39 @@ async def test_a_dead_schedulers_leases_are_taken_over_after_they_expire(databas
         assert {r["state"]: r["count"] for r in states} == {CallbackState.QUEUED.value: 500}
     finally:
         await live_db.close()
+
+
+async def test_a_scheduler_killed_with_sigkill_loses_nothing(database_url: str) -> None:
+    count, lease = 200, 2.0
+    db = await Database.connect(database_url)
+    try:
+        await db.store().save_queue(OPEN_ALL_HOURS)
+        await load(database_url, count, datetime.now(UTC) - timedelta(seconds=1))
+        doomed = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).with_name("doomed_scheduler.py")), database_url, str(count), str(lease),
+            stdout=asyncio.subprocess.PIPE)
+        try:
+            assert doomed.stdout is not None
+            line = await asyncio.wait_for(doomed.stdout.readline(), 30)
+            assert line.decode().strip() == f"CLAIMED {count}"
+        finally:
+            doomed.send_signal(signal.SIGKILL)
+            await doomed.wait()
+
+        survivor_dialer = RecordingDialer()
+        survivor = Scheduler(db.store(), survivor_dialer, Agents(), owner=uuid.uuid4(),
+                             clock=lambda: datetime.now(UTC), batch=count, poll_interval=0.2,
+                             lease=timedelta(seconds=lease))
+        stop = asyncio.Event()
+        task = asyncio.create_task(survivor.run(stop))
+        try:
+            await survivor_dialer.wait_for(count, timeout=lease * 5)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        assert len(set(survivor_dialer.presented)) == count
+    finally:
+        await db.close()
 
 
 async def test_notify_wakes_the_listener(db: Database) -> None:
