@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,12 +19,13 @@ from cbdialer.adapters.ami import (
     AmiConfig,
     AmiLink,
     AttemptReport,
-    DeviceStateChange,
     InboundCall,
     LinkDown,
     LinkUp,
 )
 from cbdialer.adapters.db import Database
+from cbdialer.dialer import Dialer
+from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
 
 log = structlog.get_logger("cbdialer")
@@ -45,31 +47,6 @@ def ami_config(settings: Settings) -> AmiConfig:
         ping_timeout=settings.ami_ping_timeout,
         action_timeout=settings.ami_action_timeout,
     )
-
-
-async def consume_ami_events(link: AmiLink, stop: asyncio.Event) -> None:
-    """The single consumer of AMI events, applied in order. Until the dialer lands it records presence
-    and reports what it sees; a failure here is a bug and stops the daemon."""
-    presence: dict[str, str] = {}
-    while not stop.is_set():
-        event = await link.events.get()
-        match event:
-            case LinkUp():
-                presence.update(await link.device_states())
-                log.info("agents_presence", devices=len(presence),
-                         available=sum(1 for s in presence.values() if s != "UNAVAILABLE"))
-            case LinkDown(reason=reason):
-                log.warning("ami_link_lost", reason=reason)
-            case DeviceStateChange(device=device, state=state):
-                presence[device] = state
-                log.debug("device_state", device=device, state=state)
-            case AttemptReport():
-                log.info("attempt_report", kind=event.kind, attempt_id=event.attempt_id,
-                         dial_status=event.dial_status, hangup_cause=event.hangup_cause, amd_status=event.amd_status)
-            case InboundCall(caller_number=number, withheld=withheld):
-                log.info("inbound_call", caller_number=number if not withheld else "withheld")
-            case _:
-                pass
 
 
 async def heartbeat(db: Database, node_id: Any, stop: asyncio.Event) -> None:
@@ -111,6 +88,31 @@ async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: async
         raise DaemonError(f"stopped: {failure}") from failure
 
 
+async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event) -> None:
+    """The single consumer of AMI events: each is applied in order, by the dialer."""
+    while not stop.is_set():
+        event = await link.events.get()
+        match event:
+            case LinkDown(reason=reason):
+                log.warning("ami_link_lost", reason=reason)
+            case AttemptReport():
+                log.debug("attempt_report", kind=event.kind, attempt_id=event.attempt_id,
+                          dial_status=event.dial_status, hangup_cause=event.hangup_cause, amd_status=event.amd_status)
+            case InboundCall(caller_number=number, withheld=withheld):
+                log.info("inbound_call", caller_number=number if not withheld else "withheld")
+            case _:
+                pass
+        await dialer.on_event(event)
+        if isinstance(event, LinkUp):
+            states = dialer.device_states
+            log.info("agents_presence", devices=len(states),
+                     available=sum(1 for s in states.values() if s != "UNAVAILABLE"))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(str(settings.database_url))
     try:
@@ -121,11 +123,18 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         node_id = await db.register_node()
         log.info("dialer_started", node_id=str(node_id), ami=f"{settings.ami_host}:{settings.ami_port}")
         link = AmiLink(ami_config(settings))
+        store = db.store()
+        dialer = Dialer(store, link, owner=node_id, clock=utc_now)
+        scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now)
         try:
             await supervise(
                 {
                     "ami-link": lambda: link.run(stop),
-                    "ami-events": lambda: consume_ami_events(link, stop),
+                    "ami-events": lambda: consume(link, dialer, stop),
+                    "scheduler": lambda: scheduler.run(stop),
+                    "lease-heartbeat": lambda: scheduler.heartbeat(stop),
+                    "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
+                    "no-answer-watchdog": lambda: dialer.watchdog(stop),
                     "node-heartbeat": lambda: heartbeat(db, node_id, stop),
                 },
                 stop,

@@ -9,7 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Callback, CompletionStatus, Queue
+from cbdialer.domain.models import Agent, Callback, CallbackType, CompletionStatus, Queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,18 @@ class StateChange:
     reason: Reason
     actor: str
     due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent as stored: who it is, plus what routing needs beside Asterisk's device state."""
+
+    agent: Agent
+    ready: bool
+    wrap_up_until: datetime | None
+    reserved_until: datetime | None
+    idle_since: datetime | None
+    waiting: tuple[CallbackType, ...]  # the agent's own callback queue
 
 
 class CallbackStore(Protocol):

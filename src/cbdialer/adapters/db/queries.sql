@@ -131,3 +131,62 @@ INSERT INTO excluded_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (num
 
 -- name: exclusion_contains
 SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);
+
+-- name: agent_upsert
+INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills;
+
+-- name: agent_queues_set
+WITH gone AS (DELETE FROM agent_queues WHERE agent_id = $1)
+INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]);
+
+-- name: agents_of_queue
+-- Each agent serving the queue, with what routing needs: readiness, wrap-up, a reserved offer, and how
+-- many callbacks wait in its own callback queue.
+SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
+       array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
+       array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
+       array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
+             ORDER BY c.due_at) AS waiting
+FROM agents a JOIN agent_queues q ON q.agent_id = a.id
+WHERE q.queue_id = $1
+ORDER BY a.id;
+
+-- name: agent_get
+SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
+       array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
+       array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
+       array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
+             ORDER BY c.due_at) AS waiting
+FROM agents a WHERE a.id = $1;
+
+-- name: agent_set_ready
+UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
+
+-- name: agent_reserve
+-- One live offer per agent across every dialer process (DESIGN.md section 4, step 1).
+UPDATE agents SET reserved_for = $2, reserved_until = $4
+WHERE id = $1 AND ready
+  AND (reserved_for IS NULL OR reserved_until <= $3)
+  AND (wrap_up_until IS NULL OR wrap_up_until <= $3)
+RETURNING id;
+
+-- name: agent_release
+UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $3, idle_since = $3
+WHERE id = $1 AND reserved_for = $2;
+
+-- name: attempt_insert
+INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, interaction_state)
+VALUES ($1, $2, $3, $4, $5, 'offered');
+
+-- name: attempt_state
+UPDATE attempts SET interaction_state = $2 WHERE id = $1 AND ended_at IS NULL;
+
+-- name: attempt_finish
+UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3, dial_status = $4,
+    hangup_cause = $5, amd_status = $6, counted = $7
+WHERE id = $1 AND ended_at IS NULL
+RETURNING id;
+
+-- name: attempts_of_callback
+SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;

@@ -12,8 +12,17 @@ import asyncpg
 
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, Queue, QueueStatus
-from cbdialer.ports import StateChange
+from cbdialer.domain.models import (
+    Agent,
+    Attempt,
+    Callback,
+    CallbackType,
+    CompletionStatus,
+    InteractionState,
+    Queue,
+    QueueStatus,
+)
+from cbdialer.ports import AgentRecord, StateChange
 from cbdialer.adapters.db.queries import load_queries
 
 
@@ -39,6 +48,14 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         completion_status=CompletionStatus(row["completion_status"]) if row["completion_status"] else None,
         reason=Reason(row["reason"]),
     )
+
+
+def agent_record_from_row(row: asyncpg.Record) -> AgentRecord:
+    return AgentRecord(
+        agent=Agent(id=row["id"], dial_string=row["dial_string"], queues=frozenset(row["queues"]),
+                    skills=frozenset(row["skills"]), teams=frozenset(row["teams"])),
+        ready=row["ready"], wrap_up_until=row["wrap_up_until"], reserved_until=row["reserved_until"],
+        idle_since=row["idle_since"], waiting=tuple(CallbackType(t) for t in row["waiting"]))
 
 
 class PostgresStore:
@@ -115,6 +132,59 @@ class PostgresStore:
 
     async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]:
         return [callback_from_row(r) for r in await self._fetch("callbacks_active_for_contact", destination, queue_id)]
+
+    # -- the dialer's side: agents, reservations, attempts --------------------------------------------------
+
+    async def upsert_agent(self, agent: Agent) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills))
+            await conn.execute(self._q["agent_queues_set"], agent.id, sorted(agent.queues))
+
+    async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]:
+        return [agent_record_from_row(r) for r in await self._fetch("agents_of_queue", queue_id)]
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        rows = await self._fetch("agent_get", agent_id)
+        return agent_record_from_row(rows[0]) if rows else None
+
+    async def set_agent_ready(self, agent_id: str, ready: bool) -> bool:
+        return await self._value("agent_set_ready", agent_id, ready) is not None
+
+    async def reserve_agent(self, agent_id: str, attempt_id: UUID, *, now: datetime, until: datetime) -> bool:
+        return await self._value("agent_reserve", agent_id, attempt_id, now, until) is not None
+
+    async def release_agent(self, agent_id: str, attempt_id: UUID, *, wrap_up_until: datetime) -> None:
+        await self._execute("agent_release", agent_id, attempt_id, wrap_up_until)
+
+    async def start_attempt(self, callback: Callback, *, attempt_id: UUID, agent_id: str, owner: UUID,
+                            now: datetime, lease: timedelta, actor: str) -> Callback | None:
+        """Write the attempt and move the callback to in_progress in one transaction, committed before
+        anything is sent to Asterisk (DESIGN.md section 8). None if the callback was no longer ours."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(self._q["callback_transition"], callback.id, CallbackState.QUEUED.value,
+                                    CallbackState.IN_PROGRESS.value, Reason.DIALING.value, now + lease, None, None,
+                                    None, None, True, now, owner, actor)
+            if not rows:
+                return None
+            await conn.execute(self._q["attempt_insert"], attempt_id, callback.id, agent_id, owner, now)
+        return callback_from_row(rows[0])
+
+    async def set_attempt_state(self, attempt_id: UUID, state: InteractionState) -> None:
+        await self._execute("attempt_state", attempt_id, state.value)
+
+    async def finish_attempt(self, attempt_id: UUID, *, now: datetime, status: CompletionStatus,
+                             dial_status: str, hangup_cause: int, amd_status: str, counted: bool) -> bool:
+        """Record how the attempt ended; False if it had already ended (the first report wins)."""
+        return await self._value("attempt_finish", attempt_id, now, status.value, dial_status, hangup_cause,
+                                 amd_status, counted) is not None
+
+    async def attempts(self, callback_id: UUID) -> list[Attempt]:
+        return [Attempt(id=r["id"], callback_id=r["callback_id"], agent_id=r["agent_id"], started_at=r["started_at"],
+                        interaction_state=InteractionState(r["interaction_state"]), ended_at=r["ended_at"],
+                        completion_status=CompletionStatus(r["completion_status"]) if r["completion_status"] else None,
+                        dial_status=r["dial_status"] or "", hangup_cause=r["hangup_cause"] or 0,
+                        amd_status=r["amd_status"] or "", counted=r["counted"])
+                for r in await self._fetch("attempts_of_callback", callback_id)]
 
     async def add_dnc(self, number: str, *, actor: str) -> None:
         await self._execute("dnc_add", number, actor)

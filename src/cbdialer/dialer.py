@@ -1,0 +1,333 @@
+"""The dialer: agent first, then the customer (DESIGN.md section 4). Rule: an attempt is written and
+committed before its Originate is sent, at most one Originate is sent per attempt, and every attempt ends
+exactly once, through the outcome table, whichever of Asterisk's report, our watchdog or a reconcile
+comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from cbdialer.adapters.ami import (
+    AmiDisconnected,
+    AmiError,
+    AmiEvent,
+    AmiTimeout,
+    AmiUnavailable,
+    AttemptReport,
+    ChannelInfo,
+    DeviceStateChange,
+    InboundCall,
+    LinkUp,
+    OriginateRequest,
+    OriginateResponse,
+)
+from cbdialer.domain.book import cancelled_by_inbound
+from cbdialer.domain.lifecycle import CallbackState, Reason, transition
+from cbdialer.domain.models import Agent, Callback, CompletionStatus, InteractionState, PreviewMode, Queue
+from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt, after_unknown_outcome, classify
+from cbdialer.domain.presence import agent_view, device_of
+from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
+from cbdialer.ports import AgentRecord, CallbackStore
+
+CALLBACK_CONTEXT = "cbdialer-callback"
+
+
+class Telephony(Protocol):
+    async def originate(self, request: OriginateRequest) -> str: ...
+
+    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+    async def core_show_channels(self) -> list[ChannelInfo]: ...
+
+    async def device_states(self) -> dict[str, str]: ...
+
+
+class DialerStore(CallbackStore, Protocol):
+    async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
+
+    async def reserve_agent(self, agent_id: str, attempt_id: uuid.UUID, *, now: datetime, until: datetime) -> bool: ...
+
+    async def release_agent(self, agent_id: str, attempt_id: uuid.UUID, *, wrap_up_until: datetime) -> None: ...
+
+    async def start_attempt(self, callback: Callback, *, attempt_id: uuid.UUID, agent_id: str, owner: uuid.UUID,
+                            now: datetime, lease: timedelta, actor: str) -> Callback | None: ...
+
+    async def set_attempt_state(self, attempt_id: uuid.UUID, state: InteractionState) -> None: ...
+
+    async def finish_attempt(self, attempt_id: uuid.UUID, *, now: datetime, status: CompletionStatus,
+                             dial_status: str, hangup_cause: int, amd_status: str, counted: bool) -> bool: ...
+
+
+@dataclass
+class LiveAttempt:
+    id: uuid.UUID
+    callback: Callback
+    queue: Queue
+    agent: Agent
+    started_at: datetime
+    deadline: datetime  # the watchdog's: no report by then, and the attempt is ended as no_answer
+    channel: str = ""
+    state: InteractionState = InteractionState.OFFERED
+    timed_out: bool = False
+    ending: bool = False
+    events: list[str] = field(default_factory=list)
+
+
+class _Pacer:
+    """Calls per second for one queue: a token bucket refilled continuously."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(1.0, rate)
+        self.at: datetime | None = None
+
+    def take(self, now: datetime) -> bool:
+        if self.at is not None:
+            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.at).total_seconds() * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Dialer:
+    """The DialerPort and the AgentDirectory of the scheduler, and the consumer of AMI events."""
+
+    def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
+                 lease: timedelta = timedelta(seconds=30), grace: timedelta = timedelta(seconds=5),
+                 context: str = CALLBACK_CONTEXT, log: Any = None) -> None:
+        self.store = store
+        self.telephony = telephony
+        self.owner = owner
+        self.clock = clock
+        self.lease = lease
+        self.grace = grace
+        self.context = context
+        self.actor = f"dialer:{owner}"
+        self.live: dict[uuid.UUID, LiveAttempt] = {}
+        self.device_states: dict[str, str] = {}
+        self._pacers: dict[str, _Pacer] = {}
+        self._log = log or structlog.get_logger("cbdialer.dialer")
+
+    # -- the agent directory ---------------------------------------------------------------------------
+
+    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+        now = self.clock()
+        return [agent_view(r.agent, device_state=self.device_states.get(device_of(r.agent.dial_string), "UNKNOWN"),
+                           ready=r.ready, now=now, wrap_up_until=r.wrap_up_until, reserved_until=r.reserved_until,
+                           idle_since=r.idle_since, agent_queue=r.waiting)
+                for r in await self.store.agents_of_queue(queue.id)]
+
+    # -- the dialer port ---------------------------------------------------------------------------------
+
+    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                      now: datetime) -> None:
+        settings = queue.settings
+        if isinstance(decision, EnqueueForAgent) or not self._slot_free(queue, now):
+            # The agent is busy, or pacing says not yet: looked at again shortly (its routing is redone then).
+            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1 / settings.calls_per_second
+                                                                                      if isinstance(decision, Offer) else 2), now)
+            return
+        record = await self.store.get_agent(decision.agent_id)
+        if record is None:
+            await self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
+            return
+        attempt_id = uuid.uuid4()
+        preview = settings.max_preview_time if settings.preview_mode is not PreviewMode.DISABLED else 0
+        ceiling = now + timedelta(seconds=settings.agent_offer_timeout + preview + settings.duration_for_no_answer) \
+            + 2 * self.grace
+        if not await self.store.reserve_agent(record.agent.id, attempt_id, now=now, until=ceiling):
+            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1), now)
+            return
+        started = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=record.agent.id,
+                                                 owner=self.owner, now=now, lease=self.lease, actor=self.actor)
+        if started is None:  # someone else won (a person cancelled it, or the lease was taken over)
+            await self.store.release_agent(record.agent.id, attempt_id, wrap_up_until=now)
+            return
+        live = LiveAttempt(attempt_id, started, queue, record.agent, now, deadline=ceiling)
+        self.live[attempt_id] = live
+        self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
+                       agent=record.agent.id, destination=callback.destination)
+        try:
+            await self.telephony.originate(self._originate_request(live))
+        except (AmiUnavailable, ValueError) as exc:
+            # Never sent: nobody was dialled. Requeued soon, as trunk trouble is (bounded, not counted).
+            self._log.warning("originate_not_sent", attempt_id=str(attempt_id), error=str(exc))
+            await self._end(live, after_attempt(live.callback, queue.settings, CompletionStatus.NETWORK_FAILURE,
+                                                now=self.clock()), LineReport())
+        except (AmiDisconnected, AmiTimeout) as exc:
+            # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
+            self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
+
+    def _slot_free(self, queue: Queue, now: datetime) -> bool:
+        live = sum(1 for a in self.live.values() if a.queue.id == queue.id)
+        if live >= queue.settings.max_concurrent_calls:
+            return False
+        pacer = self._pacers.setdefault(queue.id, _Pacer(queue.settings.calls_per_second))
+        pacer.rate = queue.settings.calls_per_second
+        return pacer.take(now)
+
+    def _originate_request(self, live: LiveAttempt) -> OriginateRequest:
+        settings = live.queue.settings
+        callback = live.callback
+        variables = {
+            "CBDIALER_ATTEMPT": str(live.id),
+            "CBDIALER_CUSTOMER": settings.customer_dial_string.replace("{number}", callback.destination),
+            "CBDIALER_TIMEOUT": str(settings.duration_for_no_answer),
+            "CBDIALER_AMD": "on" if settings.amd else "off",
+            "CBDIALER_PREVIEW": settings.preview_mode.value,
+            "CBDIALER_PREVIEW_TIME": str(settings.max_preview_time),
+        }
+        if settings.caller_id:
+            variables["CBDIALER_CALLER_ID"] = settings.caller_id
+        return OriginateRequest(channel=live.agent.dial_string, channel_id=str(live.id), context=self.context,
+                                timeout_ms=settings.agent_offer_timeout * 1000,
+                                caller_id=f'"Callback" <{callback.destination}>', variables=variables)
+
+    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
+        if due_at >= callback.end_at:
+            reason, due_at = Reason.EXPIRED, callback.end_at
+        await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state, reason),
+                                    reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at)
+
+    # -- what Asterisk reports -----------------------------------------------------------------------------
+
+    async def on_event(self, event: AmiEvent) -> None:
+        match event:
+            case LinkUp(reconnect=reconnect):
+                self.device_states = await self.telephony.device_states()
+                if reconnect:
+                    await self.reconcile()
+            case DeviceStateChange(device=device, state=state):
+                self.device_states[device] = state
+            case OriginateResponse():
+                await self._on_originate_response(event)
+            case AttemptReport():
+                await self._on_report(event)
+            case InboundCall(caller_number=number, withheld=withheld):
+                await self.cancel_for_inbound(number, withheld)
+            case _:
+                pass
+
+    def _find(self, attempt_id: str) -> LiveAttempt | None:
+        try:
+            return self.live.get(uuid.UUID(attempt_id))
+        except ValueError:
+            return None
+
+    async def _on_originate_response(self, event: OriginateResponse) -> None:
+        live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
+        if live is None:
+            return
+        if event.success:
+            live.channel = event.channel
+            return
+        # The agent did not answer, rejected, or is unreachable: back to the queue, not counted.
+        await self._end(live, after_attempt(live.callback, live.queue.settings, CompletionStatus.CANCEL,
+                                            now=self.clock(), agent_missed=True), LineReport(), talked=False)
+
+    async def _on_report(self, event: AttemptReport) -> None:
+        live = self._find(event.attempt_id)
+        if live is None:
+            return
+        now = self.clock()
+        live.events.append(event.kind)
+        if event.kind == "Result":
+            report = LineReport(event.dial_status, event.hangup_cause, event.amd_status, timed_out=live.timed_out)
+            status = classify(report)
+            await self._end(live, after_attempt(live.callback, live.queue.settings, status, now=now), report)
+            return
+        state = {"Preview": InteractionState.PREVIEW, "Dialing": InteractionState.DIALING,
+                 "CustomerAnswered": InteractionState.HANDLING}.get(event.kind)
+        if state is None:
+            return
+        live.state = state
+        if state is InteractionState.DIALING:
+            # Our own duration-for-no-answer, beside the Dial timeout (DESIGN.md section 4, step 4).
+            live.deadline = now + timedelta(seconds=live.queue.settings.duration_for_no_answer) + self.grace
+        elif state is InteractionState.HANDLING:
+            live.deadline = datetime.max.replace(tzinfo=now.tzinfo)  # a conversation has no timeout
+        await self.store.set_attempt_state(live.id, state)
+
+    async def _end(self, live: LiveAttempt, step: NextStep, report: LineReport, *, talked: bool | None = None) -> None:
+        if live.ending:
+            return
+        live.ending = True
+        now = self.clock()
+        try:
+            if await self.store.finish_attempt(live.id, now=now, status=step.status, dial_status=report.dial_status,
+                                               hangup_cause=report.hangup_cause, amd_status=report.amd_status,
+                                               counted=step.counted):
+                await self.store.transition(
+                    live.callback.id, expected=CallbackState.IN_PROGRESS, to=step.state, reason=step.reason, now=now,
+                    actor=self.actor, owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
+                    network_failures=step.network_failures, completion_status=step.status)
+            spoke = talked if talked is not None else report.dial_status.upper() == "ANSWER"
+            wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time) if spoke else timedelta(0)
+            await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
+            self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
+                           status=step.status.value, state=step.state.value, reason=step.reason.value,
+                           attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
+        finally:
+            self.live.pop(live.id, None)
+
+    # -- the watchdog and the reconcile -------------------------------------------------------------------
+
+    async def watchdog(self, stop: asyncio.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            now = self.clock()
+            for live in list(self.live.values()):
+                if live.ending or now < live.deadline:
+                    continue
+                if not live.timed_out:
+                    live.timed_out = True
+                    live.deadline = now + self.grace  # the Result of the hang-up should follow
+                    self._log.info("attempt_timed_out", attempt_id=str(live.id), state=live.state.value)
+                    if live.channel:  # without it the agent never answered: the offer's own timeout ends it
+                        with contextlib.suppress(AmiError):
+                            await self.telephony.hangup(live.channel)
+                else:
+                    await self._end(live, after_attempt(live.callback, live.queue.settings, CompletionStatus.NO_ANSWER,
+                                                        now=now), LineReport(timed_out=True), talked=False)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await stop.wait()
+
+    async def reconcile(self) -> None:
+        """After a reconnect: an attempt whose channels are gone ended while we could not hear it."""
+        channels = await self.telephony.core_show_channels()
+        alive = {c.uniqueid for c in channels} | {c.linkedid for c in channels}
+        for live in list(self.live.values()):
+            if str(live.id) not in alive and not live.ending:
+                self._log.warning("attempt_outcome_unknown", attempt_id=str(live.id))
+                await self._end(live, after_unknown_outcome(live.callback, live.queue.settings, now=self.clock()),
+                                LineReport(), talked=False)
+
+    # -- inbound calls ---------------------------------------------------------------------------------------
+
+    async def cancel_for_inbound(self, caller_number: str, withheld: bool) -> list[uuid.UUID]:
+        if withheld or not caller_number:
+            return []
+        now = self.clock()
+        cancelled = []
+        for callback in cancelled_by_inbound(caller_number, withheld,
+                                             await self.store.active_for_contact(caller_number)):
+            if await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state,
+                                           Reason.INBOUND_CALL), reason=Reason.INBOUND_CALL, now=now,
+                                           actor=f"inbound:{caller_number}") is not None:
+                cancelled.append(callback.id)
+        if cancelled:
+            self._log.info("callbacks_cancelled_by_inbound", caller_number=caller_number, count=len(cancelled))
+        return cancelled
