@@ -17,6 +17,7 @@ from cbdialer.adapters.db import Database, DatabaseUnavailable, MigrationError
 from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
 from cbdialer.logs import configure_logging
 from cbdialer.settings import Settings, SettingsError, load_settings
+from cbdialer.watch import watch
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("run", help="run the daemon until SIGTERM or SIGINT")
+    commands.add_parser("watch", help="show the live table of callbacks until Ctrl-C")
     return parser
 
 
@@ -50,6 +52,16 @@ async def _run(settings: Settings) -> None:
     await run_daemon(settings, stop)
 
 
+async def _watch(settings: Settings) -> None:
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    db = await Database.connect(str(settings.database_url), max_size=2)
+    try:
+        await watch(db, stop)
+    finally:
+        await db.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -63,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
         elif args.command == "run":
             asyncio.run(_run(settings))
+        elif args.command == "watch":
+            asyncio.run(_watch(settings))
     except (DatabaseUnavailable, MigrationError, DaemonError, AmiLoginError) as exc:
         print(f"cbdialer: {exc}", file=sys.stderr)
         return 1

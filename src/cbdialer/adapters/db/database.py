@@ -22,6 +22,7 @@ from cbdialer.adapters.db.store import PostgresStore
 
 
 _DUE_CHANNEL = "cbdialer_due"
+_CHANGED_CHANNEL = "cbdialer_changed"
 log = structlog.get_logger("cbdialer.db")
 
 
@@ -84,6 +85,19 @@ class Database:
 
     def store(self) -> PostgresStore:
         return PostgresStore(self._pool)
+
+    async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, object]]:
+        async with self._pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(self._q["callbacks_watch"], since, limit)]
+
+    async def listen_for_changes(self, changed: asyncio.Event, stop: asyncio.Event) -> None:
+        """Set `changed` on every state change (NOTIFY cbdialer_changed) until `stop`."""
+        conn = await asyncpg.connect(self._url)
+        try:
+            await conn.add_listener(_CHANGED_CHANNEL, lambda *_: changed.set())
+            await stop.wait()
+        finally:
+            await conn.close()
 
     async def listen_for_due(self, wake: asyncio.Event, stop: asyncio.Event, *, retry_delay: float = 1.0) -> None:
         """Set `wake` whenever callbacks are written with a due time (NOTIFY cbdialer_due), until `stop`.

@@ -190,3 +190,15 @@ RETURNING id;
 
 -- name: attempts_of_callback
 SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;
+
+-- name: callbacks_watch
+-- The live table: what is active, and what changed recently, with the last attempt's agent and state.
+SELECT c.id, c.queue_id, c.destination, c.state, c.reason, c.completion_status, c.attempts_count, c.due_at,
+       c.updated_at, a.agent_id, a.interaction_state
+FROM callbacks c
+LEFT JOIN LATERAL (
+    SELECT agent_id, interaction_state FROM attempts WHERE callback_id = c.id ORDER BY started_at DESC LIMIT 1
+) a ON true
+WHERE c.state IN ('queued', 'in_progress') OR c.updated_at > $1
+ORDER BY c.created_at, c.id
+LIMIT $2;
