@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -124,8 +124,9 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         log.info("dialer_started", node_id=str(node_id), ami=f"{settings.ami_host}:{settings.ami_port}")
         link = AmiLink(ami_config(settings))
         store = db.store()
-        dialer = Dialer(store, link, owner=node_id, clock=utc_now)
-        scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now)
+        lease = timedelta(seconds=settings.lease_seconds)
+        dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
+        scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
         try:
             await supervise(
                 {

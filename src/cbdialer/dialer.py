@@ -32,7 +32,7 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.domain.book import cancelled_by_inbound
 from cbdialer.domain.lifecycle import CallbackState, Reason, transition
-from cbdialer.domain.models import Agent, Callback, CompletionStatus, InteractionState, PreviewMode, Queue
+from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, PreviewMode, Queue
 from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt, after_unknown_outcome, classify
 from cbdialer.domain.presence import agent_view, device_of
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
@@ -52,6 +52,8 @@ class Telephony(Protocol):
 
 
 class DialerStore(CallbackStore, Protocol):
+    async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
+
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
@@ -314,6 +316,32 @@ class Dialer:
                 self._log.warning("attempt_outcome_unknown", attempt_id=str(live.id))
                 await self._end(live, after_unknown_outcome(live.callback, live.queue.settings, now=self.clock()),
                                 LineReport(), talked=False)
+
+    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        attempts = await self.store.attempts(callback.id)
+        last = attempts[-1] if attempts and attempts[-1].ended_at is None else None
+        if last is None or last.agent_id is None:
+            return False
+        try:
+            channels = await self.telephony.core_show_channels()
+        except AmiError:
+            # Cannot see the line: decide nothing now; the lease we just took makes it due again soon.
+            return True
+        agent = await self.store.get_agent(last.agent_id)
+        legs = [c for c in channels if c.linkedid == str(last.id)]
+        agent_leg = next((c for c in legs if c.uniqueid == str(last.id)), None)
+        if agent is None or agent_leg is None:
+            return False
+        live = LiveAttempt(last.id, callback, queue, agent.agent, last.started_at, deadline=now, channel=agent_leg.channel,
+                           state=last.interaction_state)
+        settings = queue.settings
+        live.deadline = (datetime.max.replace(tzinfo=now.tzinfo) if last.interaction_state is InteractionState.HANDLING
+                         else now + timedelta(seconds=settings.duration_for_no_answer + settings.agent_offer_timeout)
+                         + self.grace)
+        self.live[last.id] = live
+        self._log.info("attempt_reattached", attempt_id=str(last.id), callback_id=str(callback.id),
+                       channel=agent_leg.channel)
+        return True
 
     # -- inbound calls ---------------------------------------------------------------------------------------
 

@@ -31,6 +31,12 @@ class DialerPort(Protocol):
         that agent's callback queue). From here on the dialer owns its transitions."""
         ...
 
+    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        """An in-progress callback whose holder died is now ours: re-attach to its call if it is still on
+        the line, or end the attempt as of unknown outcome. False if this dialer cannot tell; the
+        scheduler then applies the unknown outcome itself."""
+        ...
+
 
 class AgentDirectory(Protocol):
     async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
@@ -91,6 +97,8 @@ class Scheduler:
     async def _handle(self, callback: Callback, queue: Queue, now: datetime) -> None:
         decision = decide_due(callback, queue, now=now, on_dnc=await self.store.is_dnc(callback.destination),
                               excluded=await self.store.is_excluded(callback.destination))
+        if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
+            return
         if isinstance(decision, Present):
             routed = route(callback, queue, await self.agents.agents_for(queue))
             if isinstance(routed, Postpone):

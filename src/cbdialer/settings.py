@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     ami_ping_interval: float = Field(default=2.0, gt=0, description="seconds between link checks")
     ami_ping_timeout: float = Field(default=3.0, gt=0, description="seconds a Ping may take before the link is dropped")
     ami_action_timeout: float = Field(default=5.0, gt=0, description="seconds an AMI action may take")
+    lease_seconds: float = Field(default=30.0, ge=1, description="how long a claimed callback stays this "
+                                 "process's without a heartbeat; a dead process's callbacks are taken over after it")
     http_host: str = Field(default="127.0.0.1", description="admin API bind address")
     http_port: int = Field(default=8080, ge=0, le=65535, description="admin API port")
     log_format: Literal["console", "json"] = Field(default="console", description="console or json")

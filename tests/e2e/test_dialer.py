@@ -6,103 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 
 from cbdialer.adapters.ami import AmiLink, Newchannel
-from cbdialer.adapters.db import Database
-from cbdialer.app import run_daemon
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import (
-    Agent,
-    Callback,
-    CallbackType,
-    CallingWindow,
-    CompletionStatus,
-    Queue,
-    QueueSettings,
-    Schedule,
-)
-from cbdialer.settings import Settings
-from tests.e2e.conftest import Events, ami_config, sandbox
-
-SETTINGS = QueueSettings(
-    duration_for_no_answer=5, attempts_before_failure=3, recall_intervals=(2,), retry_interval=5,
-    network_failure_delay=3, agent_offer_timeout=5, wrap_up_time=0, amd=True,
-    calling_window=CallingWindow(time(0, 0), time.max), schedule=Schedule(), apply_dnc=True,
-    max_concurrent_calls=5, calls_per_second=5)
-
-
-class Book:
-    """The daemon's database, seen from the test: set things up, then wait for what the daemon does."""
-
-    def __init__(self, db: Database, url: str) -> None:
-        self.db = db
-        self.store = db.store()
-        self.url = url
-        self.changed = asyncio.Event()
-
-    async def queue(self, queue_id: str, agents: list[str], **settings: object) -> Queue:
-        queue = Queue(id=queue_id, name=queue_id, settings=dataclasses.replace(SETTINGS, **settings))
-        await self.store.save_queue(queue)
-        for agent in agents:
-            await self.store.upsert_agent(Agent(id=agent, dial_string=f"PJSIP/agent-{agent}",
-                                                queues=frozenset({queue_id})))
-        return queue
-
-    async def callback(self, queue: Queue, number: str, **changes: object) -> Callback:
-        now = datetime.now(UTC)
-        values: dict[str, object] = dict(
-            id=uuid.uuid4(), queue_id=queue.id, destination=number, type=CallbackType.STANDARD,
-            state=CallbackState.SCHEDULED, due_at=now, start_at=now, end_at=now + timedelta(hours=1), created_at=now)
-        values.update(changes)
-        return await self.store.add_callback(Callback(**values), actor="test")  # type: ignore[arg-type]
-
-    async def wait_until(self, callback_id: uuid.UUID, done: Callable[[Callback], bool],
-                         timeout: float = 40) -> Callback:
-        async with asyncio.timeout(timeout):
-            while True:
-                self.changed.clear()
-                callback = await self.store.get_callback(callback_id)
-                assert callback is not None
-                if done(callback):
-                    return callback
-                await self.changed.wait()
-
-    async def trail(self, callback_id: uuid.UUID) -> list[tuple[str | None, str, str]]:
-        return [(h.from_state.value if h.from_state else None, h.to_state.value, h.reason.value)
-                for h in await self.store.history(callback_id)]
-
-
-@pytest.fixture
-async def book(pbx: dict[str, str], database_url: str) -> AsyncIterator[Book]:
-    settings = Settings(database_url=database_url, ami_host=pbx["CBDIALER_AMI_HOST"],
-                        ami_port=int(pbx["CBDIALER_AMI_PORT"]), ami_username=pbx["CBDIALER_AMI_USERNAME"],
-                        ami_secret=pbx["CBDIALER_AMI_SECRET"])
-    db = await Database.connect(database_url)
-    result = Book(db, database_url)
-    listener = await asyncpg.connect(database_url)
-    await listener.add_listener("cbdialer_changed", lambda *_: result.changed.set())
-    stop = asyncio.Event()
-    daemon = asyncio.create_task(run_daemon(settings, stop), name="daemon")
-    try:
-        yield result
-    finally:
-        stop.set()
-        await asyncio.wait_for(daemon, 15)
-        await listener.close()
-        await db.close()
-
-
-def ended(callback: Callback) -> bool:
-    return callback.state not in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.IN_PROGRESS) or (
-        callback.state is CallbackState.SCHEDULED and callback.reason is not Reason.CREATED)
-
+from cbdialer.domain.models import CompletionStatus
+from tests.e2e.conftest import Book, Events, ami_config, sandbox
 
 async def test_handled(book: Book) -> None:
     queue = await book.queue("q-handled", ["1001"])

@@ -20,6 +20,9 @@ class StuckDialer:
         self.expected = expected
         self.seen = 0
 
+    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        return False
+
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
         self.seen += 1

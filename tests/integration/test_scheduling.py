@@ -31,6 +31,9 @@ class RecordingDialer:
         self.presented: list[uuid.UUID] = []
         self._changed = asyncio.Condition()
 
+    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        return False
+
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
         async with self._changed:

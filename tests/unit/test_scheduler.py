@@ -40,6 +40,9 @@ class FakeDialer:
         self.presented: list[tuple[Callback, Offer | EnqueueForAgent]] = []
         self.changed = asyncio.Event()
 
+    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        return False
+
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
         self.presented.append((callback, decision))

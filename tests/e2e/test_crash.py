@@ -1,0 +1,70 @@
+"""kill -9 of the daemon during a live call, then a restart: the callback is not lost, and the customer is
+not dialled a second time for that attempt (DESIGN.md section 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cbdialer.adapters.ami import AmiLink, AttemptReport, Newchannel
+from cbdialer.domain.lifecycle import CallbackState
+from cbdialer.domain.models import CompletionStatus
+from tests.e2e.conftest import Book, Events, ami_config
+
+CBDIALER = str(Path(sys.executable).with_name("cbdialer"))
+CUSTOMER = "+442079460013"  # answers after ~1 s and talks for 10 s
+
+
+@pytest.fixture
+async def watcher(pbx: dict[str, str]) -> AsyncIterator[Events]:
+    link = AmiLink(ami_config(pbx))
+    events = Events(link)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(link.run(stop)), asyncio.create_task(events.pump())]
+    await link.wait_connected(10)
+    yield events
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def start_daemon(pbx: dict[str, str], url: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, **pbx, "CBDIALER_DATABASE_URL": url, "CBDIALER_LEASE_SECONDS": "3",
+           "CBDIALER_LOG_FORMAT": "json"}
+    return await asyncio.create_subprocess_exec(CBDIALER, "run", env=env, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def test_kill_9_during_a_live_call_loses_nothing_and_dials_once(
+    pbx: dict[str, str], database_url: str, watcher: Events, crash_book: Book
+) -> None:
+    queue = await crash_book.queue("q-crash", ["1001"], amd=False, duration_for_no_answer=15)
+    first = await start_daemon(pbx, database_url)
+    second = None
+    try:
+        created = await crash_book.callback(queue, CUSTOMER)
+        await watcher.wait_for(lambda e: isinstance(e, AttemptReport) and e.kind == "CustomerAnswered")
+        first.send_signal(signal.SIGKILL)  # mid-conversation
+        await first.wait()
+        second = await start_daemon(pbx, database_url)
+        done = await crash_book.wait_until(created.id, lambda c: c.state is CallbackState.COMPLETED, timeout=60)
+        assert (done.completion_status, done.attempts_count) == (CompletionStatus.HANDLED, 1)
+        [attempt] = await crash_book.store.attempts(created.id)
+        assert attempt.dial_status == "ANSWER"
+        legs = [e for e in watcher.seen if isinstance(e, Newchannel)
+                and e.channel.startswith(f"Local/{CUSTOMER}@cbdialer-sim-customers") and e.channel.endswith(";1")]
+        assert len(legs) == 1
+    finally:
+        for process in (first, second):
+            if process is not None and process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 15)
