@@ -12,7 +12,7 @@ import pytest
 
 from cbdialer.adapters.ami import AmiLink, Newchannel
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CompletionStatus
+from cbdialer.domain.models import CallbackType, CompletionStatus
 from tests.e2e.conftest import Book, Events, ami_config, sandbox
 
 async def test_handled(book: Book) -> None:
@@ -121,3 +121,24 @@ async def test_calling_in_cancels_the_contacts_pending_callback(book: Book) -> N
     assert result.returncode == 0, result.stderr
     done = await book.wait_until(pending.id, lambda c: c.state is not CallbackState.SCHEDULED)
     assert (done.state, done.reason) == (CallbackState.CANCELLED_BY_INBOUND, Reason.INBOUND_CALL)
+
+
+async def test_an_agent_callback_whose_agent_is_logged_off_goes_to_another_agent(book: Book) -> None:
+    queue = await book.queue("q-agent", ["1007", "1002"])  # 1007 has no phone: logged off
+    created = await book.callback(queue, "+442079460081", type=CallbackType.AGENT, agent_id="1007")
+    done = await book.wait_until(created.id, lambda c: c.state is CallbackState.COMPLETED)
+    [attempt] = await book.store.attempts(created.id)
+    assert (done.completion_status, attempt.agent_id) == (CompletionStatus.HANDLED, "1002")
+
+
+async def test_a_strict_agent_callback_waits_for_its_busy_agent(book: Book) -> None:
+    queue = await book.queue("q-strict", ["1004", "1001"])
+    talking = await book.callback(queue, "+442079460014", type=CallbackType.AGENT, agent_id="1004")
+    await book.wait_until(talking.id, lambda c: c.state is CallbackState.IN_PROGRESS)
+    strict = await book.callback(queue, "+442079460082", type=CallbackType.STRICT_AGENT, agent_id="1004")
+    done = await book.wait_until(strict.id, lambda c: c.state is CallbackState.COMPLETED, timeout=60)
+    [first] = await book.store.attempts(talking.id)
+    [second] = await book.store.attempts(strict.id)
+    assert (first.agent_id, second.agent_id) == ("1004", "1004")  # 1001 was idle all along, and never used
+    assert first.ended_at is not None and second.started_at >= first.ended_at
+    assert done.completion_status is CompletionStatus.HANDLED and done.strict_retries == 0
