@@ -171,3 +171,20 @@ async def book(pbx: dict[str, str], database_url: str) -> AsyncIterator[Book]:
         await asyncio.wait_for(daemon, 15)
         await listener.close()
         await db.close()
+
+
+@pytest.fixture
+async def watcher(pbx: dict[str, str]) -> AsyncIterator[Events]:
+    """An AMI link of the test's own, to see what happens on the line (customer legs, reports)."""
+    link = AmiLink(ami_config(pbx))
+    events = Events(link)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(link.run(stop)), asyncio.create_task(events.pump())]
+    await link.wait_connected(10)
+    yield events
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -4,38 +4,19 @@ not dialled a second time for that attempt (DESIGN.md section 8)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 
-from cbdialer.adapters.ami import AmiLink, AttemptReport, Newchannel
+from cbdialer.adapters.ami import AttemptReport, Newchannel
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import CompletionStatus
-from tests.e2e.conftest import Book, Events, ami_config
+from tests.e2e.conftest import Book, Events
 
 CBDIALER = str(Path(sys.executable).with_name("cbdialer"))
 CUSTOMER = "+442079460013"  # answers after ~1 s and talks for 10 s
-
-
-@pytest.fixture
-async def watcher(pbx: dict[str, str]) -> AsyncIterator[Events]:
-    link = AmiLink(ami_config(pbx))
-    events = Events(link)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(link.run(stop)), asyncio.create_task(events.pump())]
-    await link.wait_connected(10)
-    yield events
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def start_daemon(pbx: dict[str, str], url: str) -> asyncio.subprocess.Process:

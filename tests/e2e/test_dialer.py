@@ -5,15 +5,14 @@ and the audit trail."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cbdialer.adapters.ami import AmiLink, Newchannel
+from cbdialer.adapters.ami import AttemptReport, Newchannel
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackType, CompletionStatus
-from tests.e2e.conftest import Book, Events, ami_config, sandbox
+from cbdialer.domain.models import CallbackType, CompletionStatus, PreviewMode
+from tests.e2e.conftest import Book, Events, sandbox
 
 async def test_handled(book: Book) -> None:
     queue = await book.queue("q-handled", ["1001"])
@@ -86,30 +85,17 @@ async def test_a_late_customer_is_no_answer_under_5s_and_handled_under_15s(book:
     assert second.completion_status is CompletionStatus.HANDLED
 
 
-async def test_a_never_answering_customer_fails_after_exactly_three_dials(book: Book, pbx: dict[str, str]) -> None:
-    link = AmiLink(ami_config(pbx))
-    events = Events(link)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(link.run(stop)), asyncio.create_task(events.pump())]
-    try:
-        await link.wait_connected(10)
-        queue = await book.queue("q-three", ["1003"], duration_for_no_answer=3, recall_intervals=(2,),
-                                 attempts_before_failure=3)
-        created = await book.callback(queue, "+442079460038")
-        done = await book.wait_until(created.id, lambda c: c.state is CallbackState.FAILED, timeout=60)
-        assert (done.reason, done.attempts_count) == (Reason.ATTEMPTS_EXHAUSTED, 3)
-        customer_legs = [e for e in events.seen if isinstance(e, Newchannel)
-                         and e.channel.startswith("Local/+442079460038@cbdialer-sim-customers") and e.channel.endswith(";1")]
-        assert len(customer_legs) == 3
-        attempts = await book.store.attempts(created.id)
-        assert [a.dial_status for a in attempts] == ["NOANSWER"] * 3
-    finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+async def test_a_never_answering_customer_fails_after_exactly_three_dials(book: Book, watcher: Events) -> None:
+    queue = await book.queue("q-three", ["1003"], duration_for_no_answer=3, recall_intervals=(2,),
+                             attempts_before_failure=3)
+    created = await book.callback(queue, "+442079460038")
+    done = await book.wait_until(created.id, lambda c: c.state is CallbackState.FAILED, timeout=60)
+    assert (done.reason, done.attempts_count) == (Reason.ATTEMPTS_EXHAUSTED, 3)
+    customer_legs = [e for e in watcher.seen if isinstance(e, Newchannel)
+                     and e.channel.startswith("Local/+442079460038@cbdialer-sim-customers") and e.channel.endswith(";1")]
+    assert len(customer_legs) == 3
+    attempts = await book.store.attempts(created.id)
+    assert [a.dial_status for a in attempts] == ["NOANSWER"] * 3
 
 
 async def test_calling_in_cancels_the_contacts_pending_callback(book: Book) -> None:
@@ -142,3 +128,15 @@ async def test_a_strict_agent_callback_waits_for_its_busy_agent(book: Book) -> N
     assert (first.agent_id, second.agent_id) == ("1004", "1004")  # 1001 was idle all along, and never used
     assert first.ended_at is not None and second.started_at >= first.ended_at
     assert done.completion_status is CompletionStatus.HANDLED and done.strict_retries == 0
+
+
+async def test_preview_lets_the_agent_hear_the_callback_before_the_customer_is_dialled(
+    book: Book, watcher: Events
+) -> None:
+    queue = await book.queue("q-preview", ["1001"], preview_mode=PreviewMode.ALWAYS, max_preview_time=2)
+    created = await book.callback(queue, "+442079460089")
+    done = await book.wait_until(created.id, lambda c: c.state is CallbackState.COMPLETED)
+    [attempt] = await book.store.attempts(created.id)
+    kinds = [e.kind for e in watcher.seen if isinstance(e, AttemptReport) and e.attempt_id == str(attempt.id)]
+    assert kinds[:3] == ["AgentAnswered", "Preview", "Dialing"]
+    assert done.completion_status is CompletionStatus.HANDLED
