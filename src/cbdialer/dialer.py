@@ -32,13 +32,23 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.domain.book import cancelled_by_inbound
 from cbdialer.domain.lifecycle import CallbackState, Reason, transition
-from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, PreviewMode, Queue
+from cbdialer.domain.models import Agent, Attempt, Callback, CallbackType, CompletionStatus, InteractionState, PreviewMode, Queue
 from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt, after_unknown_outcome, classify
 from cbdialer.domain.presence import agent_view, device_of
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
-from cbdialer.ports import AgentRecord, CallbackStore
+from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Unchanged
 
 CALLBACK_CONTEXT = "cbdialer-callback"
+# How often a callback waiting in a busy agent's own queue looks whether the agent is free.
+AGENT_QUEUE_RECHECK = timedelta(seconds=2)
+
+
+def _ahead_of(callback: Callback, waiting: Sequence[tuple[uuid.UUID, CallbackType]]) -> tuple[CallbackType, ...]:
+    """An agent's own callback queue as `callback` sees it: what joined before it (all of it, if it is not
+    in that queue)."""
+    ids = [cid for cid, _ in waiting]
+    ahead = waiting[: ids.index(callback.id)] if callback.id in ids else waiting
+    return tuple(kind for _, kind in ahead)
 
 
 class Telephony(Protocol):
@@ -125,11 +135,11 @@ class Dialer:
 
     # -- the agent directory ---------------------------------------------------------------------------
 
-    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         now = self.clock()
         return [agent_view(r.agent, device_state=self.device_states.get(device_of(r.agent.dial_string), "UNKNOWN"),
                            ready=r.ready, now=now, wrap_up_until=r.wrap_up_until, reserved_until=r.reserved_until,
-                           idle_since=r.idle_since, agent_queue=r.waiting)
+                           idle_since=r.idle_since, agent_queue=_ahead_of(callback, r.waiting))
                 for r in await self.store.agents_of_queue(queue.id)]
 
     # -- the dialer port ---------------------------------------------------------------------------------
@@ -137,10 +147,15 @@ class Dialer:
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
         settings = queue.settings
-        if isinstance(decision, EnqueueForAgent) or not self._slot_free(queue, now):
-            # The agent is busy, or pacing says not yet: looked at again shortly (its routing is redone then).
-            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1 / settings.calls_per_second
-                                                                                      if isinstance(decision, Offer) else 2), now)
+        if isinstance(decision, EnqueueForAgent):
+            # It waits in the busy agent's own callback queue, keeping its place there; routing is redone
+            # every few seconds, and offers it to that agent once the agent is free and it is first in line.
+            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + AGENT_QUEUE_RECHECK, now,
+                             assigned_agent=decision.agent_id)
+            return
+        if not self._slot_free(queue, now):
+            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
+                             now + timedelta(seconds=1 / settings.calls_per_second), now)
             return
         record = await self.store.get_agent(decision.agent_id)
         if record is None:
@@ -198,11 +213,13 @@ class Dialer:
                                 timeout_ms=settings.agent_offer_timeout * 1000,
                                 caller_id=f'"Callback" <{callback.destination}>', variables=variables)
 
-    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
+    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime, *,
+                    assigned_agent: str | None | Unchanged = UNCHANGED) -> None:
         if due_at >= callback.end_at:
-            reason, due_at = Reason.EXPIRED, callback.end_at
+            reason, due_at, assigned_agent = Reason.EXPIRED, callback.end_at, None
         await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state, reason),
-                                    reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at)
+                                    reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at,
+                                    assigned_agent=assigned_agent)
 
     # -- what Asterisk reports -----------------------------------------------------------------------------
 

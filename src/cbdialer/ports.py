@@ -24,6 +24,16 @@ class StateChange:
     due_at: datetime | None
 
 
+class Unchanged:
+    """The default of an optional change: leave the stored value as it is."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
+
+
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """An agent as stored: who it is, plus what routing needs beside Asterisk's device state."""
@@ -33,7 +43,7 @@ class AgentRecord:
     wrap_up_until: datetime | None
     reserved_until: datetime | None
     idle_since: datetime | None
-    waiting: tuple[CallbackType, ...]  # the agent's own callback queue
+    waiting: tuple[tuple[UUID, CallbackType], ...]  # the agent's own callback queue, in the order they joined
 
 
 class CallbackStore(Protocol):
@@ -55,9 +65,10 @@ class CallbackStore(Protocol):
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
         """Move a callback from `expected` to `to`; None if it was not in `expected` (or, with `owner`, no
-        longer leased to it): someone else won. The lease is released unless `keep_lease`."""
+        longer leased to it): someone else won. The lease is released unless `keep_lease`. `assigned_agent`
+        puts it in (a name) or takes it out of (None) an agent's own callback queue."""
         ...
 
     async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int: ...

@@ -39,8 +39,9 @@ class DialerPort(Protocol):
 
 
 class AgentDirectory(Protocol):
-    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
-        """Who could take a callback of `queue` right now: presence, readiness, agent queues."""
+    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+        """Who could take `callback` of `queue` right now: presence, readiness, and each agent's own callback
+        queue as this callback sees it (only those that joined before it count as ahead of it)."""
         ...
 
 
@@ -100,7 +101,7 @@ class Scheduler:
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
             return
         if isinstance(decision, Present):
-            routed = route(callback, queue, await self.agents.agents_for(queue))
+            routed = route(callback, queue, await self.agents.agents_for(queue, callback))
             if isinstance(routed, Postpone):
                 await self._apply(callback, decide_postponed(callback, routed, now=now), now)
             else:

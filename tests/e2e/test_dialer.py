@@ -140,3 +140,16 @@ async def test_preview_lets_the_agent_hear_the_callback_before_the_customer_is_d
     kinds = [e.kind for e in watcher.seen if isinstance(e, AttemptReport) and e.attempt_id == str(attempt.id)]
     assert kinds[:3] == ["AgentAnswered", "Preview", "Dialing"]
     assert done.completion_status is CompletionStatus.HANDLED
+
+
+async def test_callbacks_for_a_busy_agent_wait_in_its_own_queue_up_to_the_cap(book: Book) -> None:
+    # POM: "Number of Callbacks in Queue" = 2 here. Agent 1004 talks; three agent callbacks for it mature:
+    # two wait in its queue, the third becomes a standard callback and goes to the idle 1001.
+    queue = await book.queue("q-cap", ["1004", "1001"], callbacks_in_agent_queue=2)
+    talking = await book.callback(queue, "+442079460015", type=CallbackType.AGENT, agent_id="1004")
+    await book.wait_until(talking.id, lambda c: c.state is CallbackState.IN_PROGRESS)
+    later = [await book.callback(queue, f"+44207946008{i}", type=CallbackType.AGENT, agent_id="1004")
+             for i in (3, 4, 5)]
+    finished = [await book.wait_until(c.id, lambda c: c.state is CallbackState.COMPLETED, timeout=90) for c in later]
+    agents = [(await book.store.attempts(c.id))[0].agent_id for c in finished]
+    assert sorted(agents) == ["1001", "1004", "1004"]

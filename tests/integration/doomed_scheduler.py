@@ -32,7 +32,7 @@ class StuckDialer:
 
 
 class Agents:
-    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return [AgentView(id="1001", queues=frozenset({queue.id}))]
 
 

@@ -46,7 +46,7 @@ class RecordingDialer:
 
 
 class Agents:
-    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return [AGENT]
 
 

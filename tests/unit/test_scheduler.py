@@ -53,7 +53,7 @@ class Agents:
     def __init__(self, *views: AgentView) -> None:
         self.views = list(views)
 
-    async def agents_for(self, queue: Queue) -> Sequence[AgentView]:
+    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return self.views
 
 

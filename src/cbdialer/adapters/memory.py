@@ -9,7 +9,7 @@ from uuid import UUID
 
 from cbdialer.domain.lifecycle import ACTIVE_STATES, CallbackState, Reason
 from cbdialer.domain.models import Callback, CompletionStatus, Queue
-from cbdialer.ports import StateChange
+from cbdialer.ports import UNCHANGED, StateChange, Unchanged
 
 _CLAIMABLE = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.IN_PROGRESS})
 
@@ -67,13 +67,15 @@ class MemoryStore:
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
         callback = self._callbacks.get(callback_id)
         if callback is None or callback.state is not expected:
             return None
         if owner is not None and self._owners.get(callback_id) != owner:
             return None
         changes: dict[str, object] = {"state": to, "reason": reason}
+        if not isinstance(assigned_agent, Unchanged):
+            changes["assigned_agent"] = assigned_agent
         for name, value in (("due_at", due_at), ("attempts_count", attempts_count),
                             ("network_failures", network_failures), ("strict_retries", strict_retries),
                             ("completion_status", completion_status)):

@@ -195,6 +195,7 @@ class Callback:
     strict_retries: int = 0  # postponements while the strict agent was unavailable
     completion_status: CompletionStatus | None = None
     reason: Reason = Reason.CREATED
+    assigned_agent: str | None = None  # the agent whose own callback queue it waits in
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):

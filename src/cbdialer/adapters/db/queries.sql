@@ -90,6 +90,11 @@ WITH changed AS (
         attempts_count = COALESCE($6, attempts_count), network_failures = COALESCE($7, network_failures),
         strict_retries = COALESCE($8, strict_retries), completion_status = COALESCE($9, completion_status),
         lease_owner = CASE WHEN $10 THEN lease_owner END,
+        -- $14: whether to change the agent whose own callback queue it waits in ($15, NULL for none); it
+        -- keeps its place when it stays with the same agent.
+        assigned_at = CASE WHEN NOT $14 THEN assigned_at WHEN $15::text IS NULL THEN NULL
+                           WHEN assigned_agent IS NOT DISTINCT FROM $15::text THEN assigned_at ELSE $11 END,
+        assigned_agent = CASE WHEN $14 THEN $15::text ELSE assigned_agent END,
         updated_at = $11, version = version + 1
     WHERE id = $1 AND state = $2 AND ($12::uuid IS NULL OR lease_owner = $12)
     RETURNING *
@@ -146,8 +151,10 @@ INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]);
 SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
        array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
        array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
+       array(SELECT c.id FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
+             ORDER BY c.assigned_at, c.id) AS waiting_ids,
        array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.due_at) AS waiting
+             ORDER BY c.assigned_at, c.id) AS waiting
 FROM agents a JOIN agent_queues q ON q.agent_id = a.id
 WHERE q.queue_id = $1
 ORDER BY a.id;
@@ -156,8 +163,10 @@ ORDER BY a.id;
 SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
        array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
        array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
+       array(SELECT c.id FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
+             ORDER BY c.assigned_at, c.id) AS waiting_ids,
        array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.due_at) AS waiting
+             ORDER BY c.assigned_at, c.id) AS waiting
 FROM agents a WHERE a.id = $1;
 
 -- name: agent_set_ready

@@ -22,7 +22,7 @@ from cbdialer.domain.models import (
     Queue,
     QueueStatus,
 )
-from cbdialer.ports import AgentRecord, StateChange
+from cbdialer.ports import UNCHANGED, AgentRecord, StateChange, Unchanged
 from cbdialer.adapters.db.queries import load_queries
 
 
@@ -47,6 +47,7 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         strict_retries=row["strict_retries"],
         completion_status=CompletionStatus(row["completion_status"]) if row["completion_status"] else None,
         reason=Reason(row["reason"]),
+        assigned_agent=row["assigned_agent"],
     )
 
 
@@ -55,7 +56,8 @@ def agent_record_from_row(row: asyncpg.Record) -> AgentRecord:
         agent=Agent(id=row["id"], dial_string=row["dial_string"], queues=frozenset(row["queues"]),
                     skills=frozenset(row["skills"]), teams=frozenset(row["teams"])),
         ready=row["ready"], wrap_up_until=row["wrap_up_until"], reserved_until=row["reserved_until"],
-        idle_since=row["idle_since"], waiting=tuple(CallbackType(t) for t in row["waiting"]))
+        idle_since=row["idle_since"],
+        waiting=tuple((cid, CallbackType(t)) for cid, t in zip(row["waiting_ids"], row["waiting"], strict=True)))
 
 
 class PostgresStore:
@@ -108,11 +110,12 @@ class PostgresStore:
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
+        change = not isinstance(assigned_agent, Unchanged)
         rows = await self._fetch(
             "callback_transition", callback_id, expected.value, to.value, reason.value, due_at, attempts_count,
             network_failures, strict_retries, completion_status.value if completion_status else None, keep_lease,
-            now, owner, actor)
+            now, owner, actor, change, assigned_agent if change else None)
         return callback_from_row(rows[0]) if rows else None
 
     async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int:
@@ -161,9 +164,10 @@ class PostgresStore:
         """Write the attempt and move the callback to in_progress in one transaction, committed before
         anything is sent to Asterisk (DESIGN.md section 8). None if the callback was no longer ours."""
         async with self._pool.acquire() as conn, conn.transaction():
+            # Offered: it leaves any agent's callback queue it waited in.
             rows = await conn.fetch(self._q["callback_transition"], callback.id, CallbackState.QUEUED.value,
                                     CallbackState.IN_PROGRESS.value, Reason.DIALING.value, now + lease, None, None,
-                                    None, None, True, now, owner, actor)
+                                    None, None, True, now, owner, actor, True, None)
             if not rows:
                 return None
             await conn.execute(self._q["attempt_insert"], attempt_id, callback.id, agent_id, owner, now)
