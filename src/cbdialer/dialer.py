@@ -68,6 +68,8 @@ class DialerStore(CallbackStore, Protocol):
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
 
+    async def set_agent_ready(self, agent_id: str, ready: bool) -> bool: ...
+
     async def reserve_agent(self, agent_id: str, attempt_id: uuid.UUID, *, now: datetime, until: datetime) -> bool: ...
 
     async def release_agent(self, agent_id: str, attempt_id: uuid.UUID, *, wrap_up_until: datetime) -> None: ...
@@ -253,7 +255,11 @@ class Dialer:
         if event.success:
             live.channel = event.channel
             return
-        # The agent did not answer, rejected, or is unreachable: back to the queue, not counted.
+        # The agent did not answer, rejected, or is unreachable: back to the queue, not counted. Set not
+        # ready first (if the queue says so), so that the requeued callback is not offered to them again.
+        if live.queue.settings.not_ready_after_missed_offer:
+            await self.store.set_agent_ready(live.agent.id, False)
+            self._log.info("agent_set_not_ready", agent=live.agent.id, reason="missed_offer")
         await self._end(live, after_attempt(live.callback, live.queue.settings, CompletionStatus.CANCEL,
                                             now=self.clock(), agent_missed=True), LineReport(), talked=False)
 

@@ -68,10 +68,15 @@ async def test_an_agent_who_hangs_up_first_sends_it_back_to_the_queue(book: Book
 
 
 async def test_an_agent_who_does_not_answer_sends_it_back_uncounted(book: Book) -> None:
-    queue = await book.queue("q-missed", ["1006"], agent_offer_timeout=2)
+    queue = await book.queue("q-missed", ["1006"], agent_offer_timeout=2, not_ready_after_missed_offer=True)
     created = await book.callback(queue, "+442079460012")
     done = await book.wait_until(created.id, lambda c: c.reason is Reason.AGENT_MISSED)
     assert done.attempts_count == 0 and done.completion_status is CompletionStatus.CANCEL
+    # Not offered again and again: the agent who missed it is set not ready, so the callback is postponed.
+    postponed = await book.wait_until(created.id, lambda c: c.reason is Reason.POSTPONED)
+    assert postponed.attempts_count == 0
+    agent = await book.store.get_agent("1006")
+    assert agent is not None and not agent.ready
 
 
 async def test_a_late_customer_is_no_answer_under_5s_and_handled_under_15s(book: Book) -> None:

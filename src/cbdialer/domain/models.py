@@ -125,6 +125,7 @@ class QueueSettings:
     preview_mode: PreviewMode = PreviewMode.DISABLED
     max_preview_time: int = 30
     agent_offer_timeout: int = 20  # how long the agent's phone rings
+    not_ready_after_missed_offer: bool = False  # an agent who misses or rejects an offer is set not ready
     wrap_up_time: int = 10  # agent's wrap-up after each callback
     amd: bool = False
     calling_window: CallingWindow = field(default_factory=CallingWindow)
