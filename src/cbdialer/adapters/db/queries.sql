@@ -146,28 +146,10 @@ WITH gone AS (DELETE FROM agent_queues WHERE agent_id = $1)
 INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]);
 
 -- name: agents_of_queue
--- Each agent serving the queue, with what routing needs: readiness, wrap-up, a reserved offer, and how
--- many callbacks wait in its own callback queue.
-SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
-       array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
-       array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
-       array(SELECT c.id FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.assigned_at, c.id) AS waiting_ids,
-       array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.assigned_at, c.id) AS waiting
-FROM agents a JOIN agent_queues q ON q.agent_id = a.id
-WHERE q.queue_id = $1
-ORDER BY a.id;
+SELECT r.* FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id WHERE q.queue_id = $1 ORDER BY r.id;
 
 -- name: agent_get
-SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until, a.idle_since,
-       array(SELECT queue_id FROM agent_queues WHERE agent_id = a.id) AS queues,
-       array(SELECT team_id FROM agent_teams WHERE agent_id = a.id) AS teams,
-       array(SELECT c.id FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.assigned_at, c.id) AS waiting_ids,
-       array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
-             ORDER BY c.assigned_at, c.id) AS waiting
-FROM agents a WHERE a.id = $1;
+SELECT * FROM agent_routing WHERE id = $1;
 
 -- name: agent_set_ready
 UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
