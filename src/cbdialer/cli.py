@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -15,6 +17,9 @@ from cbdialer import __version__
 from cbdialer.adapters.ami import AmiLoginError
 from cbdialer.adapters.db import Database, DatabaseUnavailable, MigrationError
 from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
+from cbdialer.domain.models import CompletionStatus, InvalidValue
+from cbdialer.domain.outcomes import DISPOSITIONS
+from cbdialer.domain.timing import parse_start
 from cbdialer.logs import configure_logging
 from cbdialer.settings import Settings, SettingsError, load_settings
 from cbdialer.watch import watch
@@ -28,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("run", help="run the daemon until SIGTERM or SIGINT")
     commands.add_parser("watch", help="show the live table of callbacks until Ctrl-C")
+    disposition = commands.add_parser(
+        "disposition", help="the agent's disposition for a callback's call in wrap-up (applied when it ends)")
+    disposition.add_argument("callback_id", help="the callback's id")
+    disposition.add_argument("status", choices=sorted(d.value for d in DISPOSITIONS))
+    when = disposition.add_mutually_exclusive_group()
+    when.add_argument("--start-at", help="callback_requested: the new start, ISO 8601 with offset")
+    when.add_argument("--start-in", help="callback_requested: the new start from now, e.g. 2h30m")
     return parser
 
 
@@ -62,6 +74,26 @@ async def _watch(settings: Settings) -> None:
         await db.close()
 
 
+async def _disposition(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        callback_id = uuid.UUID(args.callback_id)
+    except ValueError:
+        raise InvalidValue("callback_id", f"{args.callback_id!r} is not a callback id") from None
+    status = CompletionStatus(args.status)
+    start = None
+    if status is CompletionStatus.CALLBACK_REQUESTED:
+        start = parse_start(start_at=args.start_at, start_in=args.start_in, now=datetime.now(UTC))
+    elif args.start_at or args.start_in:
+        raise InvalidValue("start_at", "only a callback_requested disposition takes a new start")
+    db = await Database.connect(str(settings.database_url), max_size=1)
+    try:
+        if not await db.store().set_disposition(callback_id, status, start):
+            raise InvalidValue("callback_id", f"callback {callback_id} has no call in wrap-up")
+    finally:
+        await db.close()
+    structlog.get_logger("cbdialer").info("disposition_set", callback_id=str(callback_id), status=status.value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -77,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run(settings))
         elif args.command == "watch":
             asyncio.run(_watch(settings))
+        elif args.command == "disposition":
+            asyncio.run(_disposition(settings, args))
+    except InvalidValue as exc:
+        print(f"cbdialer: {exc}", file=sys.stderr)
+        return 2
     except (DatabaseUnavailable, MigrationError, DaemonError, AmiLoginError) as exc:
         print(f"cbdialer: {exc}", file=sys.stderr)
         return 1

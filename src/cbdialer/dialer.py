@@ -32,8 +32,25 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.domain.book import cancelled_by_inbound
 from cbdialer.domain.lifecycle import CallbackState, Reason, transition
-from cbdialer.domain.models import Agent, Attempt, Callback, CallbackType, CompletionStatus, InteractionState, PreviewMode, Queue
-from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt, after_unknown_outcome, classify
+from cbdialer.domain.models import (
+    Agent,
+    Attempt,
+    Callback,
+    CallbackType,
+    CompletionStatus,
+    InteractionState,
+    InvalidValue,
+    PreviewMode,
+    Queue,
+)
+from cbdialer.domain.outcomes import (
+    LineReport,
+    NextStep,
+    after_attempt,
+    after_disposition,
+    after_unknown_outcome,
+    classify,
+)
 from cbdialer.domain.presence import agent_view, device_of
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
 from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Unchanged
@@ -82,6 +99,8 @@ class DialerStore(CallbackStore, Protocol):
     async def finish_attempt(self, attempt_id: uuid.UUID, *, now: datetime, status: CompletionStatus,
                              dial_status: str, hangup_cause: int, amd_status: str, counted: bool) -> bool: ...
 
+    async def disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
+
 
 @dataclass
 class LiveAttempt:
@@ -96,6 +115,9 @@ class LiveAttempt:
     timed_out: bool = False
     ending: bool = False
     events: list[str] = field(default_factory=list)
+    # In wrap-up: what the line said, applied at the end of the wrap-up unless the agent's disposition
+    # overrides it.
+    pending: tuple[NextStep, LineReport] | None = None
 
 
 class _Pacer:
@@ -272,7 +294,15 @@ class Dialer:
         if event.kind == "Result":
             report = LineReport(event.dial_status, event.hangup_cause, event.amd_status, timed_out=live.timed_out)
             status = classify(report)
-            await self._end(live, after_attempt(live.callback, live.queue.settings, status, now=now), report)
+            step = after_attempt(live.callback, live.queue.settings, status, now=now)
+            wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time)
+            if status in (CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE) and wrap_up:
+                # The agent wraps up, and may set a disposition meanwhile; no new offer reaches them until then.
+                live.state, live.pending, live.deadline = InteractionState.WRAP_UP, (step, report), now + wrap_up
+                await self.store.set_attempt_state(live.id, InteractionState.WRAP_UP)
+                await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
+                return
+            await self._end(live, step, report)
             return
         state = {"Preview": InteractionState.PREVIEW, "Dialing": InteractionState.DIALING,
                  "CustomerAnswered": InteractionState.HANDLING}.get(event.kind)
@@ -298,7 +328,7 @@ class Dialer:
                 await self.store.transition(
                     live.callback.id, expected=CallbackState.IN_PROGRESS, to=step.state, reason=step.reason, now=now,
                     actor=self.actor, owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
-                    network_failures=step.network_failures, completion_status=step.status)
+                    network_failures=step.network_failures, completion_status=step.status, end_at=step.end_at)
             spoke = talked if talked is not None else report.dial_status.upper() == "ANSWER"
             wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time) if spoke else timedelta(0)
             await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
@@ -316,7 +346,9 @@ class Dialer:
             for live in list(self.live.values()):
                 if live.ending or now < live.deadline:
                     continue
-                if not live.timed_out:
+                if live.pending is not None:
+                    await self._end_wrap_up(live, now)
+                elif not live.timed_out:
                     live.timed_out = True
                     live.deadline = now + self.grace  # the Result of the hang-up should follow
                     self._log.info("attempt_timed_out", attempt_id=str(live.id), state=live.state.value)
@@ -329,6 +361,18 @@ class Dialer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await stop.wait()
+
+    async def _end_wrap_up(self, live: LiveAttempt, now: datetime) -> None:
+        assert live.pending is not None
+        step, report = live.pending
+        disposition = await self.store.disposition(live.id)
+        if disposition is not None:
+            status, start = disposition
+            try:
+                step = after_disposition(live.callback, live.queue.settings, status, now=now, new_start=start)
+            except InvalidValue as exc:  # e.g. a requested start that has passed by now: the line's status stands
+                self._log.warning("disposition_refused", attempt_id=str(live.id), error=str(exc))
+        await self._end(live, step, report, talked=False)
 
     async def reconcile(self) -> None:
         """After a reconnect: an attempt whose channels are gone ended while we could not hear it."""

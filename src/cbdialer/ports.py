@@ -65,7 +65,8 @@ class CallbackStore(Protocol):
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
+                         end_at: datetime | None = None) -> Callback | None:
         """Move a callback from `expected` to `to`; None if it was not in `expected` (or, with `owner`, no
         longer leased to it): someone else won. The lease is released unless `keep_lease`. `assigned_agent`
         puts it in (a name) or takes it out of (None) an agent's own callback queue."""

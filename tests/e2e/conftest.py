@@ -21,7 +21,7 @@ from cbdialer.adapters.ami import AmiConfig, AmiEvent, AmiLink, LinkUp
 from cbdialer.adapters.db import Database
 from cbdialer.app import run_daemon
 from cbdialer.domain.lifecycle import CallbackState
-from cbdialer.domain.models import Agent, Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
+from cbdialer.domain.models import Agent, Attempt, Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
 from cbdialer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +132,16 @@ class Book:
                 assert callback is not None
                 if done(callback):
                     return callback
+                await self.changed.wait()
+
+    async def wait_for_attempt(self, callback_id: uuid.UUID, done: Callable[[Attempt], bool],
+                               timeout: float = 40) -> Attempt:
+        async with asyncio.timeout(timeout):
+            while True:
+                self.changed.clear()
+                attempts = await self.store.attempts(callback_id)
+                if attempts and done(attempts[-1]):
+                    return attempts[-1]
                 await self.changed.wait()
 
     async def trail(self, callback_id: uuid.UUID) -> list[tuple[str | None, str, str]]:

@@ -5,13 +5,17 @@ and the audit trail."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from cbdialer.adapters.ami import AttemptReport, Newchannel
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackType, CompletionStatus, PreviewMode
+from cbdialer.domain.models import CallbackType, CompletionStatus, InteractionState, PreviewMode
 from tests.e2e.conftest import Book, Events, sandbox
 
 async def test_handled(book: Book) -> None:
@@ -158,3 +162,30 @@ async def test_callbacks_for_a_busy_agent_wait_in_its_own_queue_up_to_the_cap(bo
     finished = [await book.wait_until(c.id, lambda c: c.state is CallbackState.COMPLETED, timeout=90) for c in later]
     agents = [(await book.store.attempts(c.id))[0].agent_id for c in finished]
     assert sorted(agents) == ["1001", "1004", "1004"]
+
+
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CBDIALER_DATABASE_URL": database_url}
+    return subprocess.run([str(Path(sys.executable).with_name("cbdialer")), *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+async def test_the_agents_disposition_in_wrap_up_overrides_the_line(book: Book) -> None:
+    queue = await book.queue("q-dispose", ["1001"], wrap_up_time=4)
+    created = await book.callback(queue, "+442079460091")  # answers, hangs up after 2 s: handled on the line
+    await book.wait_for_attempt(created.id, lambda a: a.interaction_state is InteractionState.WRAP_UP)
+    result = await asyncio.to_thread(cli, book.url, "disposition", str(created.id), "callback_requested",
+                                     "--start-in", "2h")
+    assert result.returncode == 0, result.stderr
+    done = await book.wait_until(created.id, lambda c: c.state is not CallbackState.IN_PROGRESS)
+    [attempt] = await book.store.attempts(created.id)
+    assert attempt.ended_at is not None
+    assert (done.state, done.reason, done.completion_status, done.attempts_count) == (
+        CallbackState.SCHEDULED, Reason.CALLBACK_REQUESTED, CompletionStatus.CALLBACK_REQUESTED, 0)
+    assert timedelta(hours=2) - timedelta(seconds=30) < done.due_at - attempt.ended_at <= timedelta(hours=2)
+    assert done.end_at > done.due_at
+    # Outside wrap-up there is nothing to dispose of; a bad status is refused by name.
+    late = await asyncio.to_thread(cli, book.url, "disposition", str(created.id), "handled")
+    assert late.returncode == 2 and "has no call in wrap-up" in late.stderr
+    bad = await asyncio.to_thread(cli, book.url, "disposition", "not-an-id", "handled")
+    assert bad.returncode == 2 and "callback_id" in bad.stderr

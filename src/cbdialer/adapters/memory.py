@@ -67,7 +67,8 @@ class MemoryStore:
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
+                         end_at: datetime | None = None) -> Callback | None:
         callback = self._callbacks.get(callback_id)
         if callback is None or callback.state is not expected:
             return None
@@ -78,7 +79,7 @@ class MemoryStore:
             changes["assigned_agent"] = assigned_agent
         for name, value in (("due_at", due_at), ("attempts_count", attempts_count),
                             ("network_failures", network_failures), ("strict_retries", strict_retries),
-                            ("completion_status", completion_status)):
+                            ("completion_status", completion_status), ("end_at", end_at)):
             if value is not None:
                 changes[name] = value
         updated = dataclasses.replace(callback, **changes)  # type: ignore[arg-type]

@@ -95,6 +95,7 @@ WITH changed AS (
         assigned_at = CASE WHEN NOT $14 THEN assigned_at WHEN $15::text IS NULL THEN NULL
                            WHEN assigned_agent IS NOT DISTINCT FROM $15::text THEN assigned_at ELSE $11 END,
         assigned_agent = CASE WHEN $14 THEN $15::text ELSE assigned_agent END,
+        end_at = COALESCE($16, end_at),
         updated_at = $11, version = version + 1
     WHERE id = $1 AND state = $2 AND ($12::uuid IS NULL OR lease_owner = $12)
     RETURNING *
@@ -171,13 +172,24 @@ INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, interaction_
 VALUES ($1, $2, $3, $4, $5, 'offered');
 
 -- name: attempt_state
-UPDATE attempts SET interaction_state = $2 WHERE id = $1 AND ended_at IS NULL;
+-- Watchers (the live table) hear of interaction changes too.
+WITH changed AS (UPDATE attempts SET interaction_state = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id)
+SELECT pg_notify('cbdialer_changed', '') FROM changed;
 
 -- name: attempt_finish
 UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3, dial_status = $4,
     hangup_cause = $5, amd_status = $6, counted = $7
 WHERE id = $1 AND ended_at IS NULL
 RETURNING id;
+
+-- name: attempt_disposition_set
+-- Only while the agent wraps up the call; the dialer applies it when the wrap-up ends.
+UPDATE attempts SET disposition = $2, disposition_start = $3
+WHERE callback_id = $1 AND ended_at IS NULL AND interaction_state = 'wrap_up'
+RETURNING id;
+
+-- name: attempt_disposition_get
+SELECT disposition, disposition_start FROM attempts WHERE id = $1;
 
 -- name: attempts_of_callback
 SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;

@@ -110,12 +110,13 @@ class PostgresStore:
                          now: datetime, actor: str, owner: UUID | None = None, due_at: datetime | None = None,
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
-                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
+                         keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
+                         end_at: datetime | None = None) -> Callback | None:
         change = not isinstance(assigned_agent, Unchanged)
         rows = await self._fetch(
             "callback_transition", callback_id, expected.value, to.value, reason.value, due_at, attempts_count,
             network_failures, strict_retries, completion_status.value if completion_status else None, keep_lease,
-            now, owner, actor, change, assigned_agent if change else None)
+            now, owner, actor, change, assigned_agent if change else None, end_at)
         return callback_from_row(rows[0]) if rows else None
 
     async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int:
@@ -167,7 +168,7 @@ class PostgresStore:
             # Offered: it leaves any agent's callback queue it waited in.
             rows = await conn.fetch(self._q["callback_transition"], callback.id, CallbackState.QUEUED.value,
                                     CallbackState.IN_PROGRESS.value, Reason.DIALING.value, now + lease, None, None,
-                                    None, None, True, now, owner, actor, True, None)
+                                    None, None, True, now, owner, actor, True, None, None)
             if not rows:
                 return None
             await conn.execute(self._q["attempt_insert"], attempt_id, callback.id, agent_id, owner, now)
@@ -181,6 +182,17 @@ class PostgresStore:
         """Record how the attempt ended; False if it had already ended (the first report wins)."""
         return await self._value("attempt_finish", attempt_id, now, status.value, dial_status, hangup_cause,
                                  amd_status, counted) is not None
+
+    async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
+                              start: datetime | None = None) -> bool:
+        """The agent's disposition for the call of `callback_id` now in wrap-up; False if there is none."""
+        return await self._value("attempt_disposition_set", callback_id, disposition.value, start) is not None
+
+    async def disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None] | None:
+        rows = await self._fetch("attempt_disposition_get", attempt_id)
+        if not rows or rows[0]["disposition"] is None:
+            return None
+        return CompletionStatus(rows[0]["disposition"]), rows[0]["disposition_start"]
 
     async def attempts(self, callback_id: UUID) -> list[Attempt]:
         return [Attempt(id=r["id"], callback_id=r["callback_id"], agent_id=r["agent_id"], started_at=r["started_at"],

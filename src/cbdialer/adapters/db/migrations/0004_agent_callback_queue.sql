@@ -13,3 +13,6 @@ SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until
        array(SELECT c.type FROM callbacks c WHERE c.assigned_agent = a.id AND c.state IN ('scheduled', 'queued')
              ORDER BY c.assigned_at, c.id) AS waiting
 FROM agents a;
+
+-- The agent's disposition after the call (DESIGN.md section 6), set during wrap-up and applied at its end.
+ALTER TABLE attempts ADD COLUMN disposition text, ADD COLUMN disposition_start timestamptz;
