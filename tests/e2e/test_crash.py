@@ -1,5 +1,5 @@
-"""kill -9 of the daemon during a live call, then a restart: the callback is not lost, and the customer is
-not dialled a second time for that attempt (DESIGN.md section 8)."""
+"""Crashes mid-call (DESIGN.md section 8): kill -9 of the daemon, then a restart, and an Asterisk restart
+under a running daemon. The callback is never lost, and the customer never dialled twice for one attempt."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-
 from cbdialer.adapters.ami import AttemptReport, Newchannel
-from cbdialer.domain.lifecycle import CallbackState
-from cbdialer.domain.models import CompletionStatus
-from tests.e2e.conftest import Book, Events
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import CompletionStatus, InteractionState
+from tests.e2e.conftest import Book, Events, sandbox
 
 CBDIALER = str(Path(sys.executable).with_name("cbdialer"))
 CUSTOMER = "+442079460013"  # answers after ~1 s and talks for 10 s
@@ -49,3 +49,18 @@ async def test_kill_9_during_a_live_call_loses_nothing_and_dials_once(
             if process is not None and process.returncode is None:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 15)
+
+
+async def test_an_asterisk_restart_mid_call_ends_the_attempt_as_unknown_and_never_redials_early(
+    pbx: dict[str, str], book: Book
+) -> None:
+    queue = await book.queue("q-restart", ["1001"], amd=False, recall_intervals=(3600,), attempts_before_failure=5)
+    created = await book.callback(queue, "+442079460016")  # talks for 10 s
+    await book.wait_for_attempt(created.id, lambda a: a.interaction_state is InteractionState.HANDLING)
+    for command in ("down", "up"):  # Asterisk dies by pid, with the call; the daemon's AMI link reconnects
+        result = await asyncio.to_thread(sandbox, command)
+        assert result.returncode == 0, result.stderr
+    done = await book.wait_until(created.id, lambda c: c.state is CallbackState.SCHEDULED)
+    [attempt] = await book.store.attempts(created.id)
+    assert (done.reason, done.attempts_count) == (Reason.OUTCOME_UNKNOWN, 1)
+    assert attempt.ended_at is not None and done.due_at - attempt.ended_at >= timedelta(seconds=3599)

@@ -15,7 +15,7 @@ import pytest
 
 from cbdialer.adapters.ami import AttemptReport, Newchannel
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackType, CompletionStatus, InteractionState, PreviewMode
+from cbdialer.domain.models import Attempt, CallbackType, CompletionStatus, InteractionState, PreviewMode
 from tests.e2e.conftest import Book, Events, sandbox
 
 async def test_handled(book: Book) -> None:
@@ -189,3 +189,27 @@ async def test_the_agents_disposition_in_wrap_up_overrides_the_line(book: Book) 
     assert late.returncode == 2 and "has no call in wrap-up" in late.stderr
     bad = await asyncio.to_thread(cli, book.url, "disposition", "not-an-id", "handled")
     assert bad.returncode == 2 and "callback_id" in bad.stderr
+
+
+async def pace(book: Book, queue_id: str, numbers: tuple[str, ...], **settings: object) -> list[Attempt]:
+    queue = await book.queue(queue_id, ["1001", "1002", "1003"], **settings)
+    created = [await book.callback(queue, number) for number in numbers]  # each call lasts about 3 s
+    for callback in created:
+        await book.wait_until(callback.id, lambda c: c.state is CallbackState.COMPLETED, timeout=60)
+    attempts = sorted([a for c in created for a in await book.store.attempts(c.id)], key=lambda a: a.started_at)
+    assert len(attempts) == len(numbers)
+    return attempts
+
+
+async def test_pacing_never_exceeds_max_concurrent_calls(book: Book) -> None:
+    attempts = await pace(book, "q-concurrent", ("+442079460092", "+442079460093", "+442079460094"),
+                          max_concurrent_calls=1, calls_per_second=50)
+    for earlier, later in zip(attempts, attempts[1:]):
+        assert earlier.ended_at is not None and later.started_at >= earlier.ended_at  # one call at a time
+
+
+async def test_pacing_never_exceeds_calls_per_second(book: Book) -> None:
+    attempts = await pace(book, "q-rate", ("+442079460095", "+442079460096", "+442079460097"),
+                          max_concurrent_calls=10, calls_per_second=0.5)
+    for earlier, later in zip(attempts, attempts[1:]):
+        assert later.started_at - earlier.started_at >= timedelta(seconds=1.9)  # 0.5 per second
