@@ -161,10 +161,18 @@ class Dialer:
 
     async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         now = self.clock()
-        return [agent_view(r.agent, device_state=self.device_states.get(device_of(r.agent.dial_string), "UNKNOWN"),
+        return [agent_view(r.agent, device_state=self._device_state(r.agent.dial_string),
                            ready=r.ready, now=now, wrap_up_until=r.wrap_up_until, reserved_until=r.reserved_until,
                            idle_since=r.idle_since, agent_queue=_ahead_of(callback, r.waiting))
                 for r in await self.store.agents_of_queue(queue.id)]
+
+    def _device_state(self, dial_string: str) -> str:
+        device = device_of(dial_string)
+        if device in self.device_states:
+            return self.device_states[device]
+        # Asterisk lists no Local/... devices until they have been used: such an agent's presence cannot be
+        # known, so it counts as idle and its ready flag and reservation govern. Other unknown devices are off.
+        return "NOT_INUSE" if dial_string.startswith("Local/") else "UNKNOWN"
 
     # -- the dialer port ---------------------------------------------------------------------------------
 
