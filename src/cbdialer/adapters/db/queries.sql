@@ -142,9 +142,11 @@ SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);
 INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3)
 ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills;
 
--- name: agent_queues_set
-WITH gone AS (DELETE FROM agent_queues WHERE agent_id = $1)
-INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]);
+-- name: agent_queues_remove_others
+DELETE FROM agent_queues WHERE agent_id = $1 AND NOT (queue_id = ANY ($2::text[]));
+
+-- name: agent_queues_add
+INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
 
 -- name: agents_of_queue
 SELECT r.* FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id WHERE q.queue_id = $1 ORDER BY r.id;

@@ -142,7 +142,8 @@ class PostgresStore:
     async def upsert_agent(self, agent: Agent) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills))
-            await conn.execute(self._q["agent_queues_set"], agent.id, sorted(agent.queues))
+            await conn.execute(self._q["agent_queues_remove_others"], agent.id, sorted(agent.queues))
+            await conn.execute(self._q["agent_queues_add"], agent.id, sorted(agent.queues))
 
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]:
         return [agent_record_from_row(r) for r in await self._fetch("agents_of_queue", queue_id)]
