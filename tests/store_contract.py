@@ -164,3 +164,6 @@ class StoreContract:
         assert await store.is_dnc("+442079460012") and not await store.is_excluded("+442079460012")
         await store.add_exclusion("+442079460013", actor="supervisor:ann")
         assert await store.is_excluded("+442079460013")
+        assert await store.restricted(["+442079460012", "+442079460013", "+442079460014"]) == (
+            {"+442079460012"}, {"+442079460013"})
+        assert await store.restricted([]) == (set(), set())

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -58,6 +60,9 @@ from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Unchanged
 CALLBACK_CONTEXT = "cbdialer-callback"
 # How often a callback waiting in a busy agent's own queue looks whether the agent is free.
 AGENT_QUEUE_RECHECK = timedelta(seconds=2)
+# How long one read of a queue's agents serves routing (seconds).
+AGENTS_SNAPSHOT_TTL = 0.25
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _ahead_of(callback: Callback, waiting: Sequence[tuple[uuid.UUID, CallbackType]]) -> tuple[CallbackType, ...]:
@@ -155,16 +160,37 @@ class Dialer:
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self.device_states: dict[str, str] = {}
         self._pacers: dict[str, _Pacer] = {}
+        self._snapshots: dict[str, tuple[float, dict[str, AgentRecord]]] = {}
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
     # -- the agent directory ---------------------------------------------------------------------------
 
     async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+        # One read of the queue's agents serves a whole batch (it costs O(agents)); what this process did
+        # since (offers, agents' own queues) is laid over it, and the reservation in PostgreSQL still has
+        # the last word if another process changed something meanwhile.
+        snapshot = self._snapshots.get(queue.id)
+        if snapshot is None or time.monotonic() - snapshot[0] > AGENTS_SNAPSHOT_TTL:
+            snapshot = (time.monotonic(), {r.agent.id: r for r in await self.store.agents_of_queue(queue.id)})
+            self._snapshots[queue.id] = snapshot
         now = self.clock()
+        offered_here = {live.agent.id for live in self.live.values()}
         return [agent_view(r.agent, device_state=self._device_state(r.agent.dial_string),
-                           ready=r.ready, now=now, wrap_up_until=r.wrap_up_until, reserved_until=r.reserved_until,
+                           ready=r.ready, now=now, wrap_up_until=r.wrap_up_until,
+                           reserved_until=_FOREVER if r.agent.id in offered_here else r.reserved_until,
                            idle_since=r.idle_since, agent_queue=_ahead_of(callback, r.waiting))
-                for r in await self.store.agents_of_queue(queue.id)]
+                for r in snapshot[1].values()]
+
+    def _note_waiting(self, callback: Callback, agent_id: str | None) -> None:
+        """Keep the snapshots true to what this process just did: `callback` now waits for `agent_id` (or,
+        with None, for nobody: it was offered)."""
+        for _, records in self._snapshots.values():
+            for other, record in records.items():
+                waiting = tuple(w for w in record.waiting if w[0] != callback.id)
+                if other == agent_id:
+                    waiting += ((callback.id, callback.type),)
+                if waiting != record.waiting:
+                    records[other] = dataclasses.replace(record, waiting=waiting)
 
     def _device_state(self, dial_string: str) -> str:
         device = device_of(dial_string)
@@ -184,6 +210,7 @@ class Dialer:
             # every few seconds, and offers it to that agent once the agent is free and it is first in line.
             await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + AGENT_QUEUE_RECHECK, now,
                              assigned_agent=decision.agent_id)
+            self._note_waiting(callback, decision.agent_id)
             return
         if not self._slot_free(queue, now):
             await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
@@ -207,6 +234,7 @@ class Dialer:
             return
         live = LiveAttempt(attempt_id, started, queue, record.agent, now, deadline=ceiling)
         self.live[attempt_id] = live
+        self._note_waiting(callback, None)
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
                        agent=record.agent.id, destination=callback.destination)
         try:

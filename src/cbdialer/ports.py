@@ -3,6 +3,7 @@ protocols; PostgreSQL and the in-memory store both implement CallbackStore and p
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -85,6 +86,10 @@ class CallbackStore(Protocol):
     async def add_dnc(self, number: str, *, actor: str) -> None: ...
 
     async def is_dnc(self, number: str) -> bool: ...
+
+    async def restricted(self, numbers: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of `numbers`, those on the DNC list and those on the exclusion list (one round trip)."""
+        ...
 
     async def add_exclusion(self, number: str, *, actor: str) -> None: ...
 

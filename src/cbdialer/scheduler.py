@@ -85,6 +85,7 @@ class Scheduler:
         claimed = await self.store.claim_due(self.owner, now=now, limit=self.batch, lease=self.lease,
                                              actor=self.actor)
         queues: dict[str, Queue | None] = {}
+        dnc, excluded = await self.store.restricted([c.destination for c in claimed]) if claimed else (set(), set())
         for callback in claimed:
             if callback.queue_id not in queues:
                 queues[callback.queue_id] = await self.store.get_queue(callback.queue_id)
@@ -92,12 +93,13 @@ class Scheduler:
             if queue is None:  # the foreign key makes this impossible; say so loudly if it happens
                 self._log.error("callback_without_queue", callback_id=str(callback.id), queue_id=callback.queue_id)
                 continue
-            await self._handle(callback, queue, now)
+            await self._handle(callback, queue, now, on_dnc=callback.destination in dnc,
+                               excluded=callback.destination in excluded)
         return len(claimed)
 
-    async def _handle(self, callback: Callback, queue: Queue, now: datetime) -> None:
-        decision = decide_due(callback, queue, now=now, on_dnc=await self.store.is_dnc(callback.destination),
-                              excluded=await self.store.is_excluded(callback.destination))
+    async def _handle(self, callback: Callback, queue: Queue, now: datetime, *, on_dnc: bool,
+                      excluded: bool) -> None:
+        decision = decide_due(callback, queue, now=now, on_dnc=on_dnc, excluded=excluded)
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
             return
         if isinstance(decision, Present):

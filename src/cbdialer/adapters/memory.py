@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -122,6 +123,10 @@ class MemoryStore:
 
     async def is_dnc(self, number: str) -> bool:
         return number in self._dnc
+
+    async def restricted(self, numbers: Collection[str]) -> tuple[set[str], set[str]]:
+        wanted = set(numbers)
+        return wanted & self._dnc, wanted & self._excluded
 
     async def add_exclusion(self, number: str, *, actor: str) -> None:
         self._excluded.add(number)

@@ -135,6 +135,12 @@ SELECT EXISTS (SELECT 1 FROM dnc_numbers WHERE number = $1);
 -- name: exclusion_add
 INSERT INTO excluded_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
 
+-- name: numbers_restricted
+-- Which of a batch's numbers are on the DNC list or the exclusion list, in one round trip.
+SELECT number, 'dnc' AS list FROM dnc_numbers WHERE number = ANY ($1::text[])
+UNION ALL
+SELECT number, 'excluded' FROM excluded_numbers WHERE number = ANY ($1::text[]);
+
 -- name: exclusion_contains
 SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);
 

@@ -4,6 +4,7 @@ guarded statement that also writes its audit line, so the two can never disagree
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -208,6 +209,11 @@ class PostgresStore:
 
     async def is_dnc(self, number: str) -> bool:
         return bool(await self._value("dnc_contains", number))
+
+    async def restricted(self, numbers: Collection[str]) -> tuple[set[str], set[str]]:
+        rows = await self._fetch("numbers_restricted", sorted(set(numbers)))
+        return ({r["number"] for r in rows if r["list"] == "dnc"},
+                {r["number"] for r in rows if r["list"] == "excluded"})
 
     async def add_exclusion(self, number: str, *, actor: str) -> None:
         await self._execute("exclusion_add", number, actor)
