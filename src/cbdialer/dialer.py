@@ -204,6 +204,9 @@ class Dialer:
 
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
+        # The batch's `now` may be seconds old by the time this callback's turn comes: the attempt's start,
+        # its reservation and its lease are reckoned from the time it is really offered.
+        now = max(now, self.clock())
         settings = queue.settings
         if isinstance(decision, EnqueueForAgent):
             # It waits in the busy agent's own callback queue, keeping its place there; routing is redone
