@@ -30,15 +30,28 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit, urlunsplit
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from cbdialer.adapters.db.database import Database
 from cbdialer.adapters.db.queries import load_queries
 
-UTC = timezone.utc
+from benchlib import (
+    database_url,
+    drop_databases,
+    elapsed,
+    fmt_ms,
+    fmt_rate,
+    kernel_dirty_mb,
+    log,
+    now_utc,
+    pct,
+    quote_ident,
+    verdict,
+)
+
 CHANNEL = "cbdialer_due"
 PEER_CHANNEL = "procrastinate_any_queue_v1"
 LEASE = timedelta(seconds=30)
@@ -48,51 +61,13 @@ CALLBACK_COLUMNS = ["id", "queue_id", "destination", "type", "state", "reason", 
 INDEX_NODE = re.compile(r"(Index Scan|Index Only Scan)( Backward)? using callbacks_due\b|Bitmap Index Scan on callbacks_due\b")
 EXEC_TIME = re.compile(r"Execution Time: ([0-9.]+) ms")
 
-T_START = time.monotonic()
-
-
-def log(message: str) -> None:
-    print(f"[{time.monotonic() - T_START:7.1f}s] {message}", flush=True)
-
-
-def database_url(server_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
 
 def ms(delta: timedelta) -> float:
     return delta.total_seconds() * 1000.0
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile; math.inf entries stand for 'not claimed before the deadline'."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100.0 * len(ordered)) - 1)]
-
-
-def fmt_ms(value: float, floor: float | None = None) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return f">= {floor:,.0f} ms" if floor is not None else "never"
-    return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
-
-
 def maxv(values: list[float]) -> float:
     return max(values) if values else math.nan
-
-
-def fmt_rate(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.0f} /s"
 
 
 # -- the claimers --------------------------------------------------------------------------------------
@@ -305,16 +280,6 @@ def execution_ms(plan: list[str]) -> float:
         if found:
             return float(found.group(1))
     return math.nan
-
-
-def kernel_dirty_mb() -> float:
-    """Dirty + Writeback from /proc/meminfo (Linux), in MB: the bulk load's writes still to reach the disk."""
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return sum(int(fields[k].split()[0]) for k in ("Dirty", "Writeback")) / 1024.0
-    except (OSError, KeyError, ValueError):
-        return math.nan
 
 
 async def settle(conn: asyncpg.Connection, what: str, args, results: dict, key: str) -> None:
@@ -709,9 +674,6 @@ async def bench_procrastinate(args, server_url: str, name: str, results: dict) -
 
 # -- the report ----------------------------------------------------------------------------------------
 
-def verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("OK" if ok else "MISSED")
-
 
 def report(args, results: dict, wall: float, server_version: str) -> None:
     lines: list[tuple[str, str, str, str]] = []
@@ -848,22 +810,6 @@ def report(args, results: dict, wall: float, server_version: str) -> None:
 
 # -- main ----------------------------------------------------------------------------------------------
 
-async def drop_databases(server_url: str, names: list[str]) -> None:
-    try:
-        admin = await asyncpg.connect(server_url, timeout=10)
-    except Exception as exc:
-        log(f"could not connect to drop {names}: {exc!r}")
-        return
-    try:
-        for name in names:
-            try:
-                await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-                log(f"dropped database {name}")
-            except Exception as exc:
-                log(f"could not drop {name}: {exc!r}")
-    finally:
-        await admin.close()
-
 
 async def main(args) -> int:
     server_url = args.server_url
@@ -898,7 +844,7 @@ async def main(args) -> int:
         traceback.print_exc()
     finally:
         await asyncio.shield(drop_databases(server_url, names))
-    report(args, results, time.monotonic() - T_START, server_version)
+    report(args, results, elapsed(), server_version)
     return 1 if failed else 0
 
 

@@ -37,9 +37,8 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime, time as dtime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -53,7 +52,19 @@ from cbdialer.logs import configure_logging
 from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
 
-UTC = timezone.utc
+from benchlib import (
+    database_url,
+    drop_databases,
+    elapsed,
+    fmt_ms,
+    fmt_rate,
+    kernel_dirty_mb,
+    log,
+    now_utc,
+    pct,
+    verdict,
+)
+
 QUEUE = "bench"
 PROBE_QUEUE = "bench-probe"
 STORED_QUEUE = "bench-stored"
@@ -66,55 +77,6 @@ CALLBACK_COLUMNS = ["id", "queue_id", "destination", "type", "state", "reason", 
                     "created_at", "updated_at"]
 TERMINAL = ("completed", "failed", "expired", "cancelled", "cancelled_by_inbound", "overwritten",
             "contact_excluded", "purged", "queue_terminated")
-
-T_START = time.monotonic()
-
-
-def log(message: str) -> None:
-    print(f"[{time.monotonic() - T_START:7.1f}s] {message}", flush=True)
-
-
-# -- small helpers (the same as bench/claim.py's; copied so that this file does not depend on that one) ----
-
-def database_url(server_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile; math.inf entries stand for 'never happened before the deadline'."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100.0 * len(ordered)) - 1)]
-
-
-def fmt_ms(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "never"
-    return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
-
-
-def fmt_rate(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:,.0f} /s"
-
-
-def kernel_dirty_mb() -> float:
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return sum(int(fields[k].split()[0]) for k in ("Dirty", "Writeback")) / 1024.0
-    except (OSError, KeyError, ValueError):
-        return math.nan
 
 
 # -- where the CPU goes ----------------------------------------------------------------------------------
@@ -1008,9 +970,6 @@ async def bench_latency(args, server_url: str, name: str, results: dict) -> None
 
 # -- the report ----------------------------------------------------------------------------------------------
 
-def verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("OK" if ok else "MISSED")
-
 
 def report(args, results: dict, wall: float, server_version: str, asterisk_version: str) -> None:
     lines: list[tuple[str, str, str, str]] = []
@@ -1194,22 +1153,6 @@ def where_the_time_goes(results: dict, args) -> None:
 
 # -- main ----------------------------------------------------------------------------------------------------
 
-async def drop_databases(server_url: str, names: list[str]) -> None:
-    try:
-        admin = await asyncpg.connect(server_url, timeout=10)
-    except Exception as exc:  # noqa: BLE001
-        log(f"could not connect to drop {names}: {exc!r}")
-        return
-    try:
-        for name in names:
-            try:
-                await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-                log(f"dropped database {name}")
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop {name}: {exc!r}")
-    finally:
-        await admin.close()
-
 
 async def asterisk_version(args) -> str:
     try:
@@ -1258,7 +1201,7 @@ async def main(args) -> int:
     finally:
         await asyncio.shield(drop_databases(server_url, names))
     where_the_time_goes(results, args)
-    report(args, results, time.monotonic() - T_START, server_version, ami)
+    report(args, results, elapsed(), server_version, ami)
     return 1 if failed else 0
 
 
