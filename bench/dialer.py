@@ -44,7 +44,7 @@ import asyncpg
 
 from cbdialer.adapters.ami import AmiConfig, AmiLink, OriginateRequest, OriginateResponse
 from cbdialer.adapters.db import Database
-from cbdialer.app import DaemonError, ami_config, consume, heartbeat, run_daemon, supervise, utc_now
+from cbdialer.app import DaemonError, ami_config, daemon_tasks, run_daemon, supervise, utc_now
 from cbdialer.dialer import Dialer
 from cbdialer.domain.models import Agent, CallingWindow, PreviewMode, Queue, QueueSettings, Schedule
 from cbdialer.domain.presence import LOGGED_OFF_STATES, device_of
@@ -300,18 +300,7 @@ async def start_daemon(url: str, settings: Settings, presence: dict[str, str] | 
 
     async def body() -> None:
         try:
-            await supervise(
-                {
-                    "ami-link": lambda: link.run(stop),
-                    "ami-events": lambda: consume(link, dialer, stop),
-                    "scheduler": lambda: scheduler.run(stop),
-                    "lease-heartbeat": lambda: scheduler.heartbeat(stop),
-                    "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
-                    "no-answer-watchdog": lambda: dialer.watchdog(stop),
-                    "node-heartbeat": lambda: heartbeat(db, node_id, stop),
-                },
-                stop,
-            )
+            await supervise(daemon_tasks(db, node_id, link, dialer, scheduler, stop), stop)
         finally:
             try:
                 await db.node_stopped(node_id)

@@ -113,6 +113,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, scheduler: Scheduler,
+                 stop: asyncio.Event) -> dict[str, Callable[[], Awaitable[None]]]:
+    """The daemon's named background tasks, for `supervise` (bench/dialer runs the same set)."""
+    return {
+        "ami-link": lambda: link.run(stop),
+        "ami-events": lambda: consume(link, dialer, stop),
+        "scheduler": lambda: scheduler.run(stop),
+        "lease-heartbeat": lambda: scheduler.heartbeat(stop),
+        "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
+        "no-answer-watchdog": lambda: dialer.watchdog(stop),
+        "node-heartbeat": lambda: heartbeat(db, node_id, stop),
+    }
+
+
 async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(str(settings.database_url))
     try:
@@ -128,18 +142,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
         scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
         try:
-            await supervise(
-                {
-                    "ami-link": lambda: link.run(stop),
-                    "ami-events": lambda: consume(link, dialer, stop),
-                    "scheduler": lambda: scheduler.run(stop),
-                    "lease-heartbeat": lambda: scheduler.heartbeat(stop),
-                    "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
-                    "no-answer-watchdog": lambda: dialer.watchdog(stop),
-                    "node-heartbeat": lambda: heartbeat(db, node_id, stop),
-                },
-                stop,
-            )
+            await supervise(daemon_tasks(db, node_id, link, dialer, scheduler, stop), stop)
         finally:
             await db.node_stopped(node_id)
             log.info("dialer_stopped", node_id=str(node_id))
