@@ -55,7 +55,7 @@ from cbdialer.domain.outcomes import (
 )
 from cbdialer.domain.presence import agent_view, device_of
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
-from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Unchanged
+from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Ended, Started, Unchanged
 
 CALLBACK_CONTEXT = "cbdialer-callback"
 # How often a callback waiting in a busy agent's own queue looks whether the agent is free.
@@ -92,17 +92,16 @@ class DialerStore(CallbackStore, Protocol):
 
     async def set_agent_ready(self, agent_id: str, ready: bool) -> bool: ...
 
-    async def reserve_agent(self, agent_id: str, attempt_id: uuid.UUID, *, now: datetime, until: datetime) -> bool: ...
-
     async def release_agent(self, agent_id: str, attempt_id: uuid.UUID, *, wrap_up_until: datetime) -> None: ...
 
     async def start_attempt(self, callback: Callback, *, attempt_id: uuid.UUID, agent_id: str, owner: uuid.UUID,
-                            now: datetime, lease: timedelta, actor: str) -> Callback | None: ...
+                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str) -> Started: ...
 
     async def set_attempt_state(self, attempt_id: uuid.UUID, state: InteractionState) -> None: ...
 
-    async def finish_attempt(self, attempt_id: uuid.UUID, *, now: datetime, status: CompletionStatus,
-                             dial_status: str, hangup_cause: int, amd_status: str, counted: bool) -> bool: ...
+    async def end_attempt(self, attempt_id: uuid.UUID, *, agent_id: str, owner: uuid.UUID, now: datetime,
+                          wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
+                          amd_status: str, actor: str) -> Ended: ...
 
     async def disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
 
@@ -192,6 +191,14 @@ class Dialer:
                 if waiting != record.waiting:
                     records[other] = dataclasses.replace(record, waiting=waiting)
 
+    async def _agent(self, queue: Queue, agent_id: str) -> Agent | None:
+        """The chosen agent, from the snapshot routing chose it from (its reservation re-checks everything)."""
+        snapshot = self._snapshots.get(queue.id)
+        if snapshot is not None and agent_id in snapshot[1]:
+            return snapshot[1][agent_id].agent
+        record = await self.store.get_agent(agent_id)
+        return record.agent if record is not None else None
+
     def _device_state(self, dial_string: str) -> str:
         device = device_of(dial_string)
         if device in self.device_states:
@@ -219,27 +226,28 @@ class Dialer:
             await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
                              now + timedelta(seconds=1 / settings.calls_per_second), now)
             return
-        record = await self.store.get_agent(decision.agent_id)
-        if record is None:
+        agent = await self._agent(queue, decision.agent_id)
+        if agent is None:
             await self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
             return
         attempt_id = uuid.uuid4()
         preview = settings.max_preview_time if settings.preview_mode is not PreviewMode.DISABLED else 0
         ceiling = now + timedelta(seconds=settings.agent_offer_timeout + preview + settings.duration_for_no_answer) \
             + 2 * self.grace
-        if not await self.store.reserve_agent(record.agent.id, attempt_id, now=now, until=ceiling):
-            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1), now)
+        outcome = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=agent.id, owner=self.owner,
+                                                 now=now, lease=self.lease, reserve_until=ceiling, actor=self.actor)
+        started = outcome.callback
+        if started is None:
+            if outcome.agent_reserved:  # the callback changed hands in between: hand the agent back
+                await self.store.release_agent(agent.id, attempt_id, wrap_up_until=now)
+            else:  # the agent was taken meanwhile (by another process); the hold is void if the callback is not ours
+                await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1), now)
             return
-        started = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=record.agent.id,
-                                                 owner=self.owner, now=now, lease=self.lease, actor=self.actor)
-        if started is None:  # someone else won (a person cancelled it, or the lease was taken over)
-            await self.store.release_agent(record.agent.id, attempt_id, wrap_up_until=now)
-            return
-        live = LiveAttempt(attempt_id, started, queue, record.agent, now, deadline=ceiling)
+        live = LiveAttempt(attempt_id, started, queue, agent, now, deadline=ceiling)
         self.live[attempt_id] = live
         self._note_waiting(callback, None)
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
-                       agent=record.agent.id, destination=callback.destination)
+                       agent=agent.id, destination=callback.destination)
         try:
             await self.telephony.originate(self._originate_request(live))
         except (AmiUnavailable, ValueError) as exc:
@@ -361,16 +369,12 @@ class Dialer:
         live.ending = True
         now = self.clock()
         try:
-            if await self.store.finish_attempt(live.id, now=now, status=step.status, dial_status=report.dial_status,
-                                               hangup_cause=report.hangup_cause, amd_status=report.amd_status,
-                                               counted=step.counted):
-                await self.store.transition(
-                    live.callback.id, expected=CallbackState.IN_PROGRESS, to=step.state, reason=step.reason, now=now,
-                    actor=self.actor, owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
-                    network_failures=step.network_failures, completion_status=step.status, end_at=step.end_at)
             spoke = talked if talked is not None else report.dial_status.upper() == "ANSWER"
             wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time) if spoke else timedelta(0)
-            await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
+            await self.store.end_attempt(live.id, agent_id=live.agent.id, owner=self.owner, now=now,
+                                         wrap_up_until=now + wrap_up, step=step, dial_status=report.dial_status,
+                                         hangup_cause=report.hangup_cause, amd_status=report.amd_status,
+                                         actor=self.actor)
             self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
                            status=step.status.value, state=step.state.value, reason=step.reason.value,
                            attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)

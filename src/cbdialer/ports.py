@@ -47,6 +47,24 @@ class AgentRecord:
     waiting: tuple[tuple[UUID, CallbackType], ...]  # the agent's own callback queue, in the order they joined
 
 
+@dataclass(frozen=True)
+class Started:
+    """What starting an attempt did: whether the agent could be reserved, and the callback now in progress
+    (None: not started, because the agent was taken or the callback is no longer ours)."""
+
+    agent_reserved: bool
+    callback: Callback | None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending an attempt did: whether this was its first end, and the callback as it is after it (None if
+    the callback had already moved on, e.g. a person cancelled it meanwhile)."""
+
+    finished: bool
+    callback: Callback | None
+
+
 class CallbackStore(Protocol):
     async def save_queue(self, queue: Queue) -> None: ...
 

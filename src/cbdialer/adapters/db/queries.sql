@@ -163,32 +163,65 @@ SELECT * FROM agent_routing WHERE id = $1;
 -- name: agent_set_ready
 UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
 
--- name: agent_reserve
--- One live offer per agent across every dialer process (DESIGN.md section 4, step 1).
-UPDATE agents SET reserved_for = $2, reserved_until = $4
-WHERE id = $1 AND ready
-  AND (reserved_for IS NULL OR reserved_until <= $3)
-  AND (wrap_up_until IS NULL OR wrap_up_until <= $3)
-RETURNING id;
-
 -- name: agent_release
 UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $3, idle_since = $3
 WHERE id = $1 AND reserved_for = $2;
 
--- name: attempt_insert
-INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, interaction_state)
-VALUES ($1, $2, $3, $4, $5, 'offered');
+-- name: attempt_start
+-- DESIGN.md section 4, steps 1 and 2 in one statement, committed before any Originate: reserve the agent
+-- (one live offer per agent across every dialer process) only while the callback is still queued and leased
+-- to us, and only then move it to in_progress (it leaves any agent's callback queue it waited in) and write
+-- the attempt and the audit line. The callback's lease ($6) is now the attempt's.
+WITH reserved AS (
+    UPDATE agents SET reserved_for = $2, reserved_until = $7
+    WHERE id = $3 AND ready
+      AND (reserved_for IS NULL OR reserved_until <= $5)
+      AND (wrap_up_until IS NULL OR wrap_up_until <= $5)
+      AND EXISTS (SELECT 1 FROM callbacks WHERE id = $1 AND state = 'queued' AND lease_owner = $4)
+    RETURNING id
+), changed AS (
+    UPDATE callbacks SET state = 'in_progress', reason = 'dialing', due_at = $5 + $6::interval,
+        assigned_agent = NULL, assigned_at = NULL, updated_at = $5, version = version + 1
+    WHERE id = $1 AND state = 'queued' AND lease_owner = $4 AND EXISTS (SELECT 1 FROM reserved)
+    RETURNING *
+), attempt AS (
+    INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, interaction_state)
+    SELECT $2, id, $3, $4, $5, 'offered' FROM changed
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $5, 'queued', state, reason, $8, due_at FROM changed
+)
+SELECT EXISTS (SELECT 1 FROM reserved) AS agent_reserved, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
 
 -- name: attempt_state
 -- Watchers (the live table) hear of interaction changes too.
 WITH changed AS (UPDATE attempts SET interaction_state = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id)
 SELECT pg_notify('cbdialer_changed', '') FROM changed;
 
--- name: attempt_finish
-UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3, dial_status = $4,
-    hangup_cause = $5, amd_status = $6, counted = $7
-WHERE id = $1 AND ended_at IS NULL
-RETURNING id;
+-- name: attempt_end
+-- An attempt ends once (the first report wins, by ended_at); only the attempt that ends here moves its
+-- callback out of in_progress (guarded by state and lease, with its audit line); the agent's reservation for
+-- this attempt is released in any case, with the wrap-up time ($9) before the next offer.
+WITH finished AS (
+    UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3, dial_status = $4,
+        hangup_cause = $5, amd_status = $6, counted = $7
+    WHERE id = $1 AND ended_at IS NULL
+    RETURNING callback_id
+), released AS (
+    UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $9, idle_since = $9
+    WHERE id = $8 AND reserved_for = $1
+), changed AS (
+    UPDATE callbacks SET state = $11, reason = $12, due_at = COALESCE($13, due_at),
+        attempts_count = COALESCE($14, attempts_count), network_failures = COALESCE($15, network_failures),
+        completion_status = $3, end_at = COALESCE($16, end_at), lease_owner = NULL,
+        updated_at = $2, version = version + 1
+    WHERE id = (SELECT callback_id FROM finished) AND state = 'in_progress' AND lease_owner = $10
+    RETURNING *
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $2, 'in_progress', state, reason, $17, due_at FROM changed
+)
+SELECT EXISTS (SELECT 1 FROM finished) AS finished, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
 
 -- name: attempt_disposition_set
 -- Only while the agent wraps up the call; the dialer applies it when the wrap-up ends.

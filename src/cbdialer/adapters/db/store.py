@@ -23,7 +23,8 @@ from cbdialer.domain.models import (
     Queue,
     QueueStatus,
 )
-from cbdialer.ports import UNCHANGED, AgentRecord, StateChange, Unchanged
+from cbdialer.domain.outcomes import NextStep
+from cbdialer.ports import UNCHANGED, AgentRecord, Ended, Started, StateChange, Unchanged
 from cbdialer.adapters.db.queries import load_queries
 
 
@@ -156,34 +157,33 @@ class PostgresStore:
     async def set_agent_ready(self, agent_id: str, ready: bool) -> bool:
         return await self._value("agent_set_ready", agent_id, ready) is not None
 
-    async def reserve_agent(self, agent_id: str, attempt_id: UUID, *, now: datetime, until: datetime) -> bool:
-        return await self._value("agent_reserve", agent_id, attempt_id, now, until) is not None
-
     async def release_agent(self, agent_id: str, attempt_id: UUID, *, wrap_up_until: datetime) -> None:
         await self._execute("agent_release", agent_id, attempt_id, wrap_up_until)
 
     async def start_attempt(self, callback: Callback, *, attempt_id: UUID, agent_id: str, owner: UUID,
-                            now: datetime, lease: timedelta, actor: str) -> Callback | None:
-        """Write the attempt and move the callback to in_progress in one transaction, committed before
-        anything is sent to Asterisk (DESIGN.md section 8). None if the callback was no longer ours."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Offered: it leaves any agent's callback queue it waited in.
-            rows = await conn.fetch(self._q["callback_transition"], callback.id, CallbackState.QUEUED.value,
-                                    CallbackState.IN_PROGRESS.value, Reason.DIALING.value, now + lease, None, None,
-                                    None, None, True, now, owner, actor, True, None, None)
-            if not rows:
-                return None
-            await conn.execute(self._q["attempt_insert"], attempt_id, callback.id, agent_id, owner, now)
-        return callback_from_row(rows[0])
+                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str) -> Started:
+        """Reserve the agent until `reserve_until`, write the attempt and move the callback to in_progress, in
+        one statement committed before anything is sent to Asterisk (DESIGN.md sections 4 and 8)."""
+        rows = await self._fetch("attempt_start", callback.id, attempt_id, agent_id, owner, now, lease,
+                                 reserve_until, actor)
+        row = rows[0]
+        return Started(agent_reserved=row["agent_reserved"],
+                       callback=callback_from_row(row) if row["id"] is not None else None)
 
     async def set_attempt_state(self, attempt_id: UUID, state: InteractionState) -> None:
         await self._execute("attempt_state", attempt_id, state.value)
 
-    async def finish_attempt(self, attempt_id: UUID, *, now: datetime, status: CompletionStatus,
-                             dial_status: str, hangup_cause: int, amd_status: str, counted: bool) -> bool:
-        """Record how the attempt ended; False if it had already ended (the first report wins)."""
-        return await self._value("attempt_finish", attempt_id, now, status.value, dial_status, hangup_cause,
-                                 amd_status, counted) is not None
+    async def end_attempt(self, attempt_id: UUID, *, agent_id: str, owner: UUID, now: datetime,
+                          wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
+                          amd_status: str, actor: str) -> Ended:
+        """Record how the attempt ended and apply `step` to its callback, and free the agent, in one statement.
+        Only the first end of an attempt counts (`Ended.finished` is False for any later one)."""
+        rows = await self._fetch(
+            "attempt_end", attempt_id, now, step.status.value, dial_status, hangup_cause, amd_status, step.counted,
+            agent_id, wrap_up_until, owner, step.state.value, step.reason.value, step.due_at, step.attempts_count,
+            step.network_failures, step.end_at, actor)
+        row = rows[0]
+        return Ended(finished=row["finished"], callback=callback_from_row(row) if row["id"] is not None else None)
 
     async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
                               start: datetime | None = None) -> bool:
