@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -159,6 +159,9 @@ class Dialer:
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self.device_states: dict[str, str] = {}
         self._pacers: dict[str, _Pacer] = {}
+        # Offers being written, not yet live: attempt id -> (queue id, agent id); they count for pacing and
+        # make their agent busy for routing.
+        self._offering: dict[uuid.UUID, tuple[str, str]] = {}
         self._snapshots: dict[str, tuple[float, dict[str, AgentRecord]]] = {}
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
@@ -173,7 +176,7 @@ class Dialer:
             snapshot = (time.monotonic(), {r.agent.id: r for r in await self.store.agents_of_queue(queue.id)})
             self._snapshots[queue.id] = snapshot
         now = self.clock()
-        offered_here = {live.agent.id for live in self.live.values()}
+        offered_here = {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
         return [agent_view(r.agent, device_state=self._device_state(r.agent.dial_string),
                            ready=r.ready, now=now, wrap_up_until=r.wrap_up_until,
                            reserved_until=_FOREVER if r.agent.id in offered_here else r.reserved_until,
@@ -191,12 +194,10 @@ class Dialer:
                 if waiting != record.waiting:
                     records[other] = dataclasses.replace(record, waiting=waiting)
 
-    async def _agent(self, queue: Queue, agent_id: str) -> Agent | None:
+    def _agent(self, queue: Queue, agent_id: str) -> Agent | None:
         """The chosen agent, from the snapshot routing chose it from (its reservation re-checks everything)."""
         snapshot = self._snapshots.get(queue.id)
-        if snapshot is not None and agent_id in snapshot[1]:
-            return snapshot[1][agent_id].agent
-        record = await self.store.get_agent(agent_id)
+        record = snapshot[1].get(agent_id) if snapshot is not None else None
         return record.agent if record is not None else None
 
     def _device_state(self, dial_string: str) -> str:
@@ -209,43 +210,52 @@ class Dialer:
 
     # -- the dialer port ---------------------------------------------------------------------------------
 
-    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
-                      now: datetime) -> None:
-        # The batch's `now` may be seconds old by the time this callback's turn comes: the attempt's start,
-        # its reservation and its lease are reckoned from the time it is really offered.
+    def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                now: datetime) -> Awaitable[None]:
+        # Settled now, before any await, so that routing the next callback sees it: the dial slot (pacing)
+        # and the agent being offered. The batch's `now` may be seconds old by the time this callback's turn
+        # comes: the attempt's start, its reservation and its lease are reckoned from the time it is offered.
         now = max(now, self.clock())
         settings = queue.settings
         if isinstance(decision, EnqueueForAgent):
             # It waits in the busy agent's own callback queue, keeping its place there; routing is redone
             # every few seconds, and offers it to that agent once the agent is free and it is first in line.
-            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + AGENT_QUEUE_RECHECK, now,
-                             assigned_agent=decision.agent_id)
             self._note_waiting(callback, decision.agent_id)
-            return
+            return self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + AGENT_QUEUE_RECHECK, now,
+                              assigned_agent=decision.agent_id)
         if not self._slot_free(queue, now):
-            await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
-                             now + timedelta(seconds=1 / settings.calls_per_second), now)
-            return
-        agent = await self._agent(queue, decision.agent_id)
+            return self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
+                              now + timedelta(seconds=1 / settings.calls_per_second), now)
+        agent = self._agent(queue, decision.agent_id)
         if agent is None:
-            await self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
-            return
+            return self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
         attempt_id = uuid.uuid4()
+        self._offering[attempt_id] = (queue.id, agent.id)
+        self._note_waiting(callback, None)
+        return self._offer(callback, queue, agent, attempt_id, now)
+
+    async def _offer(self, callback: Callback, queue: Queue, agent: Agent, attempt_id: uuid.UUID,
+                     now: datetime) -> None:
+        settings = queue.settings
         preview = settings.max_preview_time if settings.preview_mode is not PreviewMode.DISABLED else 0
         ceiling = now + timedelta(seconds=settings.agent_offer_timeout + preview + settings.duration_for_no_answer) \
             + 2 * self.grace
-        outcome = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=agent.id, owner=self.owner,
-                                                 now=now, lease=self.lease, reserve_until=ceiling, actor=self.actor)
-        started = outcome.callback
+        try:
+            outcome = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=agent.id,
+                                                     owner=self.owner, now=now, lease=self.lease,
+                                                     reserve_until=ceiling, actor=self.actor)
+            started = outcome.callback
+            if started is not None:
+                live = LiveAttempt(attempt_id, started, queue, agent, now, deadline=ceiling)
+                self.live[attempt_id] = live
+        finally:
+            self._offering.pop(attempt_id, None)
         if started is None:
             if outcome.agent_reserved:  # the callback changed hands in between: hand the agent back
                 await self.store.release_agent(agent.id, attempt_id, wrap_up_until=now)
             else:  # the agent was taken meanwhile (by another process); the hold is void if the callback is not ours
                 await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1), now)
             return
-        live = LiveAttempt(attempt_id, started, queue, agent, now, deadline=ceiling)
-        self.live[attempt_id] = live
-        self._note_waiting(callback, None)
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
                        agent=agent.id, destination=callback.destination)
         try:
@@ -260,7 +270,8 @@ class Dialer:
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
 
     def _slot_free(self, queue: Queue, now: datetime) -> bool:
-        live = sum(1 for a in self.live.values() if a.queue.id == queue.id)
+        live = sum(1 for a in self.live.values() if a.queue.id == queue.id) \
+            + sum(1 for queue_id, _ in self._offering.values() if queue_id == queue.id)
         if live >= queue.settings.max_concurrent_calls:
             return False
         pacer = self._pacers.setdefault(queue.id, _Pacer(queue.settings.calls_per_second))

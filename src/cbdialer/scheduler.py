@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -25,10 +25,12 @@ from cbdialer.ports import CallbackStore
 
 
 class DialerPort(Protocol):
-    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
-                      now: datetime) -> None:
+    def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                now: datetime) -> Awaitable[None]:
         """Take a queued callback leased to this process and offer it to the chosen agent (or keep it in
-        that agent's callback queue). From here on the dialer owns its transitions."""
+        that agent's callback queue). From here on the dialer owns its transitions. What routing the next
+        callback must see (the agent taken, the dial slot used) is settled when this is called; the awaitable
+        it returns does the I/O, and may run beside other callbacks' I/O."""
         ...
 
     async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
@@ -48,7 +50,7 @@ class AgentDirectory(Protocol):
 class Scheduler:
     def __init__(self, store: CallbackStore, dialer: DialerPort, agents: AgentDirectory, *, owner: UUID,
                  clock: Callable[[], datetime], batch: int = 100, lease: timedelta = timedelta(seconds=30),
-                 poll_interval: float = 1.0, log: Any = None) -> None:
+                 poll_interval: float = 1.0, concurrency: int = 4, log: Any = None) -> None:
         self.store = store
         self.dialer = dialer
         self.agents = agents
@@ -57,6 +59,9 @@ class Scheduler:
         self.batch = batch
         self.lease = lease
         self.poll_interval = poll_interval
+        # Writes and Originates in flight at once: a few, so that the AMI event consumer and the heartbeat
+        # still find a free database connection in the pool.
+        self.concurrency = concurrency
         self.wake = asyncio.Event()
         self.actor = f"scheduler:{owner}"
         self._log = log or structlog.get_logger("cbdialer.scheduler")
@@ -80,36 +85,58 @@ class Scheduler:
                     await stop.wait()
 
     async def tick(self) -> int:
-        """Claim one batch of due callbacks and deal with each; return how many were claimed."""
+        """Claim one batch of due callbacks and deal with each; return how many were claimed.
+
+        Decisions and routing are made one callback at a time, in due order, so each sees what the previous
+        one took; the writes and Originates they lead to then run side by side (at most `concurrency` at
+        once), so that one batch costs a few round trips of wall time, not one per callback."""
         now = self.clock()
         claimed = await self.store.claim_due(self.owner, now=now, limit=self.batch, lease=self.lease,
                                              actor=self.actor)
         queues: dict[str, Queue | None] = {}
         dnc, excluded = await self.store.restricted([c.destination for c in claimed]) if claimed else (set(), set())
-        for callback in claimed:
-            if callback.queue_id not in queues:
-                queues[callback.queue_id] = await self.store.get_queue(callback.queue_id)
-            queue = queues[callback.queue_id]
-            if queue is None:  # the foreign key makes this impossible; say so loudly if it happens
-                self._log.error("callback_without_queue", callback_id=str(callback.id), queue_id=callback.queue_id)
-                continue
-            await self._handle(callback, queue, now, on_dnc=callback.destination in dnc,
-                               excluded=callback.destination in excluded)
+        work: list[Awaitable[None]] = []
+        try:
+            for callback in claimed:
+                if callback.queue_id not in queues:
+                    queues[callback.queue_id] = await self.store.get_queue(callback.queue_id)
+                queue = queues[callback.queue_id]
+                if queue is None:  # the foreign key makes this impossible; say so loudly if it happens
+                    self._log.error("callback_without_queue", callback_id=str(callback.id),
+                                    queue_id=callback.queue_id)
+                    continue
+                work.append(await self._plan(callback, queue, now, on_dnc=callback.destination in dnc,
+                                             excluded=callback.destination in excluded))
+        except BaseException:
+            for step in work:  # planned but never to run: close them, so none is left un-awaited
+                if isinstance(step, Coroutine):
+                    step.close()
+            raise
+        await self._carry_out(work)
         return len(claimed)
 
-    async def _handle(self, callback: Callback, queue: Queue, now: datetime, *, on_dnc: bool,
-                      excluded: bool) -> None:
+    async def _carry_out(self, work: list[Awaitable[None]]) -> None:
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(step: Awaitable[None]) -> None:
+            async with limit:
+                await step
+
+        async with asyncio.TaskGroup() as group:
+            for step in work:
+                group.create_task(one(step))
+
+    async def _plan(self, callback: Callback, queue: Queue, now: datetime, *, on_dnc: bool,
+                    excluded: bool) -> Awaitable[None]:
         decision = decide_due(callback, queue, now=now, on_dnc=on_dnc, excluded=excluded)
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
-            return
+            return _done()
         if isinstance(decision, Present):
             routed = route(callback, queue, await self.agents.agents_for(queue, callback))
             if isinstance(routed, Postpone):
-                await self._apply(callback, decide_postponed(callback, routed, now=now), now)
-            else:
-                await self.dialer.present(callback, queue, routed, now=now)
-            return
-        await self._apply(callback, decision, now)
+                return self._apply(callback, decide_postponed(callback, routed, now=now), now)
+            return self.dialer.present(callback, queue, routed, now=now)
+        return self._apply(callback, decision, now)
 
     async def _apply(self, callback: Callback, decision: Hold | End | Recover, now: datetime) -> None:
         expected = callback.state
@@ -150,3 +177,6 @@ class Scheduler:
                 waiter.cancel()
         self.wake.clear()
 
+
+async def _done() -> None:
+    """Nothing left to do (the step was carried out while planning)."""

@@ -1,14 +1,19 @@
-"""The dialer's agent directory: presence from Asterisk's device states, Local-channel agents included."""
+"""The dialer's agent directory: presence from Asterisk's device states, Local-channel agents included; and
+what present() settles at once, before its I/O runs."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from cbdialer.adapters.ami import OriginateRequest
 from cbdialer.dialer import Dialer
-from cbdialer.domain.lifecycle import CallbackState
-from cbdialer.domain.models import Agent, Callback, CallbackType, Queue
-from cbdialer.ports import AgentRecord
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Agent, Callback, CallbackType, Queue, QueueSettings
+from cbdialer.domain.routing import EnqueueForAgent, Offer, route
+from cbdialer.ports import AgentRecord, Started
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -35,3 +40,72 @@ async def test_presence_of_sip_and_local_agents() -> None:
     assert views["2"].logged_in is False  # a SIP endpoint Asterisk does not list is not there
     assert (views["3"].logged_in, views["3"].busy) == (True, False)  # Local: unknowable until used, so idle
     assert (views["4"].logged_in, views["4"].busy) == (True, True)  # once Asterisk reports it, it counts
+
+
+class OfferStore:
+    """Two SIP agents; records what the dialer writes; start_attempt always succeeds."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[uuid.UUID, str]] = []
+        self.holds: list[tuple[uuid.UUID, Reason]] = []
+
+    async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]:
+        return [record("1", "PJSIP/agent-1001"), record("2", "PJSIP/agent-1002")]
+
+    async def start_attempt(self, callback: Callback, *, agent_id: str, **_: object) -> Started:
+        self.started.append((callback.id, agent_id))
+        return Started(agent_reserved=True, callback=dataclasses.replace(callback, state=CallbackState.IN_PROGRESS))
+
+    async def transition(self, callback_id: uuid.UUID, *, reason: Reason, **_: object) -> None:
+        self.holds.append((callback_id, reason))
+
+
+class Phones:
+    def __init__(self) -> None:
+        self.originated: list[str] = []
+
+    async def originate(self, request: OriginateRequest) -> str:
+        self.originated.append(request.channel)
+        return "queued"
+
+
+def due(n: int) -> list[Callback]:
+    return [Callback(id=uuid.uuid4(), queue_id="q", destination=f"+44207946001{i}", type=CallbackType.STANDARD,
+                     state=CallbackState.QUEUED, due_at=NOW, start_at=NOW, end_at=NOW + timedelta(hours=1),
+                     created_at=NOW) for i in range(n)]
+
+
+async def test_offers_of_one_batch_are_settled_before_their_io_runs() -> None:
+    """The scheduler routes a batch one callback at a time and runs the I/O afterwards, side by side: each
+    present() must take its agent and dial slot at once, or two callbacks would be offered to one agent."""
+    store, phones = OfferStore(), Phones()
+    dialer = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
+    dialer.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=10, calls_per_second=100))
+    steps, decisions = [], []
+    for callback in due(3):
+        decision = route(callback, queue, await dialer.agents_for(queue, callback))
+        decisions.append(decision)
+        steps.append(dialer.present(callback, queue, decision, now=NOW))
+    # The third finds both agents taken, and waits in one's own callback queue.
+    assert [type(d) for d in decisions] == [Offer, Offer, EnqueueForAgent]
+    assert store.started == store.holds == phones.originated == []  # nothing written yet
+    await asyncio.gather(*steps)
+    assert sorted(agent for _, agent in store.started) == ["1", "2"]
+    assert sorted(phones.originated) == ["PJSIP/agent-1001", "PJSIP/agent-1002"]
+    assert [reason for _, reason in store.holds] == [Reason.DIAL_SLOT_UNAVAILABLE]
+    assert len(dialer.live) == 2 and not dialer._offering
+
+
+async def test_offers_in_flight_count_against_max_concurrent_calls() -> None:
+    store, phones = OfferStore(), Phones()
+    dialer = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
+    dialer.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=1, calls_per_second=100))
+    first, second = due(2)
+    await dialer.agents_for(queue, first)
+    step_one = dialer.present(first, queue, Offer("1"), now=NOW)
+    step_two = dialer.present(second, queue, Offer("2"), now=NOW)  # its own agent, but no dial slot left
+    await asyncio.gather(step_one, step_two)
+    assert store.started == [(first.id, "1")]
+    assert store.holds == [(second.id, Reason.DIAL_SLOT_UNAVAILABLE)]
