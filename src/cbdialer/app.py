@@ -123,6 +123,7 @@ def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, sche
         "lease-heartbeat": lambda: scheduler.heartbeat(stop),
         "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
         "no-answer-watchdog": lambda: dialer.watchdog(stop),
+        "interaction-states": lambda: dialer.write_states(stop),
         "node-heartbeat": lambda: heartbeat(db, node_id, stop),
     }
 

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -97,7 +97,7 @@ class DialerStore(CallbackStore, Protocol):
     async def start_attempt(self, callback: Callback, *, attempt_id: uuid.UUID, agent_id: str, owner: uuid.UUID,
                             now: datetime, lease: timedelta, reserve_until: datetime, actor: str) -> Started: ...
 
-    async def set_attempt_state(self, attempt_id: uuid.UUID, state: InteractionState) -> None: ...
+    async def set_attempt_states(self, states: Mapping[uuid.UUID, InteractionState]) -> None: ...
 
     async def end_attempt(self, attempt_id: uuid.UUID, *, agent_id: str, owner: uuid.UUID, now: datetime,
                           wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
@@ -163,6 +163,9 @@ class Dialer:
         # make their agent busy for routing.
         self._offering: dict[uuid.UUID, tuple[str, str]] = {}
         self._snapshots: dict[str, tuple[float, dict[str, AgentRecord]]] = {}
+        # Interaction states heard but not yet stored; write_states stores them in the background.
+        self._unwritten_states: dict[uuid.UUID, InteractionState] = {}
+        self._states_to_write = asyncio.Event()
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
     # -- the agent directory ---------------------------------------------------------------------------
@@ -357,7 +360,8 @@ class Dialer:
             if status in (CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE) and wrap_up:
                 # The agent wraps up, and may set a disposition meanwhile; no new offer reaches them until then.
                 live.state, live.pending, live.deadline = InteractionState.WRAP_UP, (step, report), now + wrap_up
-                await self.store.set_attempt_state(live.id, InteractionState.WRAP_UP)
+                # Written before the agent is released: a disposition is accepted only in wrap-up.
+                await self.store.set_attempt_states({live.id: InteractionState.WRAP_UP})
                 await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
                 return
             await self._end(live, step, report)
@@ -372,7 +376,8 @@ class Dialer:
             live.deadline = now + timedelta(seconds=live.queue.settings.duration_for_no_answer) + self.grace
         elif state is InteractionState.HANDLING:
             live.deadline = datetime.max.replace(tzinfo=now.tzinfo)  # a conversation has no timeout
-        await self.store.set_attempt_state(live.id, state)
+        self._unwritten_states[live.id] = state
+        self._states_to_write.set()
 
     async def _end(self, live: LiveAttempt, step: NextStep, report: LineReport, *, talked: bool | None = None) -> None:
         if live.ending:
@@ -391,6 +396,25 @@ class Dialer:
                            attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
         finally:
             self.live.pop(live.id, None)
+
+    async def write_states(self, stop: asyncio.Event) -> None:
+        """Store the interaction states the event consumer heard, many per statement, so that the consumer
+        never waits for these writes (they inform watchers and a takeover; no decision waits on them). Order
+        does not matter: the statement only moves a state forward, and not after the attempt ended."""
+        while True:
+            if not self._unwritten_states:
+                if stop.is_set():
+                    return
+                waiters = [asyncio.ensure_future(self._states_to_write.wait()), asyncio.ensure_future(stop.wait())]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+            self._states_to_write.clear()
+            batch, self._unwritten_states = self._unwritten_states, {}
+            if batch:
+                await self.store.set_attempt_states(batch)
 
     # -- the watchdog and the reconcile -------------------------------------------------------------------
 

@@ -76,6 +76,13 @@ async def test_an_attempt_ends_once_and_frees_its_agent(db: Database) -> None:
     started = await store.start_attempt(callback, attempt_id=attempt, agent_id="1001", owner=owner, now=NOW,
                                         lease=LEASE, reserve_until=NOW + timedelta(seconds=60), actor="test")
     assert started.callback is not None
+
+    async def state() -> InteractionState:
+        return (await store.attempts(callback.id))[0].interaction_state
+
+    await store.set_attempt_states({attempt: InteractionState.HANDLING})
+    await store.set_attempt_states({attempt: InteractionState.DIALING})  # late, out of order: no step back
+    assert await state() is InteractionState.HANDLING
     later = NOW + timedelta(seconds=30)
     step = NextStep(status=CompletionStatus.BUSY, reason=Reason.BUSY, state=CallbackState.SCHEDULED,
                     due_at=later + timedelta(minutes=10), counted=True, attempts_count=1, network_failures=0)
@@ -97,5 +104,7 @@ async def test_an_attempt_ends_once_and_frees_its_agent(db: Database) -> None:
     again = await end(later + timedelta(seconds=1))  # a late report, or the watchdog: nothing changes
     assert (again.finished, again.callback) == (False, None)
     assert len(await store.history(callback.id)) == len(history)
+    await store.set_attempt_states({attempt: InteractionState.WRAP_UP})  # after the end: nothing
+    assert await state() is InteractionState.ENDED
     agent = await store.get_agent("1001")
     assert agent is not None and agent.reserved_until is None and agent.idle_since == later

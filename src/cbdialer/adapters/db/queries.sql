@@ -193,10 +193,19 @@ WITH reserved AS (
 )
 SELECT EXISTS (SELECT 1 FROM reserved) AS agent_reserved, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
 
--- name: attempt_state
--- Watchers (the live table) hear of interaction changes too.
-WITH changed AS (UPDATE attempts SET interaction_state = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id)
-SELECT pg_notify('cbdialer_changed', '') FROM changed;
+-- name: attempt_states
+-- Interaction states of live attempts, many at once ($1 ids, $2 states). A state only moves forward (offered,
+-- preview, dialing, handling, wrap_up) and never after the attempt ended, so writes that arrive late or out of
+-- order change nothing. Watchers (the live table) hear of it too.
+WITH changed AS (
+    UPDATE attempts a SET interaction_state = s.state
+    FROM unnest($1::uuid[], $2::text[]) AS s (id, state)
+    WHERE a.id = s.id AND a.ended_at IS NULL
+      AND array_position(ARRAY['offered', 'preview', 'dialing', 'handling', 'wrap_up'], s.state)
+          > array_position(ARRAY['offered', 'preview', 'dialing', 'handling', 'wrap_up'], a.interaction_state)
+    RETURNING a.id
+)
+SELECT pg_notify('cbdialer_changed', '') WHERE EXISTS (SELECT 1 FROM changed);
 
 -- name: attempt_end
 -- An attempt ends once (the first report wins, by ended_at); only the attempt that ends here moves its

@@ -4,7 +4,7 @@ guarded statement that also writes its audit line, so the two can never disagree
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -170,8 +170,9 @@ class PostgresStore:
         return Started(agent_reserved=row["agent_reserved"],
                        callback=callback_from_row(row) if row["id"] is not None else None)
 
-    async def set_attempt_state(self, attempt_id: UUID, state: InteractionState) -> None:
-        await self._execute("attempt_state", attempt_id, state.value)
+    async def set_attempt_states(self, states: Mapping[UUID, InteractionState]) -> None:
+        """Move live attempts' interaction states forward, in one statement (see attempt_states)."""
+        await self._execute("attempt_states", list(states), [state.value for state in states.values()])
 
     async def end_attempt(self, attempt_id: UUID, *, agent_id: str, owner: UUID, now: datetime,
                           wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
