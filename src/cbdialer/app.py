@@ -24,6 +24,8 @@ from cbdialer.adapters.ami import (
     LinkUp,
 )
 from cbdialer.adapters.db import Database
+from cbdialer.adapters.http import make_app, serve
+from cbdialer.admin import Admin
 from cbdialer.dialer import Dialer
 from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
@@ -142,8 +144,11 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         lease = timedelta(seconds=settings.lease_seconds)
         dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
         scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
+        api = make_app(Admin(store, utc_now, default_region=settings.default_region), presence=dialer.presence)
+        tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop)
+        tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop)
         try:
-            await supervise(daemon_tasks(db, node_id, link, dialer, scheduler, stop), stop)
+            await supervise(tasks, stop)
         finally:
             await db.node_stopped(node_id)
             log.info("dialer_stopped", node_id=str(node_id))

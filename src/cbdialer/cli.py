@@ -1,4 +1,4 @@
-"""The `cbdialer` command line: migrate, run. Rule: a problem the operator can fix is one clear line
+"""The `cbdialer` command line: migrate, run, watch, disposition, token create. Rule: a problem the operator can fix is one clear line
 on stderr and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from cbdialer import __version__
 from cbdialer.adapters.ami import AmiLoginError
 from cbdialer.adapters.db import Database, DatabaseUnavailable, MigrationError
+from cbdialer.admin import Admin
 from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
+from cbdialer.domain.access import Role
 from cbdialer.domain.models import CompletionStatus, InvalidValue
 from cbdialer.domain.outcomes import DISPOSITIONS
 from cbdialer.domain.timing import parse_start
@@ -40,7 +42,25 @@ def _parser() -> argparse.ArgumentParser:
     when = disposition.add_mutually_exclusive_group()
     when.add_argument("--start-at", help="callback_requested: the new start, ISO 8601 with offset")
     when.add_argument("--start-in", help="callback_requested: the new start from now, e.g. 2h30m")
+    token = commands.add_parser("token", help="admin API bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="make a token and print it alone on stdout (shown once)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--agent", help="the agent a token of the agent role speaks for")
     return parser
+
+
+async def _token_create(settings: Settings, args: argparse.Namespace) -> None:
+    db = await Database.connect(str(settings.database_url), max_size=1)
+    try:
+        pending = await db.pending_migrations()
+        if pending:
+            raise DaemonError(f"the database schema is not up to date ({', '.join(pending)} missing): "
+                              "run `cbdialer migrate` first")
+        token = await Admin(db.store(), lambda: datetime.now(UTC)).issue_token(Role(args.role), args.agent)
+    finally:
+        await db.close()
+    print(token, flush=True)  # the only thing on stdout; the token is stored hashed and never logged
 
 
 async def _migrate(settings: Settings) -> None:
@@ -111,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_watch(settings))
         elif args.command == "disposition":
             asyncio.run(_disposition(settings, args))
+        elif args.command == "token":
+            asyncio.run(_token_create(settings, args))
     except InvalidValue as exc:
         print(f"cbdialer: {exc}", file=sys.stderr)
         return 2

@@ -203,6 +203,10 @@ class Dialer:
         record = snapshot[1].get(agent_id) if snapshot is not None else None
         return record.agent if record is not None else None
 
+    def presence(self, dial_string: str) -> str:
+        """The agent's device state as this dialer last heard it from Asterisk (for the admin API)."""
+        return self._device_state(dial_string)
+
     def _device_state(self, dial_string: str) -> str:
         device = device_of(dial_string)
         if device in self.device_states:

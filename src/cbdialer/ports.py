@@ -65,6 +65,33 @@ class Ended:
     callback: Callback | None
 
 
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key was used before with a different request."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used before with a different request")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class CallbackQuery:
+    """A search of the callback book; every filter optional. `after` is the cursor (created_at, id) of the
+    last row of the previous page; `scope_agent`/`scope_teams` limit it to what an agent may see."""
+
+    state: CallbackState | None = None
+    queue_id: str | None = None
+    agent_id: str | None = None
+    created_by: str | None = None
+    destination: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    after: tuple[datetime, UUID] | None = None
+    scope_agent: str | None = None
+    scope_teams: frozenset[str] = frozenset()
+
+
 class CallbackStore(Protocol):
     async def save_queue(self, queue: Queue) -> None: ...
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
                                  "process's without a heartbeat; a dead process's callbacks are taken over after it")
     http_host: str = Field(default="127.0.0.1", description="admin API bind address")
     http_port: int = Field(default=8080, ge=0, le=65535, description="admin API port")
+    default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                       description="ISO 3166 country for numbers given without +, e.g. GB "
+                                       "(unset: numbers must be international)")
     log_format: Literal["console", "json"] = Field(default="console", description="console or json")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 

@@ -255,3 +255,220 @@ LEFT JOIN LATERAL (
 WHERE c.state IN ('queued', 'in_progress') OR c.updated_at > $1
 ORDER BY c.created_at, c.id
 LIMIT $2;
+
+-- ---- the admin API -------------------------------------------------------------------------------------
+
+-- name: token_insert
+INSERT INTO api_tokens (id, token_hash, role, agent_id) VALUES ($1, $2, $3, $4);
+
+-- name: token_principal
+-- Who holds a token: its role, its agent and that agent's teams; nothing for an unknown or revoked token.
+SELECT t.id, t.role, t.agent_id,
+       array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams
+FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL;
+
+-- name: idempotency_get
+SELECT request_hash, callback_id FROM idempotency_keys WHERE token_id = $1 AND key = $2;
+
+-- name: idempotency_insert
+INSERT INTO idempotency_keys (token_id, key, request_hash, callback_id) VALUES ($1, $2, $3, $4);
+
+-- name: plan_each_call
+-- For statements with optional filters: a generic plan would have to serve every combination of them.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
+-- name: callbacks_search
+-- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13: an agent's scope (its own,
+-- those it is the target of or waits for, and its teams'). Planned per call (plan_each_call), so an absent
+-- filter costs nothing and the best index is used.
+SELECT * FROM callbacks
+WHERE ($1::text IS NULL OR state = $1)
+  AND ($2::text IS NULL OR queue_id = $2)
+  AND ($3::text IS NULL OR agent_id = $3 OR assigned_agent = $3)
+  AND ($4::text IS NULL OR created_by = $4)
+  AND ($5::text IS NULL OR destination = $5)
+  AND ($6::timestamptz IS NULL OR created_at >= $6)
+  AND ($7::timestamptz IS NULL OR created_at < $7)
+  AND ($8::timestamptz IS NULL OR due_at >= $8)
+  AND ($9::timestamptz IS NULL OR due_at < $9)
+  AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
+  AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
+       OR team_id = ANY ($13::text[]))
+ORDER BY created_at DESC, id DESC
+LIMIT $14;
+
+-- name: callback_edit
+-- A person's edit of a waiting callback (never one in a live attempt), guarded by the state it was read in
+-- ($2), so an edit made on a stale read fails instead of undoing what happened meanwhile; a queued one goes
+-- back to scheduled and leaves its scheduler's lease. Audited as rescheduled.
+WITH changed AS (
+    UPDATE callbacks SET
+        start_at = $3, due_at = CASE WHEN state = 'waiting_for_queue' THEN due_at ELSE $4 END, end_at = $5,
+        remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
+        state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
+        reason = 'rescheduled', lease_owner = NULL, updated_at = $12, version = version + 1
+    WHERE id = $1 AND state = $2 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
+    RETURNING *
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $12, $2, state, 'rescheduled', $13, due_at FROM changed
+)
+SELECT * FROM changed;
+
+-- name: queues_list
+SELECT * FROM queues ORDER BY id;
+
+-- name: queue_insert
+INSERT INTO queues (id, name, status, settings, skills) VALUES ($1, $2, $3, $4::jsonb, $5)
+ON CONFLICT (id) DO NOTHING RETURNING id;
+
+-- name: queue_update
+UPDATE queues SET name = $2, settings = $3::jsonb, skills = $4, updated_at = now() WHERE id = $1 RETURNING id;
+
+-- name: queue_set_status
+UPDATE queues SET status = $2, updated_at = now() WHERE id = $1 RETURNING id;
+
+-- name: queue_callbacks_stop
+-- A stopped queue's waiting callbacks wait for it (POM WaitingForJob); live attempts finish as they are.
+WITH target AS (
+    SELECT id, state AS old_state FROM callbacks WHERE queue_id = $1 AND state IN ('scheduled', 'queued')
+    FOR UPDATE
+), changed AS (
+    UPDATE callbacks c SET state = 'waiting_for_queue', reason = 'queue_stopped', lease_owner = NULL,
+        updated_at = $2, version = c.version + 1
+    FROM target t
+    WHERE c.id = t.id
+    RETURNING c.id, c.due_at, t.old_state
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $2, old_state, 'waiting_for_queue', 'queue_stopped', $3, due_at FROM changed
+)
+SELECT count(*) FROM changed;
+
+-- name: queue_callbacks_start
+-- The queue runs again: what waited for it is scheduled, due at once if its time has come.
+WITH changed AS (
+    UPDATE callbacks SET state = 'scheduled', reason = 'queue_started', due_at = GREATEST(start_at, $2),
+        updated_at = $2, version = version + 1
+    WHERE queue_id = $1 AND state = 'waiting_for_queue'
+    RETURNING id, due_at
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $2, 'waiting_for_queue', 'scheduled', 'queue_started', $3, due_at FROM changed
+)
+SELECT count(*) FROM changed;
+
+-- name: queue_metrics
+-- Supervisor metrics for one queue since the shift began ($2) (seed 004: processed, to be processed,
+-- average handle time, purged, reached and failed).
+WITH shift_attempts AS (
+    SELECT a.* FROM attempts a JOIN callbacks c ON c.id = a.callback_id
+    WHERE c.queue_id = $1 AND a.ended_at >= $2
+), processed AS (
+    SELECT callback_id, bool_or(upper(coalesce(dial_status, '')) = 'ANSWER') AS reached
+    FROM shift_attempts GROUP BY callback_id
+)
+SELECT
+    (SELECT count(*) FROM processed) AS processed,
+    (SELECT count(*) FROM processed WHERE reached) AS reached,
+    (SELECT count(*) FROM callbacks WHERE queue_id = $1
+        AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')) AS to_be_processed,
+    (SELECT avg(extract(epoch FROM ended_at - started_at)) FROM shift_attempts
+        WHERE completion_status = 'handled') AS average_handle_seconds,
+    (SELECT count(*) FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
+        WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged;
+
+-- name: agents_list
+SELECT * FROM agent_routing ORDER BY id;
+
+-- name: agent_insert
+INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id;
+
+-- name: agent_teams_remove_others
+DELETE FROM agent_teams WHERE agent_id = $1 AND NOT (team_id = ANY ($2::text[]));
+
+-- name: agent_teams_add
+INSERT INTO agent_teams (agent_id, team_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
+
+-- name: agent_panel
+-- The agent's own callback panel (seed 003): what waits for this agent, soonest first.
+SELECT * FROM callbacks
+WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type IN ('agent', 'strict_agent')))
+  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')
+ORDER BY due_at, id
+LIMIT $2;
+
+-- name: teams_list
+SELECT * FROM teams ORDER BY id;
+
+-- name: team_upsert
+INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name;
+
+-- name: team_get
+SELECT * FROM teams WHERE id = $1;
+
+-- name: teams_existing
+SELECT id FROM teams WHERE id = ANY ($1::text[]);
+
+-- name: queues_existing
+SELECT id FROM queues WHERE id = ANY ($1::text[]);
+
+-- name: dnc_remove
+DELETE FROM dnc_numbers WHERE number = $1 RETURNING number;
+
+-- name: dnc_list
+SELECT number, added_at, added_by FROM dnc_numbers ORDER BY number LIMIT $1;
+
+-- name: exclusion_remove
+DELETE FROM excluded_numbers WHERE number = $1 RETURNING number;
+
+-- name: exclusions_list
+SELECT number, added_at, added_by FROM excluded_numbers ORDER BY number LIMIT $1;
+
+-- name: report_scheduled
+-- Callbacks Scheduled Details (seed 001): callbacks created in [$1, $2), by creator agent and queue, with
+-- the last attempt (serviced by, attempt time, the agent's disposition and the system's status).
+SELECT c.*, q.name AS queue_name, a.agent_id AS serviced_by, a.started_at AS attempt_at,
+       a.disposition AS custom_code
+FROM callbacks c
+JOIN queues q ON q.id = c.queue_id
+LEFT JOIN LATERAL (
+    SELECT agent_id, started_at, disposition FROM attempts WHERE callback_id = c.id ORDER BY started_at DESC LIMIT 1
+) a ON true
+WHERE c.created_at >= $1 AND c.created_at < $2
+  AND ($3::text IS NULL OR c.created_by = $3)
+  AND ($4::text IS NULL OR c.queue_id = $4)
+ORDER BY c.created_at, c.id
+LIMIT $5;
+
+-- name: report_completed
+-- Completed Callback Interaction (seed 002): callbacks that reached an end state in [$1, $2), with every
+-- attempt (time, agent, state).
+SELECT c.*, q.name AS queue_name, e.at AS ended_at,
+       coalesce((SELECT json_agg(json_build_object(
+                    'started_at', x.started_at, 'ended_at', x.ended_at, 'agent', x.agent_id,
+                    'state', coalesce(x.completion_status, x.interaction_state)) ORDER BY x.started_at)
+                 FROM attempts x WHERE x.callback_id = c.id), '[]'::json)::text AS attempts
+FROM callbacks c
+JOIN queues q ON q.id = c.queue_id
+JOIN LATERAL (
+    SELECT at FROM callback_events WHERE callback_id = c.id ORDER BY id DESC LIMIT 1
+) e ON true
+WHERE c.state IN ('completed', 'failed', 'expired', 'cancelled', 'cancelled_by_inbound', 'overwritten',
+                  'contact_excluded', 'purged', 'queue_terminated')
+  AND e.at >= $1 AND e.at < $2
+  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM attempts x WHERE x.callback_id = c.id AND x.agent_id = $3))
+  AND ($4::text IS NULL OR c.queue_id = $4)
+ORDER BY e.at, c.id
+LIMIT $5;
+
+-- name: metrics_states
+-- Active callbacks only: they are few beside the stored history, and the (queue_id, state) index covers it.
+SELECT queue_id, state, count(*) AS n FROM callbacks
+WHERE state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue') GROUP BY queue_id, state;
+
+-- name: metrics_attempts
+SELECT completion_status, count(*) AS n FROM attempts WHERE ended_at IS NOT NULL GROUP BY completion_status;
+
+-- name: metrics_live
+SELECT count(*) FROM attempts WHERE ended_at IS NULL;

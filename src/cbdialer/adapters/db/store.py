@@ -4,7 +4,7 @@ guarded statement that also writes its audit line, so the two can never disagree
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,9 +22,20 @@ from cbdialer.domain.models import (
     InteractionState,
     Queue,
     QueueStatus,
+    Team,
 )
+from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.outcomes import NextStep
-from cbdialer.ports import UNCHANGED, AgentRecord, Ended, Started, StateChange, Unchanged
+from cbdialer.ports import (
+    UNCHANGED,
+    AgentRecord,
+    CallbackQuery,
+    Ended,
+    IdempotencyConflict,
+    Started,
+    StateChange,
+    Unchanged,
+)
 from cbdialer.adapters.db.queries import load_queries
 
 
@@ -62,6 +73,11 @@ def agent_record_from_row(row: asyncpg.Record) -> AgentRecord:
         waiting=tuple((cid, CallbackType(t)) for cid, t in zip(row["waiting_ids"], row["waiting"], strict=True)))
 
 
+def queue_from_row(row: asyncpg.Record) -> Queue:
+    return Queue(id=row["id"], name=row["name"], status=QueueStatus(row["status"]),
+                 settings=settings_from_dict(json.loads(row["settings"])), skills=frozenset(row["skills"]))
+
+
 class PostgresStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -85,11 +101,7 @@ class PostgresStore:
 
     async def get_queue(self, queue_id: str) -> Queue | None:
         rows = await self._fetch("queue_get", queue_id)
-        if not rows:
-            return None
-        row = rows[0]
-        return Queue(id=row["id"], name=row["name"], status=QueueStatus(row["status"]),
-                     settings=settings_from_dict(json.loads(row["settings"])), skills=frozenset(row["skills"]))
+        return queue_from_row(rows[0]) if rows else None
 
     async def add_callback(self, callback: Callback, *, actor: str) -> Callback:
         c = callback
@@ -141,11 +153,21 @@ class PostgresStore:
 
     # -- the dialer's side: agents, reservations, attempts --------------------------------------------------
 
-    async def upsert_agent(self, agent: Agent) -> None:
+    async def upsert_agent(self, agent: Agent, *, create_only: bool = False) -> bool:
+        """Save the agent with its queues and teams (which must exist). With `create_only`, False and
+        nothing written if the agent exists already."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills))
+            if create_only:
+                if await conn.fetchval(self._q["agent_insert"], agent.id, agent.dial_string,
+                                       sorted(agent.skills)) is None:
+                    return False
+            else:
+                await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills))
             await conn.execute(self._q["agent_queues_remove_others"], agent.id, sorted(agent.queues))
             await conn.execute(self._q["agent_queues_add"], agent.id, sorted(agent.queues))
+            await conn.execute(self._q["agent_teams_remove_others"], agent.id, sorted(agent.teams))
+            await conn.execute(self._q["agent_teams_add"], agent.id, sorted(agent.teams))
+        return True
 
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]:
         return [agent_record_from_row(r) for r in await self._fetch("agents_of_queue", queue_id)]
@@ -221,3 +243,139 @@ class PostgresStore:
 
     async def is_excluded(self, number: str) -> bool:
         return bool(await self._value("exclusion_contains", number))
+
+    async def remove_dnc(self, number: str) -> bool:
+        return await self._value("dnc_remove", number) is not None
+
+    async def remove_exclusion(self, number: str) -> bool:
+        return await self._value("exclusion_remove", number) is not None
+
+    async def numbers(self, listing: str, limit: int) -> list[dict[str, Any]]:
+        """The DNC list (`dnc`) or the exclusion list (`exclusions`)."""
+        name = {"dnc": "dnc_list", "exclusions": "exclusions_list"}[listing]
+        return [dict(r) for r in await self._fetch(name, limit)]
+
+    # -- the admin API --------------------------------------------------------------------------------------
+
+    async def create_token(self, token_id: UUID, token_hash: str, role: Role, agent_id: str | None) -> None:
+        await self._execute("token_insert", token_id, token_hash, role.value, agent_id)
+
+    async def principal(self, token_hash: str) -> Principal | None:
+        rows = await self._fetch("token_principal", token_hash)
+        if not rows:
+            return None
+        row = rows[0]
+        return Principal(token_id=row["id"], role=Role(row["role"]), agent_id=row["agent_id"],
+                         teams=frozenset(row["teams"]))
+
+    async def create_callback(self, callback: Callback, *, actor: str, overwrite: Sequence[Callback] = (),
+                              idempotency: tuple[UUID, str, str] | None = None) -> tuple[Callback, bool]:
+        """Write a new callback and overwrite the older ones of the same contact and queue, in one
+        transaction. `idempotency` = (token id, key, request hash): if the key was used before, nothing is
+        written and the callback made then is returned, with False; a different request under the same key
+        raises IdempotencyConflict."""
+        c = callback
+        async with self._pool.acquire() as conn:
+            for _ in range(2):  # a concurrent first use of the same key: the loser reads the winner's callback
+                try:
+                    async with conn.transaction():
+                        if idempotency is not None:
+                            earlier = await conn.fetchrow(self._q["idempotency_get"], idempotency[0], idempotency[1])
+                            if earlier is not None:
+                                if earlier["request_hash"] != idempotency[2]:
+                                    raise IdempotencyConflict(idempotency[1])
+                                row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
+                                return callback_from_row(row), False
+                        row = await conn.fetchrow(
+                            self._q["callback_insert"], c.id, c.queue_id, c.destination, c.type.value, c.state.value,
+                            c.reason.value, c.due_at, c.start_at, c.end_at, c.created_at, c.agent_id, c.team_id,
+                            c.created_by, c.customer_timezone, c.remark, actor)
+                        for old in overwrite:
+                            await conn.fetch(self._q["callback_transition"], old.id, old.state.value,
+                                             CallbackState.OVERWRITTEN.value, Reason.OVERWRITTEN.value, None, None,
+                                             None, None, None, False, c.created_at, None, actor, True, None, None)
+                        if idempotency is not None:
+                            await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
+                                               idempotency[2], c.id)
+                        return callback_from_row(row), True
+                except asyncpg.UniqueViolationError:
+                    if idempotency is None:
+                        raise
+            raise IdempotencyConflict(idempotency[1] if idempotency else "")
+
+    async def search_callbacks(self, query: CallbackQuery, *, limit: int) -> list[Callback]:
+        q = query
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q["plan_each_call"])
+            rows = await conn.fetch(
+                self._q["callbacks_search"], q.state.value if q.state else None, q.queue_id, q.agent_id,
+                q.created_by, q.destination, q.created_from, q.created_to, q.due_from, q.due_to,
+                q.after[0] if q.after else None, q.after[1] if q.after else None,
+                q.scope_agent, sorted(q.scope_teams), limit)
+        return [callback_from_row(r) for r in rows]
+
+    async def edit_callback(self, old: Callback, new: Callback, *, now: datetime, actor: str) -> Callback | None:
+        """Apply a person's edit, if the callback is still in the state `old` was read in."""
+        rows = await self._fetch("callback_edit", old.id, old.state.value, new.start_at, new.due_at, new.end_at,
+                                 new.remark, new.agent_id, new.team_id, new.customer_timezone, new.type.value,
+                                 new.destination, now, actor)
+        return callback_from_row(rows[0]) if rows else None
+
+    async def queues(self) -> list[Queue]:
+        return [queue_from_row(r) for r in await self._fetch("queues_list")]
+
+    async def create_queue(self, queue: Queue) -> bool:
+        return await self._value("queue_insert", queue.id, queue.name, queue.status.value,
+                                 json.dumps(settings_to_dict(queue.settings)), sorted(queue.skills)) is not None
+
+    async def update_queue(self, queue: Queue) -> bool:
+        return await self._value("queue_update", queue.id, queue.name, json.dumps(settings_to_dict(queue.settings)),
+                                 sorted(queue.skills)) is not None
+
+    async def set_queue_running(self, queue_id: str, running: bool, *, now: datetime, actor: str) -> int | None:
+        """Start or stop a queue's callbacks; how many callbacks moved, or None if there is no such queue."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = QueueStatus.ACTIVE if running else QueueStatus.STOPPED
+            if await conn.fetchval(self._q["queue_set_status"], queue_id, status.value) is None:
+                return None
+            name = "queue_callbacks_start" if running else "queue_callbacks_stop"
+            return int(await conn.fetchval(self._q[name], queue_id, now, actor))
+
+    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
+        return dict((await self._fetch("queue_metrics", queue_id, since))[0])
+
+    async def agents(self) -> list[AgentRecord]:
+        return [agent_record_from_row(r) for r in await self._fetch("agents_list")]
+
+    async def agent_panel(self, agent_id: str, limit: int) -> list[Callback]:
+        return [callback_from_row(r) for r in await self._fetch("agent_panel", agent_id, limit)]
+
+    async def teams(self) -> list[Team]:
+        return [Team(id=r["id"], name=r["name"]) for r in await self._fetch("teams_list")]
+
+    async def get_team(self, team_id: str) -> Team | None:
+        rows = await self._fetch("team_get", team_id)
+        return Team(id=rows[0]["id"], name=rows[0]["name"]) if rows else None
+
+    async def save_team(self, team: Team) -> None:
+        await self._execute("team_upsert", team.id, team.name)
+
+    async def missing(self, kind: str, ids: Collection[str]) -> list[str]:
+        """Which of `ids` name no queue (`queues`) or team (`teams`)."""
+        name = {"queues": "queues_existing", "teams": "teams_existing"}[kind]
+        found = {r["id"] for r in await self._fetch(name, sorted(set(ids)))}
+        return sorted(set(ids) - found)
+
+    async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
+                     queue_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """Rows of a report (`scheduled` or `completed`), raw; the service shapes them."""
+        query = {"scheduled": "report_scheduled", "completed": "report_completed"}[name]
+        return [dict(r) for r in await self._fetch(query, start, end, agent_id, queue_id, limit)]
+
+    async def metrics(self) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            states = await conn.fetch(self._q["metrics_states"])
+            attempts = await conn.fetch(self._q["metrics_attempts"])
+            live = await conn.fetchval(self._q["metrics_live"])
+        return {"callbacks": [(r["queue_id"], r["state"], r["n"]) for r in states],
+                "attempts": [(r["completion_status"], r["n"]) for r in attempts], "live_attempts": live}

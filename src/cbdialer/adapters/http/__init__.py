@@ -1,0 +1,5 @@
+"""The http adapter: the admin API (aiohttp + pydantic). Only this package imports aiohttp."""
+
+from cbdialer.adapters.http.app import MAX_BODY, PREFIX, make_app, serve
+
+__all__ = ["MAX_BODY", "PREFIX", "make_app", "serve"]

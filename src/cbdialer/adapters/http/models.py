@@ -1,0 +1,316 @@
+"""The admin API's request and response bodies. Rule: the handlers validate with exactly these models and
+the OpenAPI document is generated from them, so the two cannot drift; the domain's own rules (E.164 numbers,
+start times, queue settings) are applied after them by the service and reported by field name the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import CallbackType, CompletionStatus, InteractionState, PreviewMode
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
+Text = Annotated[str, StringConstraints(max_length=200)]
+Remark = Annotated[str, StringConstraints(max_length=2000)]
+Number = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+DialString = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+/\S{1,200}$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$|^24:00$")]
+Zone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Seconds = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)]
+StartIn = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)] | Annotated[str, StringConstraints(max_length=40)]
+SmallCount = Annotated[int, Field(ge=0, le=1000)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="a short code: invalid_value, not_found, conflict, forbidden, ...")
+    message: str
+    field: str | None = Field(default=None, description="the field (or header, or query parameter) at fault")
+
+
+# -- callbacks -------------------------------------------------------------------------------------------
+
+
+class CallbackIn(_Input):
+    queue: Id
+    destination: Number = Field(description="the contact's number; stored in E.164")
+    type: CallbackType = CallbackType.STANDARD
+    agent: Id | None = Field(default=None, description="the target agent (agent and strict_agent types)")
+    team: Id | None = None
+    start_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="ISO 8601; without an offset it is local time in customer_timezone")
+    start_in: StartIn | None = Field(default=None, description="seconds from now (or a delay such as 2h30m)")
+    end_at: AwareDatetime | None = None
+    customer_timezone: Zone | None = Field(default=None, description="IANA time zone, e.g. Europe/London")
+    remark: Remark = ""
+    created_by: Id | None = Field(default=None, description="the creating agent (an agent token: always itself)")
+
+
+class CallbackPatch(_Input):
+    start_at: Annotated[str, StringConstraints(max_length=64)] | None = None
+    start_in: StartIn | None = None
+    end_at: AwareDatetime | None = None
+    remark: Remark | None = None
+    agent: Id | None = None
+    team: Id | None = None
+    customer_timezone: Zone | None = None
+    type: CallbackType | None = None
+    destination: Number | None = None
+
+
+class CallbackOut(BaseModel):
+    id: UUID
+    queue: str
+    destination: str
+    type: CallbackType
+    state: CallbackState
+    reason: Reason
+    due_at: datetime
+    start_at: datetime
+    end_at: datetime
+    created_at: datetime
+    agent: str | None
+    team: str | None
+    created_by: str | None
+    customer_timezone: str | None
+    remark: str
+    attempts_count: int
+    completion_status: CompletionStatus | None
+    assigned_agent: str | None
+
+
+class CallbackPage(BaseModel):
+    items: list[CallbackOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class CallbackSearch(_Input):
+    state: CallbackState | None = None
+    queue: Id | None = None
+    agent: Id | None = Field(default=None, description="target agent, or the agent it waits for")
+    created_by: Id | None = None
+    destination: Number | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    due_from: AwareDatetime | None = None
+    due_to: AwareDatetime | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+class DispositionIn(_Input):
+    status: Literal["handled", "answering_machine", "callback_requested", "wrong_destination"]
+    start_at: Annotated[str, StringConstraints(max_length=64)] | None = None
+    start_in: StartIn | None = None
+
+
+class AttemptOut(BaseModel):
+    id: UUID
+    agent: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    interaction_state: InteractionState
+    completion_status: CompletionStatus | None
+    dial_status: str
+    hangup_cause: int
+    amd_status: str
+    counted: bool | None
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    from_state: CallbackState | None
+    to_state: CallbackState
+    reason: Reason
+    actor: str
+    due_at: datetime | None
+
+
+# -- queues ------------------------------------------------------------------------------------------------
+
+
+class CallingWindowIn(_Input):
+    start: ClockTime
+    end: ClockTime
+
+
+class OpeningIn(_Input):
+    weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday")]
+    start: ClockTime
+    end: ClockTime
+
+
+class ScheduleIn(_Input):
+    timezone: Zone = "UTC"
+    weekly: Annotated[list[OpeningIn], Field(max_length=100)] | None = None
+    closed_dates: Annotated[list[date], Field(max_length=1000)] = []
+
+
+class QueueSettingsIn(_Input):
+    """Every setting of DESIGN.md sections 5-7, by its name there; durations are seconds."""
+
+    duration_for_no_answer: Seconds | None = None
+    attempts_before_failure: Annotated[int, Field(gt=0, le=100)] | None = None
+    recall_intervals: Annotated[list[Seconds], Field(min_length=1, max_length=50)] | None = None
+    retry_interval: Seconds | None = None
+    network_failure_delay: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    max_network_failures: SmallCount | None = None
+    default_end_offset: Seconds | None = None
+    strict_agent_max_retries: SmallCount | None = None
+    callbacks_in_agent_queue: SmallCount | None = None
+    preview_mode: PreviewMode | None = None
+    max_preview_time: Annotated[int, Field(gt=0, le=3600)] | None = None
+    agent_offer_timeout: Annotated[int, Field(gt=0, le=3600)] | None = None
+    not_ready_after_missed_offer: bool | None = None
+    wrap_up_time: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    amd: bool | None = None
+    calling_window: CallingWindowIn | None = None
+    apply_dnc: bool | None = None
+    schedule: ScheduleIn | None = None
+    caller_id: Annotated[str, StringConstraints(max_length=80)] | None = None
+    customer_dial_string: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    max_concurrent_calls: Annotated[int, Field(gt=0, le=100_000)] | None = None
+    calls_per_second: Annotated[float, Field(gt=0, le=100_000)] | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings present in the request, as the domain's codec reads them."""
+        given = self.model_dump(mode="json", exclude_unset=True, exclude={"id", "name", "skills"})
+        # null means "not given" for every setting but caller_id, which may be cleared
+        return {k: v for k, v in given.items() if v is not None or k == "caller_id"}
+
+
+class QueueIn(QueueSettingsIn):
+    id: Id
+    name: Text | None = None
+    skills: Annotated[list[Id], Field(max_length=100)] = []
+
+
+class QueuePatch(QueueSettingsIn):
+    name: Text | None = None
+    skills: Annotated[list[Id], Field(max_length=100)] | None = None
+
+
+class QueueOut(BaseModel):
+    id: str
+    name: str
+    status: Literal["active", "off_schedule", "stopped"] = Field(
+        description="stopped by a person, else active or off_schedule by the weekly schedule")
+    skills: list[str]
+    settings: dict[str, Any] = Field(description="every setting, by its DESIGN.md name")
+
+
+class QueueRunOut(BaseModel):
+    queue: QueueOut
+    callbacks_moved: int
+
+
+class QueueMetricsOut(BaseModel):
+    queue: str
+    status: Literal["active", "off_schedule", "stopped"]
+    shift_start: datetime
+    processed: int
+    to_be_processed: int
+    average_handle_time: float | None = Field(description="seconds, over handled attempts of the shift")
+    purged: int
+    percent_reached: float | None
+    percent_failed: float | None
+
+
+# -- agents and teams ------------------------------------------------------------------------------------
+
+
+class AgentIn(_Input):
+    id: Id
+    dial_string: DialString = Field(description="e.g. PJSIP/agent-1001")
+    queues: Annotated[list[Id], Field(max_length=100)] = []
+    skills: Annotated[list[Id], Field(max_length=100)] = []
+    teams: Annotated[list[Id], Field(max_length=100)] = []
+
+
+class AgentPatch(_Input):
+    dial_string: DialString | None = None
+    queues: Annotated[list[Id], Field(max_length=100)] | None = None
+    skills: Annotated[list[Id], Field(max_length=100)] | None = None
+    teams: Annotated[list[Id], Field(max_length=100)] | None = None
+
+
+class ReadyIn(_Input):
+    ready: bool
+
+
+class AgentOut(BaseModel):
+    id: str
+    dial_string: str
+    queues: list[str]
+    skills: list[str]
+    teams: list[str]
+    ready: bool
+    presence: str = Field(description="Asterisk's device state as the dialer last heard it (UNKNOWN if never)")
+    on_call: bool = Field(description="reserved for an offer or a call now")
+    wrap_up_until: datetime | None
+
+
+class PanelOut(BaseModel):
+    agent: str
+    pending: int
+    callbacks: list[CallbackOut] = Field(description="due first; each with its window (start_at to end_at)")
+
+
+class TeamIn(_Input):
+    id: Id
+    name: Text
+
+
+class TeamPatch(_Input):
+    name: Text
+
+
+class TeamOut(BaseModel):
+    id: str
+    name: str
+
+
+# -- lists, reports, health ---------------------------------------------------------------------------------
+
+
+class NumberOut(BaseModel):
+    number: str
+    list: Literal["dnc", "exclusions"]
+
+
+class ListedNumberOut(BaseModel):
+    number: str
+    added_at: datetime
+    added_by: str | None
+
+
+class ReportQuery(_Input):
+    from_: AwareDatetime | None = Field(default=None, alias="from", description="default: 24 h before `to`")
+    to: AwareDatetime | None = Field(default=None, description="default: now")
+    agent: Id | None = None
+    queue: Id | None = None
+    format: Literal["json", "csv"] = "json"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ReportOut(BaseModel):
+    time_period: dict[str, datetime]
+    query_time: datetime
+    filters: dict[str, str]
+    total_records: int
+    records: list[dict[str, Any]]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: bool
+

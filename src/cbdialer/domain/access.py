@@ -1,0 +1,81 @@
+"""Who may do what through the admin API (issue 5). Rule: every route names one permission, and every
+callback an agent reads or changes passes `sees`; nothing here reads a token or a request.
+
+Admins and supervisors steer everything the API offers. An agent sees and changes only its own callbacks
+(created by it, meant for it, or waiting in its callback queue) and its teams', may mark itself ready or not
+ready, and reads queues without changing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from cbdialer.domain.models import Callback
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+
+
+class Permission(StrEnum):
+    READ_CALLBACKS = "read_callbacks"
+    WRITE_CALLBACKS = "write_callbacks"  # create, edit, cancel, call now, disposition (agents: their own)
+    STEER_CALLBACKS = "steer_callbacks"  # purge, send to queue (ECS: the supervisor's right-click actions)
+    READ_QUEUES = "read_queues"
+    MANAGE_QUEUES = "manage_queues"  # create, edit settings, start, stop
+    READ_AGENTS = "read_agents"  # agents: only themselves
+    MANAGE_AGENTS = "manage_agents"  # create and edit agents and teams
+    SET_READY = "set_ready"  # agents: only themselves
+    MANAGE_LISTS = "manage_lists"  # DNC and exclusion lists
+    READ_REPORTS = "read_reports"
+
+
+_EVERYTHING = frozenset(Permission)
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: _EVERYTHING,
+    Role.SUPERVISOR: _EVERYTHING,
+    Role.AGENT: frozenset({Permission.READ_CALLBACKS, Permission.WRITE_CALLBACKS, Permission.READ_QUEUES,
+                           Permission.READ_AGENTS, Permission.SET_READY}),
+}
+
+
+class AccessDenied(Exception):
+    """The token is valid but its holder may not do this; the message says what was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token speaks for."""
+
+    token_id: UUID
+    role: Role
+    agent_id: str | None = None  # set for (and only for) the agent role
+    teams: frozenset[str] = frozenset()
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this person."""
+        return f"agent:{self.agent_id}" if self.role is Role.AGENT else f"{self.role.value}:{self.token_id}"
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    if permission not in PERMISSIONS[principal.role]:
+        raise AccessDenied(f"the {principal.role.value} role may not {permission.value.replace('_', ' ')}")
+
+
+def sees(principal: Principal, callback: Callback) -> bool:
+    """Whether `principal` may read (and, with WRITE_CALLBACKS, change) this callback."""
+    if principal.role is not Role.AGENT:
+        return True
+    me = principal.agent_id
+    return (callback.created_by == me or callback.agent_id == me or callback.assigned_agent == me
+            or (callback.team_id is not None and callback.team_id in principal.teams))
+
+
+def may_act_for_agent(principal: Principal, agent_id: str) -> bool:
+    """Agent-scoped routes (ready, the callback panel, the agent's record): the agent itself, or staff."""
+    return principal.role is not Role.AGENT or principal.agent_id == agent_id

@@ -1,0 +1,70 @@
+"""An admin API on a fresh PostgreSQL database, through aiohttp's test client, with a token per role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from cbdialer.adapters.db import Database
+from cbdialer.adapters.http import make_app
+from cbdialer.admin import Admin
+from cbdialer.domain.access import Role
+from cbdialer.domain.models import Agent, Queue, QueueSettings, Team
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Api:
+    client: TestClient
+    db: Database
+    admin: Admin
+    clock: Clock
+    tokens: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def call(self, method: str, path: str, who: str | None = "admin", *, expect: int | None = None,
+                   **kwargs: Any) -> Any:
+        headers = {**kwargs.pop("headers", {}), **(self.auth(who) if who else {})}
+        response = await self.client.request(method, f"/api/v1{path}" if path.startswith("/") else path,
+                                             headers=headers, **kwargs)
+        body = await response.json() if response.content_type == "application/json" else await response.text()
+        if expect is not None:
+            assert response.status == expect, (response.status, body)
+        return body
+
+
+async def open_api(db: Database, presence: Callable[[str], str] | None = None) -> AsyncIterator[Api]:
+    """Queues sales (default settings) and support; agents 1001 (sales, team blue), 1002 (sales), 1003
+    (support); team blue; tokens admin, supervisor, agent1001 and agent1002."""
+    store = db.store()
+    for queue_id in ("sales", "support"):
+        await store.save_queue(Queue(id=queue_id, name=queue_id.title(), settings=QueueSettings()))
+    await store.save_team(Team(id="blue", name="Blue"))
+    await store.upsert_agent(Agent(id="1001", dial_string="PJSIP/agent-1001", queues=frozenset({"sales"}),
+                                   teams=frozenset({"blue"})))
+    await store.upsert_agent(Agent(id="1002", dial_string="PJSIP/agent-1002", queues=frozenset({"sales"})))
+    await store.upsert_agent(Agent(id="1003", dial_string="PJSIP/agent-1003", queues=frozenset({"support"})))
+    clock = Clock()
+    admin = Admin(store, clock)
+    tokens = {"admin": await admin.issue_token(Role.ADMIN), "supervisor": await admin.issue_token(Role.SUPERVISOR),
+              "agent1001": await admin.issue_token(Role.AGENT, "1001"),
+              "agent1002": await admin.issue_token(Role.AGENT, "1002")}
+    client = TestClient(TestServer(make_app(admin, presence=presence)))
+    await client.start_server()
+    try:
+        yield Api(client, db, admin, clock, tokens)
+    finally:
+        await client.close()

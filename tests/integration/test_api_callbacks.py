@@ -1,0 +1,167 @@
+"""The admin API's callbacks (DESIGN.md section 13), through aiohttp's test client on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from cbdialer.adapters.db import Database
+from tests.integration.api_client import Api, open_api
+
+
+@pytest.fixture
+async def api(db: Database) -> AsyncIterator[Api]:
+    async for opened in open_api(db):
+        yield opened
+
+
+async def new(api: Api, who: str = "admin", **fields: object) -> dict:
+    body = {"queue": "sales", "destination": "+44 20 7946 0012", "start_in": 3600, **fields}
+    return await api.call("POST", "/callbacks", who, json=body, expect=201)
+
+
+async def test_create_normalises_the_number_and_reads_back(api: Api) -> None:
+    created = await new(api, remark="asked for the manager")
+    assert created["destination"] == "+442079460012"
+    assert created["state"] == "scheduled" and created["type"] == "standard"
+    due = created["due_at"]
+    fetched = await api.call("GET", f"/callbacks/{created['id']}", expect=200)
+    assert fetched == created and fetched["attempts_count"] == 0 and fetched["completion_status"] is None
+    assert fetched["reason"] == "created" and due == fetched["start_at"]
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"destination": "12"}, "destination"),
+    ({"destination": "+999 1"}, "destination"),
+    ({"queue": "nowhere"}, "queue"),
+    ({"type": "agent"}, "agent"),
+    ({"type": "strict_agent", "agent": "9999"}, "agent"),
+    ({"type": "telepathy"}, "type"),
+    ({"start_in": -5}, "start_in"),
+    ({"start_in": None, "start_at": "2020-01-01T10:00:00+00:00"}, "start_at"),
+    ({"start_in": None, "start_at": "2030-01-01T10:00:00"}, "customer_timezone"),
+    ({"start_in": None, "start_at": "2030-03-31T01:30:00", "customer_timezone": "Europe/London"}, "start_at"),
+    ({"customer_timezone": "Mars/Olympus"}, "customer_timezone"),
+    ({"end_at": "2020-01-01T00:00:00Z"}, "end_at"),
+    ({"surprise": 1}, "surprise"),
+    ({"team": "red"}, "team"),
+])
+async def test_bad_input_names_the_field_and_stores_nothing(api: Api, fields: dict, field: str) -> None:
+    body = {"queue": "sales", "destination": "+442079460012", "start_in": 3600, **fields}
+    body = {k: v for k, v in body.items() if v is not None}
+    error = await api.call("POST", "/callbacks", json=body, expect=422)
+    assert error["field"] == field, error
+    assert error["message"]
+    assert (await api.call("GET", "/callbacks", expect=200))["items"] == []
+
+
+async def test_a_body_that_is_not_json_or_too_large_is_refused(api: Api) -> None:
+    error = await api.call("POST", "/callbacks", data=b"{nope", headers={"Content-Type": "application/json"},
+                           expect=400)
+    assert error["field"] == "body"
+    error = await api.call("POST", "/callbacks", json={"remark": "x" * 100_000}, expect=413)
+    assert error["field"] == "body"
+    assert (await api.call("POST", "/callbacks", json=[1], expect=422))["field"] == "body"
+
+
+async def test_local_start_in_the_customers_zone(api: Api) -> None:
+    created = await new(api, start_in=None, start_at="2031-07-01T09:30:00", customer_timezone="Europe/Paris")
+    assert created["start_at"] == "2031-07-01T07:30:00Z"
+    assert created["customer_timezone"] == "Europe/Paris"
+
+
+async def test_an_idempotency_key_makes_a_retry_safe(api: Api) -> None:
+    headers = {"Idempotency-Key": "order-77"}
+    body = {"queue": "sales", "destination": "+442079460012", "start_in": 600}
+    first = await api.call("POST", "/callbacks", json=body, headers=headers, expect=201)
+    again = await api.call("POST", "/callbacks", json=body, headers=headers, expect=200)
+    assert again["id"] == first["id"]
+    other = await api.call("POST", "/callbacks", json={**body, "start_in": 900}, headers=headers, expect=409)
+    assert other["field"] == "Idempotency-Key"
+    assert len((await api.call("GET", "/callbacks", expect=200))["items"]) == 1
+
+
+async def test_a_newer_callback_overwrites_the_older_one_for_the_same_contact(api: Api) -> None:
+    old = await new(api)
+    await new(api, start_in=7200)
+    assert (await api.call("GET", f"/callbacks/{old['id']}", expect=200))["state"] == "overwritten"
+
+
+async def test_edit_reschedules_and_refuses_a_past_start(api: Api) -> None:
+    created = await new(api)
+    moved = await api.call("PATCH", f"/callbacks/{created['id']}", json={"start_in": 86_400, "remark": "later"},
+                           expect=200)
+    assert moved["remark"] == "later" and moved["start_at"] > created["start_at"]
+    assert moved["due_at"] == moved["start_at"] and moved["reason"] == "rescheduled"
+    error = await api.call("PATCH", f"/callbacks/{created['id']}",
+                           json={"start_at": "2020-05-05T10:00:00+00:00"}, expect=422)
+    assert error["field"] == "start_at"
+    assert (await api.call("GET", f"/callbacks/{created['id']}"))["start_at"] == moved["start_at"]
+    history = await api.call("GET", f"/callbacks/{created['id']}/history", expect=200)
+    assert [h["reason"] for h in history] == ["created", "rescheduled"]
+
+
+async def test_cancel_purge_call_now_and_send_to_queue(api: Api) -> None:
+    one, two, three = await new(api), await new(api, destination="+442079460024"), \
+        await new(api, destination="+442079460033")
+    now_due = await api.call("POST", f"/callbacks/{one['id']}/call-now", expect=200)
+    assert now_due["state"] == "queued" and now_due["reason"] == "call_now" and now_due["due_at"] < one["due_at"]
+    sent = await api.call("POST", f"/callbacks/{two['id']}/send-to-queue", expect=200)
+    assert sent["state"] == "queued" and sent["reason"] == "send_to_queue"
+    assert (await api.call("POST", f"/callbacks/{three['id']}/purge", expect=200))["state"] == "purged"
+    assert (await api.call("POST", f"/callbacks/{one['id']}/cancel", expect=200))["state"] == "cancelled"
+    error = await api.call("POST", f"/callbacks/{one['id']}/cancel", expect=409)  # already ended
+    assert "cancelled" in error["message"]
+    await api.call("PATCH", f"/callbacks/{one['id']}", json={"remark": "x"}, expect=409)
+    await api.call("POST", f"/callbacks/{uuid.uuid4()}/cancel", expect=404)
+    await api.call("GET", "/callbacks/not-a-uuid", expect=404)
+
+
+async def test_disposition_needs_a_call_in_wrap_up(api: Api) -> None:
+    created = await new(api)
+    error = await api.call("POST", f"/callbacks/{created['id']}/disposition", json={"status": "handled"},
+                           expect=409)
+    assert "wrap-up" in error["message"]
+    error = await api.call("POST", f"/callbacks/{created['id']}/disposition", json={"status": "busy"}, expect=422)
+    assert error["field"] == "status"
+    assert await api.call("GET", f"/callbacks/{created['id']}/attempts", expect=200) == []
+
+
+async def test_search_filters_and_pages_with_a_cursor(api: Api) -> None:
+    made = []
+    for i in range(7):
+        api.clock.now += timedelta(seconds=1)
+        made.append(await new(api, destination=f"+4420794600{10 + i}", start_in=600 + i))
+    await new(api, "agent1001", queue="support", destination="+442079460099")
+    page = await api.call("GET", "/callbacks", params={"queue": "sales", "limit": "3"}, expect=200)
+    seen = [c["id"] for c in page["items"]]
+    while page["next_cursor"]:
+        page = await api.call("GET", "/callbacks", params={"queue": "sales", "limit": "3",
+                                                           "cursor": page["next_cursor"]}, expect=200)
+        seen += [c["id"] for c in page["items"]]
+    assert seen == [c["id"] for c in reversed(made)]  # newest first, each once
+    by_number = await api.call("GET", "/callbacks", params={"destination": "+44 20 7946 0013"}, expect=200)
+    assert [c["id"] for c in by_number["items"]] == [made[3]["id"]]
+    by_creator = await api.call("GET", "/callbacks", params={"created_by": "1001"}, expect=200)
+    assert [c["queue"] for c in by_creator["items"]] == ["support"]
+    assert (await api.call("GET", "/callbacks", params={"state": "purged"}))["items"] == []
+    error = await api.call("GET", "/callbacks", params={"cursor": "garbage"}, expect=422)
+    assert error["field"] == "cursor"
+    error = await api.call("GET", "/callbacks", params={"limit": "0"}, expect=422)
+    assert error["field"] == "limit"
+    error = await api.call("GET", "/callbacks", params={"state": "sleeping"}, expect=422)
+    assert error["field"] == "state"
+
+
+async def test_time_range_search(api: Api) -> None:
+    first = await new(api)
+    api.clock.now += timedelta(hours=2)
+    second = await new(api, destination="+442079460024")
+    middle = (api.clock.now - timedelta(hours=1)).isoformat()
+    later = await api.call("GET", "/callbacks", params={"created_from": middle}, expect=200)
+    earlier = await api.call("GET", "/callbacks", params={"created_to": middle}, expect=200)
+    assert [c["id"] for c in later["items"]] == [second["id"]]
+    assert [c["id"] for c in earlier["items"]] == [first["id"]]
