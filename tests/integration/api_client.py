@@ -38,8 +38,9 @@ class Api:
     async def call(self, method: str, path: str, who: str | None = "admin", *, expect: int | None = None,
                    **kwargs: Any) -> Any:
         headers = {**kwargs.pop("headers", {}), **(self.auth(who) if who else {})}
-        response = await self.client.request(method, f"/api/v1{path}" if path.startswith("/") else path,
-                                             headers=headers, **kwargs)
+        unversioned = path in ("/healthz", "/metrics")
+        response = await self.client.request(method, path if unversioned else f"/api/v1{path}", headers=headers,
+                                             **kwargs)
         body = await response.json() if response.content_type == "application/json" else await response.text()
         if expect is not None:
             assert response.status == expect, (response.status, body)

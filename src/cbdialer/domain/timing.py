@@ -66,6 +66,10 @@ def _absolute_start(text: str, zone: ZoneInfo | None) -> datetime:
         raise InvalidValue("start_at", f"{text!r} is a date without a time of day")
     try:
         parsed = datetime.fromisoformat(text)
+        if not 1970 <= parsed.year <= 9000:  # clear of datetime's limits, which an offset could cross
+            raise InvalidValue("start_at", f"{text!r} is out of range (years 1970 to 9000)")
+    except InvalidValue:
+        raise
     except ValueError:
         raise InvalidValue(
             "start_at", f"{text!r} is not an ISO 8601 date and time, e.g. 2026-11-24T09:30:00+01:00") from None

@@ -445,12 +445,24 @@ def _field_of(error: Any, where: str) -> str:
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    """Query parameters (strings that pydantic converts)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        name = _field_of(first, where)
-        raise ApiError(422, "invalid_value", first.get("msg", "invalid"), name) from None
+        raise _invalid(exc, where) from None
+
+
+def _validate_json(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """A JSON body, strictly: `0` is not false and `"1"` is not a number, as the document says."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc, "body") from None
+
+
+def _invalid(exc: ValidationError, where: str) -> ApiError:
+    first = exc.errors(include_url=False)[0]
+    return ApiError(422, "invalid_value", first.get("msg", "invalid"), _field_of(first, where))
 
 
 def _json(status: int, payload: Any) -> web.Response:
@@ -484,13 +496,14 @@ def _view(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Strea
         if route.body is not None:
             if not request.can_read_body:
                 raise ApiError(422, "invalid_value", "a JSON object is required", "body")
+            raw = await request.read()
             try:
-                data = json.loads(await request.read() or b"null")
+                data = json.loads(raw or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ApiError(400, "bad_json", f"the body is not JSON: {exc}", "body") from None
             if not isinstance(data, dict):
                 raise ApiError(422, "invalid_value", "must be a JSON object", "body")
-            call.body = _validate(route.body, data, "body")
+            call.body = _validate_json(route.body, raw)
         result = await route.handler(call)
         if isinstance(result, web.StreamResponse):
             return result

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import CallbackType, CompletionStatus, InteractionState, PreviewMode
@@ -24,6 +24,25 @@ Zone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Seconds = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)]
 StartIn = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)] | Annotated[str, StringConstraints(max_length=40)]
 SmallCount = Annotated[int, Field(ge=0, le=1000)]
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic would read "0.5" as a Unix time; a person means an ISO 8601 date and time.
+    if isinstance(value, str) and not any(ch in value for ch in "-:T"):
+        raise ValueError("must be an ISO 8601 date and time with an offset, e.g. 2026-11-24T09:30:00+01:00")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    # Far beyond any callback's life, and clear of datetime's own limits (year 1 minus an offset overflows).
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("must be between the years 1970 and 9000")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+# Query parameters arrive as text: only ISO 8601 is a time.
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_in_range)]
 
 
 class _Input(BaseModel):
@@ -48,7 +67,7 @@ class CallbackIn(_Input):
     start_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, description="ISO 8601; without an offset it is local time in customer_timezone")
     start_in: StartIn | None = Field(default=None, description="seconds from now (or a delay such as 2h30m)")
-    end_at: AwareDatetime | None = None
+    end_at: Instant | None = None
     customer_timezone: Zone | None = Field(default=None, description="IANA time zone, e.g. Europe/London")
     remark: Remark = ""
     created_by: Id | None = Field(default=None, description="the creating agent (an agent token: always itself)")
@@ -57,7 +76,7 @@ class CallbackIn(_Input):
 class CallbackPatch(_Input):
     start_at: Annotated[str, StringConstraints(max_length=64)] | None = None
     start_in: StartIn | None = None
-    end_at: AwareDatetime | None = None
+    end_at: Instant | None = None
     remark: Remark | None = None
     agent: Id | None = None
     team: Id | None = None
@@ -98,10 +117,10 @@ class CallbackSearch(_Input):
     agent: Id | None = Field(default=None, description="target agent, or the agent it waits for")
     created_by: Id | None = None
     destination: Number | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
-    due_from: AwareDatetime | None = None
-    due_to: AwareDatetime | None = None
+    created_from: QueryTime | None = None
+    created_to: QueryTime | None = None
+    due_from: QueryTime | None = None
+    due_to: QueryTime | None = None
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
 
@@ -293,8 +312,8 @@ class ListedNumberOut(BaseModel):
 
 
 class ReportQuery(_Input):
-    from_: AwareDatetime | None = Field(default=None, alias="from", description="default: 24 h before `to`")
-    to: AwareDatetime | None = Field(default=None, description="default: now")
+    from_: QueryTime | None = Field(default=None, alias="from", description="default: 24 h before `to`")
+    to: QueryTime | None = Field(default=None, description="default: now")
     agent: Id | None = None
     queue: Id | None = None
     format: Literal["json", "csv"] = "json"
