@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import secrets
+from time import monotonic
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cbdialer.domain.access import AccessDenied, Permission, Principal, Role, may_act_for_agent, require, sees
-from cbdialer.domain.book import overwritten_by
+from cbdialer.domain.book import OVERWRITTEN_STATES
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
 from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
 from cbdialer.domain.models import (
@@ -123,16 +124,36 @@ def queue_status(queue: Queue, now: datetime) -> QueueStatus:
     return QueueStatus.ACTIVE if is_open(queue.settings.schedule, now) else QueueStatus.OFF_SCHEDULE
 
 
+# How long this process trusts what it read of a token (a revoked token stops working within this) and of a
+# queue's settings for a create (its own changes apply at once; another process's within this).
+TOKEN_TTL = 5.0
+QUEUE_TTL = 1.0
+_CACHE_LIMIT = 10_000
+
+
 class Admin:
     def __init__(self, store: AdminStore, clock: Callable[[], datetime], *, default_region: str | None = None) -> None:
         self.store = store
         self.clock = clock
         self.default_region = default_region
+        self._principals: dict[str, tuple[float, Principal]] = {}
+        self._queues: dict[str, tuple[float, Queue]] = {}
 
     # -- tokens --------------------------------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal | None:
-        return await self.store.principal(hash_token(token)) if token else None
+        if not token:
+            return None
+        key = hash_token(token)
+        cached = self._principals.get(key)
+        if cached is not None and monotonic() - cached[0] < TOKEN_TTL:
+            return cached[1]
+        principal = await self.store.principal(key)
+        if principal is not None:  # only a known token is remembered: a new one works at once
+            if len(self._principals) >= _CACHE_LIMIT:
+                self._principals.clear()
+            self._principals[key] = (monotonic(), principal)
+        return principal
 
     async def issue_token(self, role: Role, agent_id: str | None = None) -> str:
         """A new bearer token; only its hash is stored, so it is shown once."""
@@ -147,9 +168,15 @@ class Admin:
     # -- callbacks ---------------------------------------------------------------------------------------
 
     async def _queue(self, queue_id: str, field_name: str = "queue") -> Queue:
+        cached = self._queues.get(queue_id)
+        if cached is not None and monotonic() - cached[0] < QUEUE_TTL:
+            return cached[1]
         queue = await self.store.get_queue(queue_id)
         if queue is None:
             raise InvalidValue(field_name, f"no queue {queue_id!r}")
+        if len(self._queues) >= _CACHE_LIMIT:
+            self._queues.clear()
+        self._queues[queue_id] = (monotonic(), queue)
         return queue
 
     async def _check_targets(self, kind: CallbackType, agent_id: str | None, team_id: str | None) -> None:
@@ -189,9 +216,8 @@ class Admin:
             reason=Reason.QUEUE_STOPPED if stopped else Reason.CREATED, due_at=start, start_at=start, end_at=end,
             created_at=now, agent_id=agent, team_id=team, created_by=created_by,
             customer_timezone=customer_timezone, remark=remark)
-        overwrite = overwritten_by(callback, await self.store.active_for_contact(number, target_queue.id))
         return await self.store.create_callback(
-            callback, actor=who.actor, overwrite=overwrite,
+            callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,
             idempotency=(who.token_id, idempotency[0], idempotency[1]) if idempotency else None)
 
     async def callback(self, who: Principal, callback_id: uuid.UUID) -> Callback:
@@ -334,12 +360,14 @@ class Admin:
                                       skills=queue.skills if skills is None else skills)
         if not await self.store.update_queue(updated):
             raise NotFound(f"no queue {queue_id!r}")
+        self._queues.pop(queue_id, None)
         return updated
 
     async def run_queue(self, who: Principal, queue_id: str, running: bool) -> tuple[Queue, int]:
         """Start or stop a queue's callbacks (POM: its waiting callbacks wait for it, then resume)."""
         require(who, Permission.MANAGE_QUEUES)
         moved = await self.store.set_queue_running(queue_id, running, now=self.clock(), actor=who.actor)
+        self._queues.pop(queue_id, None)
         if moved is None:
             raise NotFound(f"no queue {queue_id!r}")
         return await self.queue(who, queue_id), moved

@@ -150,20 +150,39 @@ async def test_a_scheduler_killed_with_sigkill_loses_nothing(database_url: str) 
         await db.close()
 
 
-async def test_notify_wakes_the_listener(db: Database) -> None:
+async def test_notify_wakes_the_listener_for_what_is_due_soon_only(db: Database) -> None:
+    """A callback due within seconds wakes the schedulers; one due tomorrow does not (the poll finds it, and
+    every NOTIFY serialises commits)."""
     wake, stop = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(db.listen_for_due(wake, stop))
-    try:
-        await asyncio.wait_for(wake.wait(), 5)  # set once on connect
-        wake.clear()
-        store = db.store()
-        await store.save_queue(OPEN_ALL_HOURS)
-        due = NOW + timedelta(days=1)
+    store = db.store()
+    await store.save_queue(OPEN_ALL_HOURS)
+
+    async def add(due: datetime) -> None:
         await store.add_callback(Callback(
             id=uuid.uuid4(), queue_id="sales", destination="+442079460012", type=CallbackType.STANDARD,
             state=CallbackState.SCHEDULED, due_at=due, start_at=due, end_at=due + timedelta(hours=1),
-            created_at=NOW), actor="test")
+            created_at=due - timedelta(minutes=1)), actor="test")
+    try:
+        await asyncio.wait_for(wake.wait(), 5)  # set once on connect
+        wake.clear()
+        await add(datetime.now(UTC) + timedelta(days=1))
+        await add(datetime.now(UTC) + timedelta(seconds=1))  # NOTIFYs arrive in commit order
         await asyncio.wait_for(wake.wait(), 5)
+        wake.clear()
+        conn = await asyncpg.connect(db._url)  # noqa: SLF001 - a listener of the test's own, to count
+        heard: list[str] = []
+        arrived = asyncio.Event()
+
+        def on_notify(*args: object) -> None:
+            heard.append(str(args[-1]))
+            arrived.set()
+        await conn.add_listener("cbdialer_due", on_notify)
+        await add(datetime.now(UTC) + timedelta(days=1))
+        await add(datetime.now(UTC))
+        await asyncio.wait_for(arrived.wait(), 5)  # delivered in commit order: tomorrow's would come first
+        await conn.close()
+        assert len(heard) == 1 and abs(float(heard[0]) - datetime.now(UTC).timestamp()) < 60
     finally:
         stop.set()
         await asyncio.wait_for(listener, 5)

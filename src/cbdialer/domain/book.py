@@ -83,12 +83,16 @@ def decide_postponed(callback: Callback, postpone: Postpone, *, now: datetime) -
     return _hold_or_expire(callback, postpone.reason, now + postpone.delay, strict_retry=postpone.strict_retry)
 
 
+# The states in which an older callback is overwritten by a newer one for the same contact and queue; one
+# already in progress is left alone (its call is live).
+OVERWRITTEN_STATES = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE})
+
+
 def overwritten_by(new: Callback, active: Sequence[Callback]) -> list[Callback]:
-    """The older active callbacks that a new one for the same contact and queue overwrites; one already in
-    progress is left alone (its call is live)."""
+    """The older active callbacks that a new one for the same contact and queue overwrites."""
     return [c for c in active
             if c.id != new.id and c.queue_id == new.queue_id and c.destination == new.destination
-            and c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE)]
+            and c.state in OVERWRITTEN_STATES]
 
 
 def cancelled_by_inbound(caller_number: str, withheld: bool, active: Sequence[Callback]) -> list[Callback]:

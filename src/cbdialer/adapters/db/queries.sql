@@ -55,6 +55,33 @@ WITH created AS (
 )
 SELECT * FROM created;
 
+-- name: callback_insert_overwriting
+-- A new callback, and the older ones of the same contact and queue that it overwrites (DESIGN.md section 3:
+-- those in the states the domain names, $17) moved to overwritten, each change with its audit line, in one
+-- statement.
+WITH created AS (
+    INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
+                           updated_at, agent_id, team_id, created_by, customer_timezone, remark)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
+    RETURNING *
+), older AS (
+    SELECT id, state AS old_state FROM callbacks
+    WHERE destination = $3 AND queue_id = $2 AND state = ANY ($17::text[]) AND id <> $1
+    FOR UPDATE
+), overwritten AS (
+    UPDATE callbacks c SET state = 'overwritten', reason = 'overwritten', lease_owner = NULL, assigned_agent = NULL,
+        assigned_at = NULL, updated_at = $10, version = c.version + 1
+    FROM older o
+    WHERE c.id = o.id
+    RETURNING c.id, c.due_at, o.old_state
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, created_at, NULL, state, reason, $16, due_at FROM created
+    UNION ALL
+    SELECT id, $10, old_state, 'overwritten', 'overwritten', $16, due_at FROM overwritten
+)
+SELECT * FROM created;
+
 -- name: callback_get
 SELECT * FROM callbacks WHERE id = $1;
 
@@ -284,7 +311,7 @@ SET LOCAL plan_cache_mode = force_custom_plan;
 SELECT * FROM callbacks
 WHERE ($1::text IS NULL OR state = $1)
   AND ($2::text IS NULL OR queue_id = $2)
-  AND ($3::text IS NULL OR agent_id = $3 OR assigned_agent = $3)
+  AND ($3::text IS NULL OR agent_id = $3)
   AND ($4::text IS NULL OR created_by = $4)
   AND ($5::text IS NULL OR destination = $5)
   AND ($6::timestamptz IS NULL OR created_at >= $6)

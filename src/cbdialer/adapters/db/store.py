@@ -268,40 +268,36 @@ class PostgresStore:
         return Principal(token_id=row["id"], role=Role(row["role"]), agent_id=row["agent_id"],
                          teams=frozenset(row["teams"]))
 
-    async def create_callback(self, callback: Callback, *, actor: str, overwrite: Sequence[Callback] = (),
+    async def create_callback(self, callback: Callback, *, actor: str,
+                              overwrite: Collection[CallbackState] = frozenset(),
                               idempotency: tuple[UUID, str, str] | None = None) -> tuple[Callback, bool]:
-        """Write a new callback and overwrite the older ones of the same contact and queue, in one
-        transaction. `idempotency` = (token id, key, request hash): if the key was used before, nothing is
-        written and the callback made then is returned, with False; a different request under the same key
-        raises IdempotencyConflict."""
+        """Write a new callback and, in the same statement, overwrite the older ones of the same contact and
+        queue that are in one of the `overwrite` states. `idempotency` = (token id, key, request hash): if the
+        key was used before, nothing is written and the callback made then is returned, with False; a
+        different request under the same key raises IdempotencyConflict."""
         c = callback
+        args = (c.id, c.queue_id, c.destination, c.type.value, c.state.value, c.reason.value, c.due_at, c.start_at,
+                c.end_at, c.created_at, c.agent_id, c.team_id, c.created_by, c.customer_timezone, c.remark, actor,
+                sorted(state.value for state in overwrite))
         async with self._pool.acquire() as conn:
+            if idempotency is None:  # the common case: one statement, no transaction
+                return callback_from_row(await conn.fetchrow(self._q["callback_insert_overwriting"], *args)), True
             for _ in range(2):  # a concurrent first use of the same key: the loser reads the winner's callback
                 try:
                     async with conn.transaction():
-                        if idempotency is not None:
-                            earlier = await conn.fetchrow(self._q["idempotency_get"], idempotency[0], idempotency[1])
-                            if earlier is not None:
-                                if earlier["request_hash"] != idempotency[2]:
-                                    raise IdempotencyConflict(idempotency[1])
-                                row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
-                                return callback_from_row(row), False
-                        row = await conn.fetchrow(
-                            self._q["callback_insert"], c.id, c.queue_id, c.destination, c.type.value, c.state.value,
-                            c.reason.value, c.due_at, c.start_at, c.end_at, c.created_at, c.agent_id, c.team_id,
-                            c.created_by, c.customer_timezone, c.remark, actor)
-                        for old in overwrite:
-                            await conn.fetch(self._q["callback_transition"], old.id, old.state.value,
-                                             CallbackState.OVERWRITTEN.value, Reason.OVERWRITTEN.value, None, None,
-                                             None, None, None, False, c.created_at, None, actor, True, None, None)
-                        if idempotency is not None:
-                            await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
-                                               idempotency[2], c.id)
+                        earlier = await conn.fetchrow(self._q["idempotency_get"], idempotency[0], idempotency[1])
+                        if earlier is not None:
+                            if earlier["request_hash"] != idempotency[2]:
+                                raise IdempotencyConflict(idempotency[1])
+                            row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
+                            return callback_from_row(row), False
+                        row = await conn.fetchrow(self._q["callback_insert_overwriting"], *args)
+                        await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
+                                           idempotency[2], c.id)
                         return callback_from_row(row), True
                 except asyncpg.UniqueViolationError:
-                    if idempotency is None:
-                        raise
-            raise IdempotencyConflict(idempotency[1] if idempotency else "")
+                    pass
+            raise IdempotencyConflict(idempotency[1])
 
     async def search_callbacks(self, query: CallbackQuery, *, limit: int) -> list[Callback]:
         q = query

@@ -114,7 +114,7 @@ class CallbackPage(BaseModel):
 class CallbackSearch(_Input):
     state: CallbackState | None = None
     queue: Id | None = None
-    agent: Id | None = Field(default=None, description="target agent, or the agent it waits for")
+    agent: Id | None = Field(default=None, description="the target agent (of agent and strict_agent callbacks)")
     created_by: Id | None = None
     destination: Number | None = None
     created_from: QueryTime | None = None

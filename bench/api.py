@@ -1,0 +1,307 @@
+"""bench/api: the admin API's create-callback rate on one core, and search latency over 1,000,000 callbacks
+(DESIGN.md section 11: create >= 1,000 requests/s on one core; search p99 < 50 ms over 1M callbacks).
+
+One run, one PostgreSQL server:
+  1. a fresh database, migrated; 10 queues, 100 agents in 10 teams, one admin token; R (1,000,000) callbacks
+     written with COPY (created over 90 days by 100 agents, to 200,000 numbers, 30 % of them still active),
+     ANALYZE, CHECKPOINT;
+  2. the API served by a child process pinned to one core (cbdialer's make_app over its Database, nothing
+     else), this process (the load) pinned to the other;
+  3. create: W workers POST /api/v1/callbacks for S seconds over keep-alive connections; requests/s of 201s,
+     latency, and the server's CPU (it must stay within its one core);
+  4. search: Q searches of GET /api/v1/callbacks of seven kinds (by number, by creator, by target agent, by
+     queue and state, a time range, the newest page, and a second page by cursor), 4 at a time; p50/p99
+     per kind and over all.
+
+Run: bench/api [--rows R] [--create-seconds S] [--workers W] [--searches Q]   (--help for all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+
+from cbdialer.adapters.db import Database
+from cbdialer.adapters.http import make_app, serve
+from cbdialer.admin import Admin
+from cbdialer.domain.access import Role
+from cbdialer.domain.models import Agent, Queue, Team
+from cbdialer.logs import configure_logging
+
+from benchlib import database_url, drop_databases, elapsed, fmt_ms, fmt_rate, log, pct, verdict
+
+CALLBACK_COLUMNS = ["id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at",
+                    "created_at", "updated_at", "created_by", "agent_id", "team_id", "remark"]
+QUEUES = [f"q{i}" for i in range(10)]
+AGENTS = [f"a{i:03d}" for i in range(100)]
+TERMINAL = {"completed": "handled", "failed": "attempts_exhausted", "expired": "expired", "cancelled": "cancelled",
+            "overwritten": "overwritten"}  # end state: the reason that leads there
+ACTIVE = ["scheduled", "scheduled", "scheduled", "waiting_for_queue"]
+
+
+def number(i: int) -> str:
+    return f"+1212555{i % 10_000:04d}" if i % 2 else f"+4420794{i % 100_000:05d}"
+
+
+def rows(start: int, count: int, now: datetime, rng: random.Random) -> list[tuple]:
+    out = []
+    for i in range(start, start + count):
+        created = now - timedelta(seconds=rng.uniform(0, 90 * 86_400))
+        active = rng.random() < 0.3
+        state = rng.choice(ACTIVE) if active else rng.choice(list(TERMINAL))
+        start_at = created + timedelta(seconds=rng.uniform(60, 7 * 86_400))
+        if active:
+            start_at = now + timedelta(seconds=rng.uniform(60, 30 * 86_400))
+        kind = "agent" if rng.random() < 0.2 else "standard"
+        agent = rng.choice(AGENTS)
+        out.append((uuid.UUID(int=rng.getrandbits(128)), rng.choice(QUEUES), number(rng.randrange(200_000)), kind,
+                    state, "created" if active else TERMINAL[state], start_at, start_at, start_at + timedelta(hours=5),
+                    created, created, rng.choice(AGENTS), agent if kind == "agent" else None,
+                    f"t{AGENTS.index(agent) % 10}" if rng.random() < 0.1 else None, ""))
+    return out
+
+
+async def prepare(args: argparse.Namespace, url: str) -> str:
+    db = await Database.connect(url, max_size=2)
+    try:
+        await db.migrate()
+        store = db.store()
+        for queue_id in QUEUES:
+            await store.save_queue(Queue(id=queue_id, name=f"Queue {queue_id}"))
+        for t in range(10):
+            await store.save_team(Team(id=f"t{t}", name=f"Team {t}"))
+        for n, agent_id in enumerate(AGENTS):
+            await store.upsert_agent(Agent(id=agent_id, dial_string=f"PJSIP/agent-{agent_id}",
+                                           queues=frozenset({QUEUES[n % 10]}), teams=frozenset({f"t{n % 10}"})))
+        token = await Admin(store, lambda: datetime.now(UTC)).issue_token(Role.ADMIN)
+    finally:
+        await db.close()
+    conn = await asyncpg.connect(url)
+    try:
+        rng, now, t0 = random.Random(7), datetime.now(UTC), time.perf_counter()
+        for start in range(0, args.rows, args.chunk):
+            count = min(args.chunk, args.rows - start)
+            await conn.copy_records_to_table("callbacks", records=rows(start, count, now, rng),
+                                             columns=CALLBACK_COLUMNS)
+            log(f"loaded {start + count:,} / {args.rows:,} callbacks")
+        await conn.execute("ANALYZE")
+        await conn.execute("CHECKPOINT")
+        log(f"{args.rows:,} stored in {time.perf_counter() - t0:.0f} s; ANALYZE; CHECKPOINT")
+    finally:
+        await conn.close()
+    return token
+
+
+# -- the server (a child process of its own, on one core) -----------------------------------------------------
+
+
+async def run_server(url: str) -> None:
+    os.sched_setaffinity(0, {0})
+    db = await Database.connect(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(sys.stdin.fileno(), stop.set)  # the bench closes our stdin to stop us
+    try:
+        await serve(make_app(Admin(db.store(), lambda: datetime.now(UTC))), "127.0.0.1", 0, stop,
+                    lambda port: print(port, flush=True))
+    finally:
+        await db.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the load -----------------------------------------------------------------------------------------------
+
+
+class RawClient:
+    """A keep-alive HTTP/1.1 connection with almost no client-side cost (aiohttp's client would take a good
+    part of the second core, which PostgreSQL needs): it writes a prepared request and reads the response by
+    its Content-Length."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port = port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\n{self.head}Content-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def bench_create(args: argparse.Namespace, port: int, headers: dict[str, str], pid: int) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = defaultdict(int)
+    counter = iter(range(10**9))
+    clients = [RawClient(port, headers) for _ in range(args.workers)]
+    for client in clients:
+        await client.open()
+
+    def body() -> bytes:
+        i = next(counter)
+        return json.dumps({"queue": QUEUES[i % 10], "destination": number(300_000 + i), "start_in": 3600 + i % 600,
+                           "remark": "bench"}).encode()
+
+    async def worker(client: RawClient, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            status, _ = await client.post("/api/v1/callbacks", body())
+            statuses[status] += 1
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    # Warm-up (connections open, statements prepared), then the measured run.
+    await asyncio.gather(*(worker(c, time.perf_counter() + 1.0) for c in clients))
+    latencies.clear()
+    statuses.clear()
+    cpu0, own0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(c, t0 + args.create_seconds) for c in clients))
+    wall, cpu, own = time.perf_counter() - t0, cpu_seconds(pid) - cpu0, time.process_time() - own0
+    for client in clients:
+        client.close()
+    created = statuses.get(201, 0)
+    return {"rate": created / wall, "statuses": dict(statuses), "p50": pct(latencies, 50), "p99": pct(latencies, 99),
+            "server_cores": cpu / wall, "client_cores": own / wall, "created": created, "wall": wall}
+
+
+async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, str]) -> dict:
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+
+    def query() -> tuple[str, dict[str, str]]:
+        kind = rng.choice(["number", "creator", "agent", "queue+state", "time range", "newest", "page 2"])
+        params: dict[str, str] = {"limit": "50"}
+        if kind == "number":
+            params["destination"] = number(rng.randrange(200_000))
+        elif kind == "creator":
+            params["created_by"] = rng.choice(AGENTS)
+        elif kind == "agent":
+            params["agent"] = rng.choice(AGENTS)
+        elif kind == "queue+state":
+            params.update(queue=rng.choice(QUEUES), state=rng.choice(["scheduled", "completed", "failed"]))
+        elif kind == "time range":
+            start = now - timedelta(days=rng.uniform(1, 89))
+            params.update(created_from=start.isoformat(), created_to=(start + timedelta(hours=6)).isoformat())
+        return kind, params
+
+    async def one(session: aiohttp.ClientSession, kind: str, params: dict[str, str]) -> None:
+        t0 = time.perf_counter()
+        async with session.get(f"{base}/api/v1/callbacks", params=params, headers=headers) as response:
+            body = await response.json()
+            assert response.status == 200, body
+        if kind == "page 2" and body["next_cursor"]:  # the second page, by the first page's cursor
+            t0 = time.perf_counter()
+            async with session.get(f"{base}/api/v1/callbacks", headers=headers,
+                                   params={**params, "cursor": body["next_cursor"]}) as response:
+                await response.read()
+        by_kind[kind].append((time.perf_counter() - t0) * 1000)
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(20):  # warm-up
+            await one(session, *query())
+        by_kind.clear()
+        pending = [query() for _ in range(args.searches)]
+        limit = asyncio.Semaphore(4)
+
+        async def limited(kind: str, params: dict[str, str]) -> None:
+            async with limit:
+                await one(session, kind, params)
+        await asyncio.gather(*(limited(k, p) for k, p in pending))
+    everything = [x for values in by_kind.values() for x in values]
+    return {"all": everything, "kinds": dict(by_kind)}
+
+
+async def main(args: argparse.Namespace) -> int:
+    name = f"cbdialer_bench_{os.getpid()}_api"
+    url = database_url(args.server_url, name)
+    admin = await asyncpg.connect(args.server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    server = None
+    try:
+        token = await prepare(args, url)
+        server = subprocess.Popen([sys.executable, __file__, "--serve", url], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        port = int(server.stdout.readline())  # type: ignore[union-attr]
+        os.sched_setaffinity(0, {1} if os.cpu_count() and os.cpu_count() > 1 else {0})
+        base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+        log(f"API served by pid {server.pid} on port {port}, pinned to core 0; the load runs on core 1")
+        create = await bench_create(args, port, headers, server.pid)
+        log(f"create: {create['created']:,} in {create['wall']:.1f} s, statuses {create['statuses']}")
+        search = await bench_search(args, base, headers)
+        log(f"search: {len(search['all']):,} searches")
+    finally:
+        if server is not None:
+            server.stdin.close()  # type: ignore[union-attr]
+            server.wait(30)
+        if args.keep_database:
+            log(f"kept database {name} (--keep-database)")
+        else:
+            await drop_databases(args.server_url, [name])
+    ok_create = create["rate"] >= 1000
+    p99 = pct(search["all"], 99)
+    print()
+    print(f"== bench/api: {args.rows:,} callbacks stored; cores {os.cpu_count()} ==")
+    print(f"create-callback, {args.workers} connections, {args.create_seconds:g} s   {fmt_rate(create['rate']):>12}   "
+          f"target >= 1000/s  {verdict(ok_create)}")
+    print(f"  latency p50 / p99                              {fmt_ms(create['p50'])} / {fmt_ms(create['p99'])}; "
+          f"server process {create['server_cores']:.2f} cores (one core allowed); load {create['client_cores']:.2f} cores")
+    print(f"search over {args.rows:,}, {len(search['all']):,} requests, 4 at a time   p50 {fmt_ms(pct(search['all'], 50))}  "
+          f"p99 {fmt_ms(p99)}   target p99 < 50 ms  {verdict(p99 < 50)}")
+    for kind, values in sorted(search["kinds"].items()):
+        print(f"  {kind:<14} {len(values):>5}   p50 {fmt_ms(pct(values, 50))}  p99 {fmt_ms(pct(values, 99))}")
+    print(f"wall time {elapsed():.0f} s")
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    env = os.environ
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--server-url", default=env.get("CBDIALER_TEST_DATABASE_URL",
+                                                   "postgresql://postgres@127.0.0.1:5432/postgres"))
+    p.add_argument("--rows", type=int, default=1_000_000, help="callbacks stored before measuring")
+    p.add_argument("--chunk", type=int, default=100_000, help="rows per COPY")
+    p.add_argument("--create-seconds", type=float, default=10.0)
+    p.add_argument("--workers", type=int, default=32, help="concurrent create requests (keep-alive connections)")
+    p.add_argument("--searches", type=int, default=2000)
+    p.add_argument("--keep-database", action="store_true", help="leave the database for a closer look")
+    p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the child process: serve the API
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    configure_logging("console", "warning")
+    if arguments.serve:
+        asyncio.run(run_server(arguments.serve))
+    else:
+        sys.exit(asyncio.run(main(arguments)))
