@@ -132,7 +132,7 @@ TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
 
 class IllegalTransition(Exception):
     def __init__(self, state: CallbackState, reason: Reason) -> None:
-        super().__init__(f"a {state.value} callback cannot change state for reason {reason.value!r}")
+        super().__init__(f"a callback in state {state.value} cannot change state for reason {reason.value!r}")
         self.state = state
         self.reason = reason
 
