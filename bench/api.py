@@ -40,7 +40,18 @@ from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, Team
 from cbdialer.logs import configure_logging
 
-from benchlib import database_url, drop_databases, elapsed, fmt_ms, fmt_rate, log, pct, verdict
+from benchlib import (
+    cpu_by_program,
+    cpu_delta,
+    database_url,
+    drop_databases,
+    elapsed,
+    fmt_ms,
+    fmt_rate,
+    log,
+    pct,
+    verdict,
+)
 
 CALLBACK_COLUMNS = ["id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at",
                     "created_at", "updated_at", "created_by", "agent_id", "team_id", "remark"]
@@ -180,14 +191,16 @@ async def bench_create(args: argparse.Namespace, port: int, headers: dict[str, s
     await asyncio.gather(*(worker(c, time.perf_counter() + 1.0) for c in clients))
     latencies.clear()
     statuses.clear()
-    cpu0, own0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    cpu0, own0, programs, t0 = cpu_seconds(pid), time.process_time(), cpu_by_program(), time.perf_counter()
     await asyncio.gather(*(worker(c, t0 + args.create_seconds) for c in clients))
     wall, cpu, own = time.perf_counter() - t0, cpu_seconds(pid) - cpu0, time.process_time() - own0
+    busy = cpu_delta(programs, wall)
     for client in clients:
         client.close()
     created = statuses.get(201, 0)
     return {"rate": created / wall, "statuses": dict(statuses), "p50": pct(latencies, 50), "p99": pct(latencies, 99),
-            "server_cores": cpu / wall, "client_cores": own / wall, "created": created, "wall": wall}
+            "server_cores": cpu / wall, "client_cores": own / wall, "postgres_cores": busy["postgres"],
+            "machine_cores": busy["machine"], "created": created, "wall": wall}
 
 
 async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, str]) -> dict:
@@ -274,7 +287,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"create-callback, {args.workers} connections, {args.create_seconds:g} s   {fmt_rate(create['rate']):>12}   "
           f"target >= 1000/s  {verdict(ok_create)}")
     print(f"  latency p50 / p99                              {fmt_ms(create['p50'])} / {fmt_ms(create['p99'])}; "
-          f"server process {create['server_cores']:.2f} cores (one core allowed); load {create['client_cores']:.2f} cores")
+          f"server process {create['server_cores']:.2f} cores (one core allowed); load {create['client_cores']:.2f}; "
+          f"PostgreSQL {create['postgres_cores']:.2f}; machine {create['machine_cores']:.2f} of {os.cpu_count()}")
     print(f"search over {args.rows:,}, {len(search['all']):,} requests, 4 at a time   p50 {fmt_ms(pct(search['all'], 50))}  "
           f"p99 {fmt_ms(p99)}   target p99 < 50 ms  {verdict(p99 < 50)}")
     for kind, values in sorted(search["kinds"].items()):

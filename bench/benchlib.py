@@ -1,9 +1,11 @@
-"""Helpers shared by the benchmarks (bench/claim.py, bench/dialer.py): logging with the run's clock,
-database names and clean-up, percentiles, and the verdict column. Rule: no measuring here."""
+"""Helpers shared by the benchmarks (bench/claim.py, bench/dialer.py, bench/api.py): logging with the run's
+clock, database names and clean-up, percentiles, the verdict column, and CPU read from /proc. Rule: no
+measuring of the product here, only the tools for it."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
@@ -84,3 +86,37 @@ async def drop_databases(server_url: str, names: list[str]) -> None:
                 log(f"could not drop {name}: {exc!r}")
     finally:
         await admin.close()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds used so far by this process, by every `asterisk` and every `postgres` process, and the
+    machine's busy time (all cores). Read from /proc; only looks."""
+    out = {"bench+daemon": time.process_time(), "asterisk": 0.0, "postgres": 0.0, "machine": math.nan}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1:stat.rfind(")")]
+        if name in ("asterisk", "postgres"):
+            fields = stat[stat.rfind(")") + 2:].split()
+            out[name] += (int(fields[11]) + int(fields[12])) / _TICK
+    try:
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        out["machine"] = (sum(values) - values[3] - values[4]) / _TICK
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def cpu_delta(before: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores busy on average since `before`, per program."""
+    after = cpu_by_program()
+    return {name: (after[name] - before[name]) / seconds for name in before}

@@ -53,6 +53,8 @@ from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
 
 from benchlib import (
+    cpu_by_program,
+    cpu_delta,
     database_url,
     drop_databases,
     elapsed,
@@ -81,38 +83,6 @@ TERMINAL = ("completed", "failed", "expired", "cancelled", "cancelled_by_inbound
 
 # -- where the CPU goes ----------------------------------------------------------------------------------
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_program() -> dict[str, float]:
-    """CPU seconds used so far by this process, by every `asterisk` and every `postgres` process, and the
-    machine's busy time (all cores). Read from /proc; only looks."""
-    out = {"bench+daemon": time.process_time(), "asterisk": 0.0, "postgres": 0.0, "machine": math.nan}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1:stat.rfind(")")]
-        if name in ("asterisk", "postgres"):
-            fields = stat[stat.rfind(")") + 2:].split()
-            out[name] += (int(fields[11]) + int(fields[12])) / _TICK
-    try:
-        with open("/proc/stat") as f:
-            values = [int(x) for x in f.readline().split()[1:]]
-        out["machine"] = (sum(values) - values[3] - values[4]) / _TICK
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
-
-
-def cpu_delta(before: dict[str, float], seconds: float) -> dict[str, float]:
-    """Cores busy on average since `before`, per program."""
-    after = cpu_by_program()
-    return {name: (after[name] - before[name]) / seconds for name in before}
 
 
 def cpu_text(busy: dict[str, float]) -> str:

@@ -272,3 +272,24 @@ async def test_an_agent_sees_and_changes_only_its_own_and_its_teams_callbacks(ap
     assert (await api.call("POST", f"/callbacks/{own['id']}/cancel", "agent1001", expect=200))["state"] == \
         "cancelled"
     assert (await api.call("GET", f"/callbacks/{others['id']}", "agent1002", expect=200))["state"] == "scheduled"
+
+
+@pytest.mark.parametrize("role", ["admin", "supervisor", "agent1001"])
+async def test_every_callback_route_for_every_role(api: Api, role: str) -> None:
+    agent = role.startswith("agent")
+
+    async def made(number: str) -> str:
+        body = {"queue": "sales", "destination": number, "start_in": 600}
+        return (await api.call("POST", "/callbacks", role, json=body, expect=201))["id"]
+
+    first, second, third = await made("+442079460012"), await made("+442079460024"), await made("+442079460033")
+    assert len((await api.call("GET", "/callbacks", role, expect=200))["items"]) == 3
+    await api.call("GET", f"/callbacks/{first}", role, expect=200)
+    await api.call("PATCH", f"/callbacks/{first}", role, json={"remark": "r"}, expect=200)
+    await api.call("GET", f"/callbacks/{first}/attempts", role, expect=200)
+    await api.call("GET", f"/callbacks/{first}/history", role, expect=200)
+    await api.call("POST", f"/callbacks/{first}/disposition", role, json={"status": "handled"}, expect=409)
+    await api.call("POST", f"/callbacks/{first}/call-now", role, expect=200)
+    await api.call("POST", f"/callbacks/{first}/cancel", role, expect=200)
+    await api.call("POST", f"/callbacks/{second}/purge", role, expect=403 if agent else 200)
+    await api.call("POST", f"/callbacks/{third}/send-to-queue", role, expect=403 if agent else 200)
