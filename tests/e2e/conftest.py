@@ -167,7 +167,7 @@ async def crash_book(database_url: str) -> AsyncIterator[Book]:
 async def book(pbx: dict[str, str], database_url: str) -> AsyncIterator[Book]:
     settings = Settings(database_url=database_url, ami_host=pbx["CBDIALER_AMI_HOST"],
                         ami_port=int(pbx["CBDIALER_AMI_PORT"]), ami_username=pbx["CBDIALER_AMI_USERNAME"],
-                        ami_secret=pbx["CBDIALER_AMI_SECRET"])
+                        ami_secret=pbx["CBDIALER_AMI_SECRET"], http_port=0)
     db = await Database.connect(database_url)
     result = Book(db, database_url)
     listener = await asyncpg.connect(database_url)

@@ -21,7 +21,7 @@ CUSTOMER = "+442079460013"  # answers after ~1 s and talks for 10 s
 
 async def start_daemon(pbx: dict[str, str], url: str) -> asyncio.subprocess.Process:
     env = {**os.environ, **pbx, "CBDIALER_DATABASE_URL": url, "CBDIALER_LEASE_SECONDS": "3",
-           "CBDIALER_LOG_FORMAT": "json"}
+           "CBDIALER_LOG_FORMAT": "json", "CBDIALER_HTTP_PORT": "0"}
     return await asyncio.create_subprocess_exec(CBDIALER, "run", env=env, stderr=asyncio.subprocess.DEVNULL)
 
 
