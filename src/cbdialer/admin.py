@@ -70,6 +70,8 @@ class Conflict(Exception):
 class AdminStore(Protocol):
     async def principal(self, token_hash: str) -> Principal | None: ...
     async def create_token(self, token_id: uuid.UUID, token_hash: str, role: Role, agent_id: str | None) -> None: ...
+    async def tokens(self) -> list[dict[str, Any]]: ...
+    async def revoke_token(self, token_id: uuid.UUID) -> bool: ...
     async def get_queue(self, queue_id: str) -> Queue | None: ...
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
     async def get_team(self, team_id: str) -> Team | None: ...
@@ -164,6 +166,17 @@ class Admin:
         token = secrets.token_urlsafe(32)
         await self.store.create_token(uuid.uuid4(), hash_token(token), role, agent_id)
         return token
+
+    async def revoke_token(self, token_id: str) -> None:
+        """Revoke a token by its id (`cbdialer token list`); every process stops honouring it within
+        TOKEN_TTL seconds."""
+        try:
+            ident = uuid.UUID(token_id)
+        except ValueError:
+            raise InvalidValue("token_id", f"{token_id!r} is not a token id (see `cbdialer token list`)") from None
+        if not await self.store.revoke_token(ident):
+            raise InvalidValue("token_id", f"no live token {token_id}")
+        self._principals = {k: v for k, v in self._principals.items() if v[1].token_id != ident}
 
     # -- callbacks ---------------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from cbdialer.settings import Settings
 log = structlog.get_logger("cbdialer")
 
 HEARTBEAT_INTERVAL = 5.0
+API_POOL_SIZE = 5
 
 
 class DaemonError(Exception):
@@ -144,12 +145,16 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         lease = timedelta(seconds=settings.lease_seconds)
         dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
         scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
-        api = make_app(Admin(store, utc_now, default_region=settings.default_region), presence=dialer.presence)
+        # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
+        api_db = await Database.connect(str(settings.database_url), max_size=API_POOL_SIZE)
+        api = make_app(Admin(api_db.store(), utc_now, default_region=settings.default_region),
+                       presence=dialer.presence)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop)
         tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop)
         try:
             await supervise(tasks, stop)
         finally:
+            await api_db.close()
             await db.node_stopped(node_id)
             log.info("dialer_stopped", node_id=str(node_id))
     finally:

@@ -1,4 +1,4 @@
-"""The `cbdialer` command line: migrate, run, watch, disposition, token create. Rule: a problem the operator can fix is one clear line
+"""The `cbdialer` command line: migrate, run, watch, disposition, token create/list/revoke. Rule: a problem the operator can fix is one clear line
 on stderr and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
@@ -47,20 +47,32 @@ def _parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="make a token and print it alone on stdout (shown once)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--agent", help="the agent a token of the agent role speaks for")
+    token_commands.add_parser("list", help="every token's id, role, agent and dates (tokens themselves are not kept)")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id (honoured within 5 s everywhere)")
+    revoke.add_argument("token_id")
     return parser
 
 
-async def _token_create(settings: Settings, args: argparse.Namespace) -> None:
+async def _token(settings: Settings, args: argparse.Namespace) -> None:
     db = await Database.connect(str(settings.database_url), max_size=1)
     try:
         pending = await db.pending_migrations()
         if pending:
             raise DaemonError(f"the database schema is not up to date ({', '.join(pending)} missing): "
                               "run `cbdialer migrate` first")
-        token = await Admin(db.store(), lambda: datetime.now(UTC)).issue_token(Role(args.role), args.agent)
+        admin = Admin(db.store(), lambda: datetime.now(UTC))
+        if args.token_command == "create":
+            token = await admin.issue_token(Role(args.role), args.agent)
+            print(token, flush=True)  # the only thing on stdout; the token is stored hashed and never logged
+        elif args.token_command == "list":
+            for t in await db.store().tokens():
+                state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "live"
+                print(f"{t['id']}  {t['role']:<10} {t['agent_id'] or '-':<10} "
+                      f"created {t['created_at']:%Y-%m-%d %H:%M}  {state}")
+        else:
+            await admin.revoke_token(args.token_id)
     finally:
         await db.close()
-    print(token, flush=True)  # the only thing on stdout; the token is stored hashed and never logged
 
 
 async def _migrate(settings: Settings) -> None:
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "disposition":
             asyncio.run(_disposition(settings, args))
         elif args.command == "token":
-            asyncio.run(_token_create(settings, args))
+            asyncio.run(_token(settings, args))
     except InvalidValue as exc:
         print(f"cbdialer: {exc}", file=sys.stderr)
         return 2

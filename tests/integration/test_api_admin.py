@@ -293,3 +293,13 @@ async def test_every_callback_route_for_every_role(api: Api, role: str) -> None:
     await api.call("POST", f"/callbacks/{first}/cancel", role, expect=200)
     await api.call("POST", f"/callbacks/{second}/purge", role, expect=403 if agent else 200)
     await api.call("POST", f"/callbacks/{third}/send-to-queue", role, expect=403 if agent else 200)
+
+
+async def test_a_revoked_token_is_refused(api: Api) -> None:
+    await api.call("GET", "/queues", "supervisor", expect=200)
+    (row,) = [t for t in await api.db.store().tokens() if t["role"] == "supervisor"]
+    await api.admin.revoke_token(str(row["id"]))
+    await api.call("GET", "/queues", "supervisor", expect=401)
+    await api.call("GET", "/queues", "admin", expect=200)
+    assert all(api.tokens["supervisor"] not in str(value) for t in await api.db.store().tokens()
+               for value in t.values())  # only hashes are kept

@@ -39,7 +39,7 @@ def test_requeue_and_failure_paths() -> None:
 
 def test_a_live_call_is_left_alone_by_people_and_inbound_calls() -> None:
     for reason in (R.INBOUND_CALL, R.CANCELLED, R.PURGED, R.OVERWRITTEN):
-        with pytest.raises(IllegalTransition, match="in_progress callback cannot change state"):
+        with pytest.raises(IllegalTransition, match="in state in_progress cannot change state"):
             transition(S.IN_PROGRESS, reason)
 
 

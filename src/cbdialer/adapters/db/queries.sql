@@ -499,3 +499,9 @@ SELECT completion_status, count(*) AS n FROM attempts WHERE ended_at IS NOT NULL
 
 -- name: metrics_live
 SELECT count(*) FROM attempts WHERE ended_at IS NULL;
+
+-- name: tokens_list
+SELECT id, role, agent_id, created_at, revoked_at FROM api_tokens ORDER BY created_at, id;
+
+-- name: token_revoke
+UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id;
