@@ -165,3 +165,13 @@ async def test_time_range_search(api: Api) -> None:
     earlier = await api.call("GET", "/callbacks", params={"created_to": middle}, expect=200)
     assert [c["id"] for c in later["items"]] == [second["id"]]
     assert [c["id"] for c in earlier["items"]] == [first["id"]]
+
+
+async def test_a_nul_character_is_refused_by_name_not_a_server_error(api: Api) -> None:
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460012",
+                                                       "start_in": 60, "remark": "a\u0000b"}, expect=422)
+    assert error["field"] == "remark"
+    await api.call("GET", "/queues/sa%00les", expect=404)
+    error = await api.call("GET", "/callbacks", params={"created_by": "a\u0000"}, expect=422)
+    assert error["field"] == "created_by"
+    assert (await api.call("GET", "/callbacks"))["items"] == []

@@ -465,6 +465,24 @@ def _invalid(exc: ValidationError, where: str) -> ApiError:
     return ApiError(422, "invalid_value", first.get("msg", "invalid"), _field_of(first, where))
 
 
+def _nul_at(data: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in parsed JSON (PostgreSQL text cannot hold one), or None."""
+    if isinstance(data, str):
+        return path or "body" if "\x00" in data else None
+    if isinstance(data, dict):
+        items: Any = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        if isinstance(key, str) and "\x00" in key:
+            return path or "body"
+        if (found := _nul_at(value, f"{path}.{key}" if path else str(key))) is not None:
+            return found
+    return None
+
+
 def _json(status: int, payload: Any) -> web.Response:
     if payload is None:
         return web.Response(status=status)
@@ -487,8 +505,12 @@ def _view(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Strea
     async def view(request: web.Request) -> web.StreamResponse:
         who = request.get(PRINCIPAL_KEY)
         call = Call(request, who)
+        if any("\x00" in value for value in request.match_info.values()):
+            raise ApiError(404, "not_found", "no such resource")
         if route.query is not None:
             query = {k: v for k, v in request.query.items()}
+            if (where := _nul_at(query)) is not None:
+                raise ApiError(422, "invalid_value", "must not contain a NUL character", where)
             if len(request.query) != len(query):
                 raise ApiError(422, "invalid_value", "is given more than once",
                                next(k for k in request.query if len(request.query.getall(k)) > 1))
@@ -503,6 +525,8 @@ def _view(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Strea
                 raise ApiError(400, "bad_json", f"the body is not JSON: {exc}", "body") from None
             if not isinstance(data, dict):
                 raise ApiError(422, "invalid_value", "must be a JSON object", "body")
+            if (where := _nul_at(data)) is not None:
+                raise ApiError(422, "invalid_value", "must not contain a NUL character", where)
             call.body = _validate_json(route.body, raw)
         result = await route.handler(call)
         if isinstance(result, web.StreamResponse):
