@@ -83,7 +83,7 @@ class AdminStore(Protocol):
     async def edit_callback(self, old: Callback, new: Callback, *, now: datetime, actor: str) -> Callback | None: ...
     async def transition(self, callback_id: uuid.UUID, **kwargs: Any) -> Callback | None: ...
     async def set_disposition(self, callback_id: uuid.UUID, disposition: CompletionStatus,
-                              start: datetime | None = None) -> bool: ...
+                              start: datetime | None = None, *, agent_id: str | None = None) -> bool: ...
     async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
     async def history(self, callback_id: uuid.UUID) -> list[Any]: ...
     async def queues(self) -> list[Queue]: ...
@@ -94,7 +94,7 @@ class AdminStore(Protocol):
     async def agents(self) -> list[AgentRecord]: ...
     async def upsert_agent(self, agent: Agent, *, create_only: bool = False) -> bool: ...
     async def set_agent_ready(self, agent_id: str, ready: bool) -> bool: ...
-    async def agent_panel(self, agent_id: str, limit: int) -> list[Callback]: ...
+    async def agent_panel(self, agent_id: str, limit: int) -> tuple[int, list[Callback]]: ...
     async def teams(self) -> list[Team]: ...
     async def save_team(self, team: Team) -> None: ...
     async def missing(self, kind: str, ids: Any) -> list[str]: ...
@@ -109,7 +109,7 @@ class AdminStore(Protocol):
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def shift_start(queue: Queue, now: datetime) -> datetime:
@@ -244,7 +244,8 @@ class Admin:
         require(who, Permission.READ_CALLBACKS)
         if who.role is Role.AGENT:
             query = dataclasses.replace(query, scope_agent=who.agent_id, scope_teams=who.teams)
-        return await self.store.search_callbacks(query, limit=max(1, min(limit, MAX_PAGE)))
+        # One more than a page may be asked for: that is how the caller learns there is a next page.
+        return await self.store.search_callbacks(query, limit=max(1, min(limit, MAX_PAGE + 1)))
 
     async def edit_callback(self, who: Principal, callback_id: uuid.UUID, changes: Mapping[str, Any]) -> Callback:
         """Edit or reschedule a waiting callback; a new start in the past is refused (POM)."""
@@ -322,7 +323,12 @@ class Admin:
     async def disposition(self, who: Principal, callback_id: uuid.UUID, status: CompletionStatus, *,
                           start_at: str | None = None, start_in: int | str | None = None) -> None:
         require(who, Permission.WRITE_CALLBACKS)
-        current = await self.callback(who, callback_id)
+        # The agent who had the call gives its disposition even for a callback it could not otherwise see
+        # (one of another team's, say); the store checks that the call in wrap-up was that agent's.
+        current = await self.store.get_callback(callback_id)
+        mine = who.agent_id if who.role is Role.AGENT else None
+        if current is None:
+            raise NotFound(f"no callback {callback_id}")
         if status not in DISPOSITIONS:
             raise InvalidValue("status", f"must be one of {', '.join(sorted(d.value for d in DISPOSITIONS))}")
         start = None
@@ -331,8 +337,11 @@ class Admin:
                                 customer_timezone=current.customer_timezone)
         elif start_at is not None or start_in is not None:
             raise InvalidValue("start_at", "only a callback_requested disposition takes a new start")
-        if not await self.store.set_disposition(current.id, status, start):
-            raise Conflict(f"callback {callback_id} has no call in wrap-up")
+        # An agent gives the disposition of its own call only (a team's callback may be another agent's call).
+        if not await self.store.set_disposition(current.id, status, start, agent_id=mine):
+            if not sees(who, current):
+                raise NotFound(f"no callback {callback_id}")
+            raise Conflict(f"callback {callback_id} has no call in wrap-up" + (" of yours" if mine else ""))
 
     async def attempts(self, who: Principal, callback_id: uuid.UUID) -> list[Attempt]:
         current = await self.callback(who, callback_id)
@@ -445,8 +454,8 @@ class Admin:
         await self.store.set_agent_ready(agent_id, ready)
         return await self.agent(who, agent_id)
 
-    async def panel(self, who: Principal, agent_id: str, *, limit: int = 100) -> list[Callback]:
-        """The agent's callback panel (seed 003): its pending callbacks, soonest first."""
+    async def panel(self, who: Principal, agent_id: str, *, limit: int = 100) -> tuple[int, list[Callback]]:
+        """The agent's callback panel (seed 003): how many are pending, and the first of them, soonest first."""
         await self.agent(who, agent_id)
         return await self.store.agent_panel(agent_id, max(1, min(limit, MAX_PAGE)))
 

@@ -103,7 +103,7 @@ class DialerStore(CallbackStore, Protocol):
                           wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
                           amd_status: str, actor: str) -> Ended: ...
 
-    async def disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
+    async def take_disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
 
 
 @dataclass
@@ -447,12 +447,13 @@ class Dialer:
     async def _end_wrap_up(self, live: LiveAttempt, now: datetime) -> None:
         assert live.pending is not None
         step, report = live.pending
-        disposition = await self.store.disposition(live.id)
+        disposition = await self.store.take_disposition(live.id)
         if disposition is not None:
             status, start = disposition
             try:
                 step = after_disposition(live.callback, live.queue.settings, status, now=now, new_start=start)
-            except InvalidValue as exc:  # e.g. a requested start that has passed by now: the line's status stands
+            except (InvalidValue, OverflowError) as exc:  # e.g. a requested start that has passed by now: the
+                # line's status stands; one bad disposition must not stop the watchdog (and the daemon)
                 self._log.warning("disposition_refused", attempt_id=str(live.id), error=str(exc))
         await self._end(live, step, report, talked=False)
 

@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 
 from cbdialer.adapters.db import Database
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, InteractionState
 from tests.integration.api_client import Api, open_api
 
 
@@ -175,3 +177,84 @@ async def test_a_nul_character_is_refused_by_name_not_a_server_error(api: Api) -
     error = await api.call("GET", "/callbacks", params={"created_by": "a\u0000"}, expect=422)
     assert error["field"] == "created_by"
     assert (await api.call("GET", "/callbacks"))["items"] == []
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("POST", "/callbacks", {"queue": "sales", "destination": "+442079460012", "start_in": "2912116d"}, "start_in"),
+    ("PATCH", "/queues/sales", {"calls_per_second": 1e-300}, "calls_per_second"),
+    ("PATCH", "/queues/sales", {"caller_id": '"Acme, Inc" <+442079460000>'}, "caller_id"),
+    ("PATCH", "/queues/sales", {"customer_dial_string": "PJSIP/{number}\r\nAction: Hangup"}, "customer_dial_string"),
+])
+async def test_values_that_would_break_the_dialer_are_refused(api: Api, method: str, path: str, body: dict,
+                                                              field: str) -> None:
+    error = await api.call(method, path, json=body, expect=422)
+    assert error["field"] == field, error
+
+
+async def test_malformed_requests_are_4xx(api: Api) -> None:
+    await api.call("GET", "/callbacks", None, headers={"Authorization": "Bearer caf\u00e9"}, expect=401)
+    error = await api.call("POST", "/callbacks", data=b"[" * 5000, headers={"Content-Type": "application/json"},
+                           expect=400)
+    assert error["field"] == "body"
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460012",
+                                                       "start_in": 60}, headers={"Idempotency-Key": "cl\u00e9"},
+                           expect=422)
+    assert error["field"] == "Idempotency-Key"
+    old_cursor = "MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHwwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA"
+    assert (await api.call("GET", "/callbacks", params={"cursor": old_cursor}, expect=422))["field"] == "cursor"
+
+
+async def test_a_full_page_of_500_still_gives_a_cursor(api: Api) -> None:
+    store = api.db.store()
+    base = api.clock.now
+    for i in range(501):
+        start = base + timedelta(hours=1)
+        await store.add_callback(Callback(
+            id=uuid.uuid4(), queue_id="sales", destination=f"+44207946{i:04d}", type=CallbackType.STANDARD,
+            state=CallbackState.SCHEDULED, due_at=start, start_at=start, end_at=start + timedelta(hours=1),
+            created_at=base + timedelta(seconds=i)), actor="test")
+    page = await api.call("GET", "/callbacks", params={"limit": "500"}, expect=200)
+    assert len(page["items"]) == 500 and page["next_cursor"]
+    rest = await api.call("GET", "/callbacks", params={"limit": "500", "cursor": page["next_cursor"]}, expect=200)
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+
+
+async def test_an_edit_leaves_the_agents_queue_and_a_stale_edit_fails(api: Api) -> None:
+    store = api.db.store()
+    created = await new(api)
+    waiting = await store.transition(uuid.UUID(created["id"]), expected=CallbackState.SCHEDULED,
+                                     to=CallbackState.SCHEDULED, reason=Reason.DIAL_SLOT_UNAVAILABLE,
+                                     now=api.clock.now, actor="test", due_at=api.clock.now + timedelta(hours=2),
+                                     assigned_agent="1001")
+    assert waiting is not None and waiting.assigned_agent == "1001"
+    edited = await api.call("PATCH", f"/callbacks/{created['id']}", json={"start_in": 7200}, expect=200)
+    assert edited["assigned_agent"] is None
+    # A read made before the dialer moved it on (its due time changed since) cannot be written back.
+    stale = await store.get_callback(waiting.id)
+    assert stale is not None
+    await store.transition(stale.id, expected=CallbackState.SCHEDULED, to=CallbackState.SCHEDULED,
+                           reason=Reason.POSTPONED, now=api.clock.now, actor="test",
+                           due_at=stale.due_at + timedelta(minutes=5))
+    assert await store.edit_callback(stale, stale, now=api.clock.now, actor="test") is None
+
+
+async def test_an_agent_gives_the_disposition_of_its_own_call_only(api: Api) -> None:
+    store = api.db.store()
+    created = await new(api, team="blue")  # agent 1001 sees it through its team
+    owner = uuid.uuid4()
+    api.clock.now += timedelta(hours=2)
+    (claimed,) = await store.claim_due(owner, now=api.clock.now, limit=1, lease=timedelta(seconds=30))
+    attempt = uuid.uuid4()
+    await store.start_attempt(claimed, attempt_id=attempt, agent_id="1002", owner=owner, now=api.clock.now,
+                              lease=timedelta(seconds=30), reserve_until=api.clock.now + timedelta(minutes=1),
+                              actor="test")
+    await store.set_attempt_states({attempt: InteractionState.WRAP_UP})
+    path = f"/callbacks/{created['id']}/disposition"
+    error = await api.call("POST", path, "agent1001", json={"status": "handled"}, expect=409)
+    assert "of yours" in error["message"]
+    await api.call("POST", path, "agent1002", json={"status": "wrong_destination"}, expect=202)
+    assert await store.take_disposition(attempt) == (CompletionStatus.WRONG_DESTINATION, None)
+    # Once taken, the wrap-up is closed: a late disposition is refused, not accepted and lost (and agent 1002,
+    # whose call it no longer is, does not learn that this callback of another team exists).
+    await api.call("POST", path, "admin", json={"status": "handled"}, expect=409)
+    await api.call("POST", path, "agent1002", json={"status": "handled"}, expect=404)

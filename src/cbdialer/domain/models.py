@@ -149,8 +149,12 @@ class QueueSettings:
                 raise InvalidValue(name, "must not be negative")
         if not self.recall_intervals or any(i <= 0 for i in self.recall_intervals):
             raise InvalidValue("recall_intervals", "must be one or more durations greater than 0")
-        if self.calls_per_second <= 0:
-            raise InvalidValue("calls_per_second", "must be greater than 0")
+        if not self.calls_per_second >= 0.01:
+            raise InvalidValue("calls_per_second", "must be at least 0.01 (one call every 100 s)")
+        for name in ("caller_id", "customer_dial_string"):
+            # Both travel as AMI Originate variables: a comma or a line break would split or forge them.
+            if any(ch in (getattr(self, name) or "") for ch in ",\r\n\x00"):
+                raise InvalidValue(name, "must not contain a comma or a line break")
         if "{number}" not in self.customer_dial_string:
             raise InvalidValue("customer_dial_string", "must contain {number}")
 

@@ -19,6 +19,8 @@ from phonenumbers import timezone as phone_timezones
 from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import CallingWindow, InvalidValue, QueueSettings, Schedule, check_aware, check_zone
 
+# The furthest a relative start may lie ahead (and far inside what a datetime can hold).
+MAX_DELAY_SECONDS = 10 * 366 * 86_400
 # How far ahead the next opening is looked for before a schedule is taken as never open.
 SEARCH_HORIZON = timedelta(days=400)
 
@@ -99,6 +101,8 @@ def _relative_start(delay: int | str, now: datetime) -> datetime:
     seconds = _delay_seconds(delay)
     if seconds <= 0:
         raise InvalidValue("start_in", "must be greater than 0")
+    if seconds > MAX_DELAY_SECONDS:
+        raise InvalidValue("start_in", "is too far in the future (at most 10 years)")
     try:  # elapsed time: "in 1d" is 24 hours later even across a clock change
         return now.astimezone(UTC) + timedelta(seconds=seconds)
     except OverflowError:
@@ -123,7 +127,10 @@ def end_of(start: datetime, *, end_at: datetime | None, default_end_offset: int)
     if end_at is None:
         if default_end_offset <= 0:
             raise InvalidValue("default_end_offset", "must be greater than 0")
-        return start.astimezone(UTC) + timedelta(seconds=default_end_offset)
+        try:
+            return start.astimezone(UTC) + timedelta(seconds=default_end_offset)
+        except OverflowError:
+            raise InvalidValue("start_at", "is too far in the future") from None
     check_aware("end_at", end_at)
     if end_at <= start:
         raise InvalidValue("end_at", f"must be after the start ({start.astimezone(UTC).isoformat()})")

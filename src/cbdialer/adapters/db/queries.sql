@@ -260,13 +260,19 @@ WITH finished AS (
 SELECT EXISTS (SELECT 1 FROM finished) AS finished, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
 
 -- name: attempt_disposition_set
--- Only while the agent wraps up the call; the dialer applies it when the wrap-up ends.
+-- Only while the agent wraps up the call (and, given $4, only the agent who had the call); the dialer applies
+-- it when the wrap-up ends.
 UPDATE attempts SET disposition = $2, disposition_start = $3
 WHERE callback_id = $1 AND ended_at IS NULL AND interaction_state = 'wrap_up'
+  AND ($4::text IS NULL OR agent_id = $4)
 RETURNING id;
 
--- name: attempt_disposition_get
-SELECT disposition, disposition_start FROM attempts WHERE id = $1;
+-- name: attempt_disposition_take
+-- The end of a wrap-up: close it (no disposition is accepted after this) and read what the agent set, in one
+-- statement, so that a disposition is either applied or refused, never accepted and then lost.
+UPDATE attempts SET interaction_state = 'ended'
+WHERE id = $1 AND ended_at IS NULL
+RETURNING disposition, disposition_start;
 
 -- name: attempts_of_callback
 SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;
@@ -325,16 +331,19 @@ ORDER BY created_at DESC, id DESC
 LIMIT $14;
 
 -- name: callback_edit
--- A person's edit of a waiting callback (never one in a live attempt), guarded by the state it was read in
--- ($2), so an edit made on a stale read fails instead of undoing what happened meanwhile; a queued one goes
--- back to scheduled and leaves its scheduler's lease. Audited as rescheduled.
+-- A person's edit of a waiting callback (never one in a live attempt), guarded by the state and due time it
+-- was read with ($2, $14: every requeue, hold or lease moves the due time), so an edit made on a stale read
+-- fails instead of undoing what happened meanwhile. A queued one goes back to scheduled and leaves its
+-- scheduler's lease, and it leaves any agent's own callback queue (routing places it again when it is due).
+-- Audited as rescheduled.
 WITH changed AS (
     UPDATE callbacks SET
         start_at = $3, due_at = CASE WHEN state = 'waiting_for_queue' THEN due_at ELSE $4 END, end_at = $5,
         remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
         state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
-        reason = 'rescheduled', lease_owner = NULL, updated_at = $12, version = version + 1
-    WHERE id = $1 AND state = $2 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
+        reason = 'rescheduled', lease_owner = NULL, assigned_agent = NULL, assigned_at = NULL,
+        updated_at = $12, version = version + 1
+    WHERE id = $1 AND state = $2 AND due_at = $14 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
     RETURNING *
 ), audit AS (
     INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
@@ -416,6 +425,11 @@ DELETE FROM agent_teams WHERE agent_id = $1 AND NOT (team_id = ANY ($2::text[]))
 
 -- name: agent_teams_add
 INSERT INTO agent_teams (agent_id, team_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
+
+-- name: agent_panel_count
+SELECT count(*) FROM callbacks
+WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type IN ('agent', 'strict_agent')))
+  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue');
 
 -- name: agent_panel
 -- The agent's own callback panel (seed 003): what waits for this agent, soonest first.

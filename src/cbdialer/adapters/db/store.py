@@ -209,12 +209,15 @@ class PostgresStore:
         return Ended(finished=row["finished"], callback=callback_from_row(row) if row["id"] is not None else None)
 
     async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
-                              start: datetime | None = None) -> bool:
-        """The agent's disposition for the call of `callback_id` now in wrap-up; False if there is none."""
-        return await self._value("attempt_disposition_set", callback_id, disposition.value, start) is not None
+                              start: datetime | None = None, *, agent_id: str | None = None) -> bool:
+        """The agent's disposition for the call of `callback_id` now in wrap-up (with `agent_id`: only if that
+        agent had the call); False if there is none."""
+        return await self._value("attempt_disposition_set", callback_id, disposition.value, start,
+                                 agent_id) is not None
 
-    async def disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None] | None:
-        rows = await self._fetch("attempt_disposition_get", attempt_id)
+    async def take_disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None] | None:
+        """Close the attempt's wrap-up to dispositions and return the one set, if any."""
+        rows = await self._fetch("attempt_disposition_take", attempt_id)
         if not rows or rows[0]["disposition"] is None:
             return None
         return CompletionStatus(rows[0]["disposition"]), rows[0]["disposition_start"]
@@ -321,7 +324,7 @@ class PostgresStore:
         """Apply a person's edit, if the callback is still in the state `old` was read in."""
         rows = await self._fetch("callback_edit", old.id, old.state.value, new.start_at, new.due_at, new.end_at,
                                  new.remark, new.agent_id, new.team_id, new.customer_timezone, new.type.value,
-                                 new.destination, now, actor)
+                                 new.destination, now, actor, old.due_at)
         return callback_from_row(rows[0]) if rows else None
 
     async def queues(self) -> list[Queue]:
@@ -350,8 +353,10 @@ class PostgresStore:
     async def agents(self) -> list[AgentRecord]:
         return [agent_record_from_row(r) for r in await self._fetch("agents_list")]
 
-    async def agent_panel(self, agent_id: str, limit: int) -> list[Callback]:
-        return [callback_from_row(r) for r in await self._fetch("agent_panel", agent_id, limit)]
+    async def agent_panel(self, agent_id: str, limit: int) -> tuple[int, list[Callback]]:
+        """How many callbacks wait for the agent, and the first `limit` of them, soonest first."""
+        pending = await self._value("agent_panel_count", agent_id)
+        return int(pending), [callback_from_row(r) for r in await self._fetch("agent_panel", agent_id, limit)]
 
     async def teams(self) -> list[Team]:
         return [Team(id=r["id"], name=r["name"]) for r in await self._fetch("teams_list")]

@@ -110,7 +110,7 @@ def decode_cursor(text: str) -> tuple[datetime, UUID]:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         at, ident = raw.split("|")
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
+        if when.tzinfo is None or not 1970 <= when.year <= 9000:
             raise ValueError
         return when, UUID(ident)
     except (ValueError, UnicodeDecodeError):
@@ -144,8 +144,8 @@ class Api:
         key = call.request.headers.get("Idempotency-Key")
         idempotency = None
         if key is not None:
-            if not 1 <= len(key) <= 200:
-                raise ApiError(422, "invalid_value", "must be 1 to 200 characters", "Idempotency-Key")
+            if not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
+                raise ApiError(422, "invalid_value", "must be 1 to 200 printable ASCII characters", "Idempotency-Key")
             idempotency = (key, hashlib.sha256(body.model_dump_json().encode()).hexdigest())
         created, new = await self.admin.create_callback(
             call.principal, queue=body.queue, destination=body.destination, type=body.type, agent=body.agent,
@@ -261,8 +261,8 @@ class Api:
 
     async def panel(self, call: Call) -> Any:
         agent_id = call.param("id")
-        pending = await self.admin.panel(call.principal, agent_id)
-        return m.PanelOut(agent=agent_id, pending=len(pending), callbacks=[callback_out(c) for c in pending])
+        pending, first = await self.admin.panel(call.principal, agent_id)
+        return m.PanelOut(agent=agent_id, pending=pending, callbacks=[callback_out(c) for c in first])
 
     async def list_teams(self, call: Call) -> Any:
         return [m.TeamOut(id=t.id, name=t.name) for t in await self.admin.teams(call.principal)]
@@ -523,6 +523,8 @@ def _view(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Strea
                 data = json.loads(raw or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ApiError(400, "bad_json", f"the body is not JSON: {exc}", "body") from None
+            except RecursionError:
+                raise ApiError(400, "bad_json", "the body is nested too deeply", "body") from None
             if not isinstance(data, dict):
                 raise ApiError(422, "invalid_value", "must be a JSON object", "body")
             if (where := _nul_at(data)) is not None:
@@ -546,7 +548,10 @@ def _middleware(api: Api, public: set[str]) -> Any:
             if route not in public:
                 header = request.headers.get("Authorization", "")
                 scheme, _, token = header.partition(" ")
-                who = await api.admin.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+                token = token.strip()
+                # A token is URL-safe ASCII; anything else cannot be one (and must not reach the hash).
+                who = await api.admin.authenticate(token) if scheme.lower() == "bearer" and token.isascii() \
+                    else None
                 if who is None:
                     raise ApiError(401, "unauthorized", "a valid bearer token is required", "Authorization")
                 request[PRINCIPAL_KEY] = who

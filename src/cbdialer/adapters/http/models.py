@@ -197,7 +197,7 @@ class QueueSettingsIn(_Input):
     caller_id: Annotated[str, StringConstraints(max_length=80)] | None = None
     customer_dial_string: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     max_concurrent_calls: Annotated[int, Field(gt=0, le=100_000)] | None = None
-    calls_per_second: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    calls_per_second: Annotated[float, Field(ge=0.01, le=100_000)] | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings present in the request, as the domain's codec reads them."""

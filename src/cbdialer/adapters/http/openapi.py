@@ -18,6 +18,7 @@ _ERRORS = {
     "401": "No valid bearer token",
     "403": "The token's role may not do this",
     "404": "No such thing (or not one this token may see)",
+    "405": "The path exists, the method does not",
     "409": "Not in a state that allows it, or exists already",
     "413": "The body is too large",
     "422": "A field is invalid: `field` names it",
