@@ -211,8 +211,6 @@ class Admin:
         now = self.clock()
         target_queue = await self._queue(queue)
         number = to_e164(destination, default_region=self.default_region)
-        if customer_timezone is not None:
-            check_zone("customer_timezone", customer_timezone)
         start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
         if end_at is not None:
             check_aware("end_at", end_at)
@@ -242,6 +240,9 @@ class Admin:
 
     async def search(self, who: Principal, query: CallbackQuery, *, limit: int) -> list[Callback]:
         require(who, Permission.READ_CALLBACKS)
+        if query.destination is not None:  # stored in E.164: searched in E.164
+            query = dataclasses.replace(query, destination=to_e164(query.destination,
+                                                                   default_region=self.default_region))
         if who.role is Role.AGENT:
             query = dataclasses.replace(query, scope_agent=who.agent_id, scope_teams=who.teams)
         # One more than a page may be asked for: that is how the caller learns there is a next page.

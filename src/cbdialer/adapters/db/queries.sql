@@ -43,22 +43,10 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, s
 -- name: queue_get
 SELECT id, name, status, settings, skills FROM queues WHERE id = $1;
 
--- name: callback_insert
-WITH created AS (
-    INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
-                           updated_at, agent_id, team_id, created_by, customer_timezone, remark)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
-    RETURNING *
-), audit AS (
-    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
-    SELECT id, created_at, NULL, state, reason, $16, due_at FROM created
-)
-SELECT * FROM created;
-
 -- name: callback_insert_overwriting
 -- A new callback, and the older ones of the same contact and queue that it overwrites (DESIGN.md section 3:
--- those in the states the domain names, $17) moved to overwritten, each change with its audit line, in one
--- statement.
+-- those in the states the domain names, $17; none for an empty list) moved to overwritten, each change with
+-- its audit line, in one statement.
 WITH created AS (
     INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
                            updated_at, agent_id, team_id, created_by, customer_timezone, remark)

@@ -104,11 +104,8 @@ class PostgresStore:
         return queue_from_row(rows[0]) if rows else None
 
     async def add_callback(self, callback: Callback, *, actor: str) -> Callback:
-        c = callback
-        rows = await self._fetch("callback_insert", c.id, c.queue_id, c.destination, c.type.value, c.state.value,
-                                 c.reason.value, c.due_at, c.start_at, c.end_at, c.created_at, c.agent_id, c.team_id,
-                                 c.created_by, c.customer_timezone, c.remark, actor)
-        return callback_from_row(rows[0])
+        """Write a new callback as it is (overwriting nothing)."""
+        return (await self.create_callback(callback, actor=actor))[0]
 
     async def get_callback(self, callback_id: UUID) -> Callback | None:
         rows = await self._fetch("callback_get", callback_id)

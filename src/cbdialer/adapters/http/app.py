@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import csv
 import hashlib
 import io
@@ -29,7 +28,6 @@ from cbdialer.adapters.http import models as m
 from cbdialer.domain.access import AccessDenied, Principal
 from cbdialer.domain.codec import settings_to_dict
 from cbdialer.domain.models import Agent, Callback, CompletionStatus, InvalidValue, Queue, Team
-from cbdialer.domain.numbers import to_e164
 from cbdialer.ports import AgentRecord, CallbackQuery, IdempotencyConflict
 
 PREFIX = "/api/v1"
@@ -163,9 +161,6 @@ class Api:
                               destination=q.destination, created_from=q.created_from, created_to=q.created_to,
                               due_from=q.due_from, due_to=q.due_to,
                               after=decode_cursor(q.cursor) if q.cursor else None)
-        if q.destination is not None:
-            query = dataclasses.replace(query, destination=to_e164(q.destination,
-                                                                   default_region=self.admin.default_region))
         found = await self.admin.search(call.principal, query, limit=q.limit + 1)
         page = found[: q.limit]
         return m.CallbackPage(items=[callback_out(c) for c in page],
