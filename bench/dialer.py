@@ -193,6 +193,12 @@ class BenchTelephony:
     async def core_show_channels(self) -> list:
         return await self.link.core_show_channels()
 
+    async def db_get(self, family: str, key: str) -> str | None:
+        return await self.link.db_get(family, key)
+
+    def drop(self, reason: str) -> None:
+        self.link.drop(reason)
+
     async def device_states(self) -> dict[str, str]:
         states = await self.link.device_states()
         self.real_states = dict(states)
@@ -264,11 +270,12 @@ async def start_daemon(url: str, settings: Settings, presence: dict[str, str] | 
     store = TimedStore(db.store(), timings)
     lease = timedelta(seconds=settings.lease_seconds)
     dialer = Dialer(store, telephony, owner=node_id, clock=utc_now, lease=lease)
-    scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
+    scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=utc_now, lease=lease, ready=dialer.ready,
+                          holding=dialer.holding)
     # Timed through instance attributes: the product calls these through self.tick, self.agents.agents_for,
     # self.dialer.present and dialer.on_event, so wrapping them on the instances changes nothing else.
     scheduler.tick = timings.wrap("scheduler.tick (claim + handle batch)", scheduler.tick)
-    dialer.agents_for = timings.wrap("dialer.agents_for (routing input)", dialer.agents_for)
+    dialer.board.agents_for = timings.wrap("dialer.agents_for (routing input)", dialer.board.agents_for)
     dialer.present = timings.wrap_started("dialer.present (reserve..Originate)", dialer.present)
     on_event = dialer.on_event
 

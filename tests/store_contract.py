@@ -138,6 +138,21 @@ class StoreContract:
         assert again.id == a.id  # the in-progress one stays leased until its lease runs out
         assert await store.next_due_at() == T0 + timedelta(seconds=20) + LEASE
 
+    async def test_the_heartbeat_keeps_only_the_in_progress_leases_of_calls_held(self, store: CallbackStore) -> None:
+        held, orphan, waiting = make_callback(), make_callback(), make_callback()
+        for c in (held, orphan, waiting):
+            await store.add_callback(c, actor="test")
+        owner = uuid.uuid4()
+        await store.claim_due(owner, now=T0, limit=3, lease=LEASE)
+        for c in (held, orphan):  # both in progress; the process holds the call of the first only
+            await store.transition(c.id, expected=CallbackState.QUEUED, to=CallbackState.IN_PROGRESS,
+                                   reason=Reason.DIALING, now=T0, actor="dialer", owner=owner, due_at=T0 + LEASE,
+                                   keep_lease=True)
+        later = T0 + timedelta(seconds=20)
+        assert await store.extend_leases(owner, now=later, lease=LEASE, holding=[held.id]) == 2
+        [taken] = await store.claim_due(uuid.uuid4(), now=T0 + LEASE, limit=10, lease=LEASE)
+        assert taken.id == orphan.id  # its lease ran out: a takeover looks at its line
+
     async def test_next_due_at(self, store: CallbackStore) -> None:
         assert await store.next_due_at() is None
         await store.add_callback(make_callback(T0 + timedelta(minutes=5)), actor="test")

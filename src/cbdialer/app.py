@@ -1,13 +1,17 @@
 """The composition root: the one place that reads settings, builds the adapters and runs the daemon.
 
 Rule: every background task is named and supervised; the first one to fail stops the daemon cleanly,
-and shutdown always goes through the `stop` event.
+and shutdown always goes through the `stop` event. No task fails of an unavailable database: each one that
+touches it rides StoreUnavailable through (cbdialer.supervision: backoff, then a probe, then the same work
+again), and the AMI event consumer applies the event that met the outage again before the next one.
+Startup still needs the database: if PostgreSQL does not answer then, the daemon stops with a clear message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
@@ -27,13 +31,17 @@ from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
 from cbdialer.admin import Admin
 from cbdialer.dialer import Dialer
+from cbdialer.ports import StoreUnavailable
 from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
+from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
 
 log = structlog.get_logger("cbdialer")
 
 HEARTBEAT_INTERVAL = 5.0
 API_POOL_SIZE = 5
+# How long /healthz and the tasks' probe wait for PostgreSQL to answer (seconds).
+DATABASE_PROBE_TIMEOUT = 1.0
 
 
 class DaemonError(Exception):
@@ -91,8 +99,11 @@ async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: async
         raise DaemonError(f"stopped: {failure}") from failure
 
 
-async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event) -> None:
-    """The single consumer of AMI events: each is applied in order, by the dialer."""
+async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health: DatabaseHealth,
+                  probe: Callable[[], Awaitable[object]], backoff: Backoff = Backoff()) -> None:
+    """The single consumer of AMI events: each is applied in order, by the dialer. An event whose application
+    meets an unavailable database is applied again, once the database answers, before the next one, so that
+    nothing heard is lost; what arrives meanwhile waits in the link's queue (as much as the calls produce)."""
     while not stop.is_set():
         event = await link.events.get()
         match event:
@@ -105,9 +116,11 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event) -> None:
                 log.info("inbound_call", caller_number=number if not withheld else "withheld")
             case _:
                 pass
-        await dialer.on_event(event)
+        if await ride_through(functools.partial(dialer.on_event, event), task="ami-events", stop=stop,
+                              health=health, probe=probe, backoff=backoff) is STOPPED:
+            return
         if isinstance(event, LinkUp):
-            states = dialer.device_states
+            states = dialer.board.device_states
             log.info("agents_presence", devices=len(states),
                      available=sum(1 for s in states.values() if s != "UNAVAILABLE"))
 
@@ -116,18 +129,38 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def run_scheduler(scheduler: Scheduler, stop: asyncio.Event) -> None:
+    """The scheduler's loop, begun (and begun again after an outage) by handing back what this process
+    claimed and did not start: a batch cut short by the database going away may have left some claimed."""
+    await scheduler.store.release_leases(scheduler.owner, now=scheduler.clock())
+    await scheduler.run(stop)
+
+
 def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, scheduler: Scheduler,
-                 stop: asyncio.Event) -> dict[str, Callable[[], Awaitable[None]]]:
-    """The daemon's named background tasks, for `supervise` (bench/dialer runs the same set)."""
+                 stop: asyncio.Event, *, health: DatabaseHealth | None = None,
+                 backoff: Backoff = Backoff()) -> dict[str, Callable[[], Awaitable[None]]]:
+    """The daemon's named background tasks, for `supervise` (bench/dialer runs the same set). Each one that
+    touches the database rides an outage through (see the module's docstring); `health` is shared by all of
+    them, so that an outage is logged once."""
+    health = health or DatabaseHealth()
+
+    def probe() -> Awaitable[None]:
+        return db.ping(DATABASE_PROBE_TIMEOUT)
+
+    def riding(name: str, loop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def task() -> None:
+            await ride_through(loop, task=name, stop=stop, health=health, probe=probe, backoff=backoff)
+        return task
+
     return {
         "ami-link": lambda: link.run(stop),
-        "ami-events": lambda: consume(link, dialer, stop),
-        "scheduler": lambda: scheduler.run(stop),
-        "lease-heartbeat": lambda: scheduler.heartbeat(stop),
-        "due-listener": lambda: db.listen_for_due(scheduler.wake, stop),
-        "no-answer-watchdog": lambda: dialer.watchdog(stop),
-        "interaction-states": lambda: dialer.write_states(stop),
-        "node-heartbeat": lambda: heartbeat(db, node_id, stop),
+        "ami-events": lambda: consume(link, dialer, stop, health=health, probe=probe, backoff=backoff),
+        "scheduler": riding("scheduler", lambda: run_scheduler(scheduler, stop)),
+        "lease-heartbeat": riding("lease-heartbeat", lambda: scheduler.heartbeat(stop)),
+        "due-listener": riding("due-listener", lambda: db.listen_for_due(scheduler.wake, stop)),
+        "no-answer-watchdog": riding("no-answer-watchdog", lambda: dialer.watchdog(stop)),
+        "interaction-states": riding("interaction-states", lambda: dialer.write_states(stop)),
+        "node-heartbeat": riding("node-heartbeat", lambda: heartbeat(db, node_id, stop)),
     }
 
 
@@ -144,18 +177,25 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         store = db.store()
         lease = timedelta(seconds=settings.lease_seconds)
         dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
-        scheduler = Scheduler(store, dialer, dialer, owner=node_id, clock=utc_now, lease=lease)
+        scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=utc_now, lease=lease, ready=dialer.ready,
+                              holding=dialer.holding)
         # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
         api_db = await Database.connect(str(settings.database_url), max_size=API_POOL_SIZE)
+        # /healthz: a ping of the API's own pool (its answer is the API's), and the AMI link's state.
         api = make_app(Admin(api_db.store(), utc_now, default_region=settings.default_region),
-                       presence=dialer.presence)
+                       presence=dialer.board.presence,
+                       database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
+                       ami_up=lambda: link.connected)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop)
         tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop)
         try:
             await supervise(tasks, stop)
         finally:
             await api_db.close()
-            await db.node_stopped(node_id)
+            try:
+                await db.node_stopped(node_id)
+            except StoreUnavailable as exc:  # its heartbeat stops all the same; the row just says so later
+                log.warning("node_stop_not_recorded", node_id=str(node_id), error=str(exc))
             log.info("dialer_stopped", node_id=str(node_id))
     finally:
         await db.close()

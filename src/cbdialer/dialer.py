@@ -9,68 +9,72 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from cbdialer.adapters.ami import (
-    AmiDisconnected,
+    AmiActionFailed,
     AmiError,
     AmiEvent,
-    AmiTimeout,
     AmiUnavailable,
     AttemptReport,
     ChannelInfo,
     DeviceStateChange,
     InboundCall,
+    LinkDown,
     LinkUp,
     OriginateRequest,
     OriginateResponse,
 )
+from cbdialer.domain.attempt import (
+    AgentAnswered,
+    AttemptEvent,
+    Call,
+    CloseWrapUp,
+    DeadlinePassed,
+    DispositionRefused,
+    Effect,
+    Finish,
+    HangUp,
+    IllegalMove,
+    LineChecked,
+    NotDialled,
+    OfferMissed,
+    Progressed,
+    RecordResult,
+    ResultHeard,
+    SetAgentNotReady,
+    StoreState,
+    WrapUpClosed,
+    advance,
+    closing,
+    offered,
+    parse_kept_result,
+    taken_over,
+)
 from cbdialer.domain.book import cancelled_by_inbound
-from cbdialer.domain.lifecycle import CallbackState, Reason, transition
-from cbdialer.domain.models import (
-    Agent,
-    Attempt,
-    Callback,
-    CallbackType,
-    CompletionStatus,
-    InteractionState,
-    InvalidValue,
-    PreviewMode,
-    Queue,
-)
-from cbdialer.domain.outcomes import (
-    LineReport,
-    NextStep,
-    after_attempt,
-    after_disposition,
-    after_unknown_outcome,
-    classify,
-)
-from cbdialer.domain.presence import agent_view, device_of
-from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
-from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Ended, Started, Unchanged
+from cbdialer.domain.lifecycle import Reason, transition
+from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, Queue
+from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt
+from cbdialer.agent_board import AgentBoard
+from cbdialer.domain.routing import EnqueueForAgent, Offer
+from cbdialer.domain.timing import contact_zone
+from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Ended, StartOutcome, Started, Unchanged
 
 CALLBACK_CONTEXT = "cbdialer-callback"
 # How often a callback waiting in a busy agent's own queue looks whether the agent is free.
 AGENT_QUEUE_RECHECK = timedelta(seconds=2)
-# How long one read of a queue's agents serves routing (seconds).
-AGENTS_SNAPSHOT_TTL = 0.25
-_FOREVER = datetime.max.replace(tzinfo=UTC)
-
-
-def _ahead_of(callback: Callback, waiting: Sequence[tuple[uuid.UUID, CallbackType]]) -> tuple[CallbackType, ...]:
-    """An agent's own callback queue as `callback` sees it: what joined before it (all of it, if it is not
-    in that queue)."""
-    ids = [cid for cid, _ in waiting]
-    ahead = waiting[: ids.index(callback.id)] if callback.id in ids else waiting
-    return tuple(kind for _, kind in ahead)
+# A callback waiting for a dial slot (this process's, another's, or the AMI link) looks again after this.
+SLOT_RECHECK = timedelta(seconds=1)
+# A takeover that could not see the line hands the callback back for this long.
+TAKEOVER_RETRY = timedelta(seconds=5)
+# Where the dialplan keeps each attempt's result in AstDB (asterisk/pbx/extensions_cbdialer.conf).
+RESULT_FAMILY = "cbdialer-result"
 
 
 class Telephony(Protocol):
@@ -82,6 +86,10 @@ class Telephony(Protocol):
 
     async def device_states(self) -> dict[str, str]: ...
 
+    async def db_get(self, family: str, key: str) -> str | None: ...
+
+    def drop(self, reason: str) -> None: ...
+
 
 class DialerStore(CallbackStore, Protocol):
     async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
@@ -92,12 +100,17 @@ class DialerStore(CallbackStore, Protocol):
 
     async def set_agent_ready(self, agent_id: str, ready: bool) -> bool: ...
 
-    async def release_agent(self, agent_id: str, attempt_id: uuid.UUID, *, wrap_up_until: datetime) -> None: ...
-
     async def start_attempt(self, callback: Callback, *, attempt_id: uuid.UUID, agent_id: str, owner: uuid.UUID,
-                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str) -> Started: ...
+                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str,
+                            max_calls: int, calls_per_second: float) -> Started: ...
 
     async def set_attempt_states(self, states: Mapping[uuid.UUID, InteractionState]) -> None: ...
+
+    async def record_result(self, attempt_id: uuid.UUID, *, agent_id: str, heard_at: datetime, dial_status: str,
+                            hangup_cause: int, amd_status: str, wrap_up_until: datetime) -> bool: ...
+
+    async def result_heard(self, attempt_id: uuid.UUID, *, heard_at: datetime, dial_status: str, hangup_cause: int,
+                           amd_status: str) -> bool: ...
 
     async def end_attempt(self, attempt_id: uuid.UUID, *, agent_id: str, owner: uuid.UUID, now: datetime,
                           wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
@@ -105,27 +118,39 @@ class DialerStore(CallbackStore, Protocol):
 
     async def take_disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
 
+    async def wait(self, callback: Callback, *, owner: uuid.UUID, reason: Reason, due_at: datetime, now: datetime,
+                   actor: str, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None: ...
+
+    async def return_lease(self, callback_id: uuid.UUID, *, owner: uuid.UUID, due_at: datetime) -> bool: ...
+
 
 @dataclass
 class LiveAttempt:
-    id: uuid.UUID
-    callback: Callback
+    """A live attempt held by this process: the table's view of it (`call`), and what carrying out its
+    effects needs. Its lock makes the event consumer and the watchdog take turns on it."""
+
+    call: Call
     queue: Queue
     agent: Agent
     started_at: datetime
-    deadline: datetime  # the watchdog's: no report by then, and the attempt is ended as no_answer
-    channel: str = ""
-    state: InteractionState = InteractionState.OFFERED
-    timed_out: bool = False
-    ending: bool = False
-    events: list[str] = field(default_factory=list)
-    # In wrap-up: what the line said, applied at the end of the wrap-up unless the agent's disposition
-    # overrides it.
-    pending: tuple[NextStep, LineReport] | None = None
+    contact_zone: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.call.id
+
+    @property
+    def callback(self) -> Callback:
+        return self.call.callback
+
+    @property
+    def state(self) -> InteractionState:
+        return self.call.state
 
 
 class _Pacer:
-    """Calls per second for one queue: a token bucket refilled continuously."""
+    """Calls per second for one queue, as this process sees it: a token bucket refilled continuously."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -157,63 +182,26 @@ class Dialer:
         self.context = context
         self.actor = f"dialer:{owner}"
         self.live: dict[uuid.UUID, LiveAttempt] = {}
-        self.device_states: dict[str, str] = {}
         self._pacers: dict[str, _Pacer] = {}
         # Offers being written, not yet live: attempt id -> (queue id, agent id); they count for pacing and
         # make their agent busy for routing.
         self._offering: dict[uuid.UUID, tuple[str, str]] = {}
-        self._snapshots: dict[str, tuple[float, dict[str, AgentRecord]]] = {}
+        # Who can take a callback: the AgentDirectory of the scheduler, with this process's offers laid over.
+        self.board = AgentBoard(store, clock, busy_here=self._agents_offered)
         # Interaction states heard but not yet stored; write_states stores them in the background.
         self._unwritten_states: dict[uuid.UUID, InteractionState] = {}
         self._states_to_write = asyncio.Event()
+        # Set while the AMI link is up, presence is known and the reconcile after a reconnect is done: only
+        # then are new offers made (DESIGN.md section 8).
+        self.ready = asyncio.Event()
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
-    # -- the agent directory ---------------------------------------------------------------------------
+    def holding(self) -> set[uuid.UUID]:
+        """The callbacks whose calls this process holds (their leases are the ones its heartbeat keeps)."""
+        return {live.callback.id for live in self.live.values()}
 
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
-        # One read of the queue's agents serves a whole batch (it costs O(agents)); what this process did
-        # since (offers, agents' own queues) is laid over it, and the reservation in PostgreSQL still has
-        # the last word if another process changed something meanwhile.
-        snapshot = self._snapshots.get(queue.id)
-        if snapshot is None or time.monotonic() - snapshot[0] > AGENTS_SNAPSHOT_TTL:
-            snapshot = (time.monotonic(), {r.agent.id: r for r in await self.store.agents_of_queue(queue.id)})
-            self._snapshots[queue.id] = snapshot
-        now = self.clock()
-        offered_here = {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
-        return [agent_view(r.agent, device_state=self._device_state(r.agent.dial_string),
-                           ready=r.ready, now=now, wrap_up_until=r.wrap_up_until,
-                           reserved_until=_FOREVER if r.agent.id in offered_here else r.reserved_until,
-                           idle_since=r.idle_since, agent_queue=_ahead_of(callback, r.waiting))
-                for r in snapshot[1].values()]
-
-    def _note_waiting(self, callback: Callback, agent_id: str | None) -> None:
-        """Keep the snapshots true to what this process just did: `callback` now waits for `agent_id` (or,
-        with None, for nobody: it was offered)."""
-        for _, records in self._snapshots.values():
-            for other, record in records.items():
-                waiting = tuple(w for w in record.waiting if w[0] != callback.id)
-                if other == agent_id:
-                    waiting += ((callback.id, callback.type),)
-                if waiting != record.waiting:
-                    records[other] = dataclasses.replace(record, waiting=waiting)
-
-    def _agent(self, queue: Queue, agent_id: str) -> Agent | None:
-        """The chosen agent, from the snapshot routing chose it from (its reservation re-checks everything)."""
-        snapshot = self._snapshots.get(queue.id)
-        record = snapshot[1].get(agent_id) if snapshot is not None else None
-        return record.agent if record is not None else None
-
-    def presence(self, dial_string: str) -> str:
-        """The agent's device state as this dialer last heard it from Asterisk (for the admin API)."""
-        return self._device_state(dial_string)
-
-    def _device_state(self, dial_string: str) -> str:
-        device = device_of(dial_string)
-        if device in self.device_states:
-            return self.device_states[device]
-        # Asterisk lists no Local/... devices until they have been used: such an agent's presence cannot be
-        # known, so it counts as idle and its ready flag and reservation govern. Other unknown devices are off.
-        return "NOT_INUSE" if dial_string.startswith("Local/") else "UNKNOWN"
+    def _agents_offered(self) -> set[str]:
+        return {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
 
     # -- the dialer port ---------------------------------------------------------------------------------
 
@@ -227,56 +215,62 @@ class Dialer:
         if isinstance(decision, EnqueueForAgent):
             # It waits in the busy agent's own callback queue, keeping its place there; routing is redone
             # every few seconds, and offers it to that agent once the agent is free and it is first in line.
-            self._note_waiting(callback, decision.agent_id)
-            return self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + AGENT_QUEUE_RECHECK, now,
-                              assigned_agent=decision.agent_id)
+            self.board.note_waiting(callback, decision.agent_id)
+            return self._wait(callback, now + AGENT_QUEUE_RECHECK, now, assigned_agent=decision.agent_id)
+        if not self.ready.is_set():
+            return self._wait(callback, now + SLOT_RECHECK, now)  # no new offer while Asterisk is out of reach
         if not self._slot_free(queue, now):
-            return self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE,
-                              now + timedelta(seconds=1 / settings.calls_per_second), now)
-        agent = self._agent(queue, decision.agent_id)
+            return self._wait(callback, now + max(SLOT_RECHECK, timedelta(seconds=1 / settings.calls_per_second)), now)
+        agent = self.board.agent(queue, decision.agent_id)
         if agent is None:
             return self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
         attempt_id = uuid.uuid4()
         self._offering[attempt_id] = (queue.id, agent.id)
-        self._note_waiting(callback, None)
+        self.board.note_waiting(callback, None)
         return self._offer(callback, queue, agent, attempt_id, now)
 
     async def _offer(self, callback: Callback, queue: Queue, agent: Agent, attempt_id: uuid.UUID,
                      now: datetime) -> None:
         settings = queue.settings
-        preview = settings.max_preview_time if settings.preview_mode is not PreviewMode.DISABLED else 0
-        ceiling = now + timedelta(seconds=settings.agent_offer_timeout + preview + settings.duration_for_no_answer) \
-            + 2 * self.grace
+        call = offered(attempt_id, callback, settings, now=now, grace=self.grace)
         try:
-            outcome = await self.store.start_attempt(callback, attempt_id=attempt_id, agent_id=agent.id,
-                                                     owner=self.owner, now=now, lease=self.lease,
-                                                     reserve_until=ceiling, actor=self.actor)
+            if not self.ready.is_set():  # the link dropped while this batch was routed: no attempt is written
+                await self._wait(callback, now + SLOT_RECHECK, now)
+                return
+            outcome = await self.store.start_attempt(
+                callback, attempt_id=attempt_id, agent_id=agent.id, owner=self.owner, now=now, lease=self.lease,
+                reserve_until=max(call.deadline, now + 2 * self.lease), actor=self.actor,
+                max_calls=settings.max_concurrent_calls, calls_per_second=settings.calls_per_second)
             started = outcome.callback
             if started is not None:
-                live = LiveAttempt(attempt_id, started, queue, agent, now, deadline=ceiling)
+                zone = contact_zone(started.destination, customer_timezone=started.customer_timezone,
+                                    queue_timezone=settings.schedule.timezone)
+                live = LiveAttempt(dataclasses.replace(call, callback=started), queue, agent, now, zone)
                 self.live[attempt_id] = live
         finally:
             self._offering.pop(attempt_id, None)
         if started is None:
-            if outcome.agent_reserved:  # the callback changed hands in between: hand the agent back
-                await self.store.release_agent(agent.id, attempt_id, wrap_up_until=now)
-            else:  # the agent was taken meanwhile (by another process); the hold is void if the callback is not ours
-                await self._hold(callback, Reason.DIAL_SLOT_UNAVAILABLE, now + timedelta(seconds=1), now)
+            if outcome.outcome in (StartOutcome.NO_SLOT, StartOutcome.AGENT_TAKEN):
+                # Another process holds the queue's slots or took the agent: routing looks again shortly.
+                await self._wait(callback, now + SLOT_RECHECK, now)
             return
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
                        agent=agent.id, destination=callback.destination)
+        if not self.ready.is_set():
+            await self._apply(live, NotDialled("the AMI link is down"))
+            return
         try:
             await self.telephony.originate(self._originate_request(live))
-        except (AmiUnavailable, ValueError) as exc:
-            # Never sent: nobody was dialled. Requeued soon, as trunk trouble is (bounded, not counted).
+        except (AmiUnavailable, AmiActionFailed, ValueError) as exc:
+            # Never sent, or refused by Asterisk: nobody was dialled. Not counted; tried again soon.
             self._log.warning("originate_not_sent", attempt_id=str(attempt_id), error=str(exc))
-            await self._end(live, after_attempt(live.callback, queue.settings, CompletionStatus.NETWORK_FAILURE,
-                                                now=self.clock()), LineReport())
-        except (AmiDisconnected, AmiTimeout) as exc:
+            await self._apply(live, NotDialled(str(exc)))
+        except AmiError as exc:
             # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
 
     def _slot_free(self, queue: Queue, now: datetime) -> bool:
+        """This process's own view of the queue's pacing (PostgreSQL has the last word, across processes)."""
         live = sum(1 for a in self.live.values() if a.queue.id == queue.id) \
             + sum(1 for queue_id, _ in self._offering.values() if queue_id == queue.id)
         if live >= queue.settings.max_concurrent_calls:
@@ -302,26 +296,94 @@ class Dialer:
                                 timeout_ms=settings.agent_offer_timeout * 1000,
                                 caller_id=f'"Callback" <{callback.destination}>', variables=variables)
 
-    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime, *,
-                    assigned_agent: str | None | Unchanged = UNCHANGED) -> None:
+    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
         if due_at >= callback.end_at:
-            reason, due_at, assigned_agent = Reason.EXPIRED, callback.end_at, None
+            reason, due_at = Reason.EXPIRED, callback.end_at
         await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state, reason),
                                     reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at,
-                                    assigned_agent=assigned_agent)
+                                    assigned_agent=None if reason is Reason.EXPIRED else UNCHANGED)
+
+    async def _wait(self, callback: Callback, due_at: datetime, now: datetime, *,
+                    assigned_agent: str | None | Unchanged = UNCHANGED) -> None:
+        """It stays queued and falls due again at `due_at` (audited once per wait, not once per retry)."""
+        if due_at >= callback.end_at:
+            await self._hold(callback, Reason.EXPIRED, due_at, now)
+            return
+        await self.store.wait(callback, owner=self.owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=due_at,
+                              now=now, actor=self.actor, assigned_agent=assigned_agent)
+
+    # -- carrying out the attempt table's moves ------------------------------------------------------------
+
+    async def _apply(self, live: LiveAttempt, event: AttemptEvent) -> None:
+        """Advance one live attempt by `event` and carry out the effects, in order. The move is kept only once
+        its effects are done: if one fails (PostgreSQL away), the attempt is as it was, and the same event
+        applied again later does the same (every write is guarded, so repeating one is harmless)."""
+        async with live.lock:
+            if self.live.get(live.id) is not live:
+                return  # ended meanwhile
+            now = self.clock()
+            try:
+                call, effects = advance(live.call, event, now=now)
+            except IllegalMove as exc:
+                self._log.error("attempt_event_refused", attempt_id=str(live.id), error=str(exc))
+                return
+            work = list(effects)
+            while work:
+                effect = work.pop(0)
+                more = await self._carry_out(live, call, effect, now)
+                if more is not None:
+                    call, extra = advance(call, more, now=now)
+                    work[:0] = extra
+            live.call = call
+            if call.state is InteractionState.ENDED:
+                self.live.pop(live.id, None)
+
+    async def _carry_out(self, live: LiveAttempt, call: Call, effect: Effect, now: datetime) -> AttemptEvent | None:
+        match effect:
+            case StoreState(state=state):
+                self._unwritten_states[live.id] = state
+                self._states_to_write.set()
+            case RecordResult(report=report, status=status, heard_at=heard_at, wrap_up_until=until):
+                await self.store.record_result(live.id, agent_id=live.agent.id, heard_at=heard_at,
+                                               dial_status=report.dial_status, hangup_cause=report.hangup_cause,
+                                               amd_status=report.amd_status, wrap_up_until=until)
+                self._log.info("attempt_result_recorded", attempt_id=str(live.id), status=status.value,
+                               wrap_up_until=until.isoformat())
+            case HangUp(channel=channel):
+                with contextlib.suppress(AmiError):
+                    await self.telephony.hangup(channel)
+            case SetAgentNotReady():
+                await self.store.set_agent_ready(live.agent.id, False)
+                self._log.info("agent_set_not_ready", agent=live.agent.id, reason="missed_offer")
+            case CloseWrapUp():
+                disposition = await self.store.take_disposition(live.id)
+                return WrapUpClosed(*disposition) if disposition is not None else WrapUpClosed()
+            case DispositionRefused(error=error):
+                self._log.warning("disposition_refused", attempt_id=str(live.id), error=error)
+            case Finish(step=step, report=report, wrap_up_until=until):
+                await self.store.end_attempt(live.id, agent_id=live.agent.id, owner=self.owner, now=now,
+                                             wrap_up_until=until, step=step, dial_status=report.dial_status,
+                                             hangup_cause=report.hangup_cause, amd_status=report.amd_status,
+                                             actor=self.actor)
+                self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
+                               status=step.status.value, state=step.state.value, reason=step.reason.value,
+                               attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
+        return None
 
     # -- what Asterisk reports -----------------------------------------------------------------------------
 
     async def on_event(self, event: AmiEvent) -> None:
         match event:
             case LinkUp(reconnect=reconnect):
-                self.device_states = await self.telephony.device_states()
-                if reconnect:
-                    await self.reconcile()
+                await self._link_up(reconnect)
+            case LinkDown():
+                self.ready.clear()  # no new offer until the link is back and reconciled
             case DeviceStateChange(device=device, state=state):
-                self.device_states[device] = state
+                self.board.device_states[device] = state
             case OriginateResponse():
-                await self._on_originate_response(event)
+                live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
+                if live is not None:
+                    await self._apply(live, AgentAnswered(event.channel) if event.success else OfferMissed())
             case AttemptReport():
                 await self._on_report(event)
             case InboundCall(caller_number=number, withheld=withheld):
@@ -329,82 +391,57 @@ class Dialer:
             case _:
                 pass
 
+    async def _link_up(self, reconnect: bool) -> None:
+        """Presence first, then the reconcile of what was live, and only then new offers (DESIGN.md section 8).
+        A failed step (an error answer, a timeout) fails this link, never the daemon: it is dropped, and the
+        reconnect brings a new LinkUp."""
+        self.ready.clear()
+        try:
+            self.board.device_states = await self.telephony.device_states()
+            if reconnect or self.live:
+                await self.reconcile()
+        except AmiError as exc:
+            self._log.warning("ami_link_setup_failed", error=str(exc))
+            self.telephony.drop(f"setup after LinkUp failed: {exc}")
+            return
+        self.ready.set()
+
     def _find(self, attempt_id: str) -> LiveAttempt | None:
         try:
             return self.live.get(uuid.UUID(attempt_id))
         except ValueError:
             return None
 
-    async def _on_originate_response(self, event: OriginateResponse) -> None:
-        live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
-        if live is None:
-            return
-        if event.success:
-            live.channel = event.channel
-            return
-        # The agent did not answer, rejected, or is unreachable: back to the queue, not counted. Set not
-        # ready first (if the queue says so), so that the requeued callback is not offered to them again.
-        if live.queue.settings.not_ready_after_missed_offer:
-            await self.store.set_agent_ready(live.agent.id, False)
-            self._log.info("agent_set_not_ready", agent=live.agent.id, reason="missed_offer")
-        await self._end(live, after_attempt(live.callback, live.queue.settings, CompletionStatus.CANCEL,
-                                            now=self.clock(), agent_missed=True), LineReport(), talked=False)
-
     async def _on_report(self, event: AttemptReport) -> None:
         live = self._find(event.attempt_id)
-        if live is None:
-            return
-        now = self.clock()
-        live.events.append(event.kind)
         if event.kind == "Result":
-            report = LineReport(event.dial_status, event.hangup_cause, event.amd_status, timed_out=live.timed_out)
-            status = classify(report)
-            step = after_attempt(live.callback, live.queue.settings, status, now=now)
-            wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time)
-            if status in (CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE) and wrap_up:
-                # The agent wraps up, and may set a disposition meanwhile; no new offer reaches them until then.
-                live.state, live.pending, live.deadline = InteractionState.WRAP_UP, (step, report), now + wrap_up
-                # Written before the agent is released: a disposition is accepted only in wrap-up.
-                await self.store.set_attempt_states({live.id: InteractionState.WRAP_UP})
-                await self.store.release_agent(live.agent.id, live.id, wrap_up_until=now + wrap_up)
-                return
-            await self._end(live, step, report)
+            report = LineReport(event.dial_status, event.hangup_cause, event.amd_status)
+            if live is not None:
+                await self._apply(live, ResultHeard(report, self.clock()))
+            else:
+                await self._record_unheld(event.attempt_id, report)
             return
         state = {"Preview": InteractionState.PREVIEW, "Dialing": InteractionState.DIALING,
                  "CustomerAnswered": InteractionState.HANDLING}.get(event.kind)
-        if state is None:
-            return
-        live.state = state
-        if state is InteractionState.DIALING:
-            # Our own duration-for-no-answer, beside the Dial timeout (DESIGN.md section 4, step 4).
-            live.deadline = now + timedelta(seconds=live.queue.settings.duration_for_no_answer) + self.grace
-        elif state is InteractionState.HANDLING:
-            live.deadline = datetime.max.replace(tzinfo=now.tzinfo)  # a conversation has no timeout
-        self._unwritten_states[live.id] = state
-        self._states_to_write.set()
+        if live is not None and state is not None:
+            await self._apply(live, Progressed(state))
 
-    async def _end(self, live: LiveAttempt, step: NextStep, report: LineReport, *, talked: bool | None = None) -> None:
-        if live.ending:
-            return
-        live.ending = True
-        now = self.clock()
+    async def _record_unheld(self, attempt_id: str, report: LineReport) -> None:
+        """Another process's attempt, or one whose holder died: its result is recorded all the same, once, for
+        the holder or the next taker (DESIGN.md section 4, step 5)."""
         try:
-            spoke = talked if talked is not None else report.dial_status.upper() == "ANSWER"
-            wrap_up = timedelta(seconds=live.queue.settings.wrap_up_time) if spoke else timedelta(0)
-            await self.store.end_attempt(live.id, agent_id=live.agent.id, owner=self.owner, now=now,
-                                         wrap_up_until=now + wrap_up, step=step, dial_status=report.dial_status,
-                                         hangup_cause=report.hangup_cause, amd_status=report.amd_status,
-                                         actor=self.actor)
-            self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
-                           status=step.status.value, state=step.state.value, reason=step.reason.value,
-                           attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
-        finally:
-            self.live.pop(live.id, None)
+            attempt = uuid.UUID(attempt_id)
+        except ValueError:
+            return
+        if await self.store.result_heard(attempt, heard_at=self.clock(), dial_status=report.dial_status,
+                                         hangup_cause=report.hangup_cause, amd_status=report.amd_status):
+            self._log.info("attempt_result_recorded_for_another", attempt_id=attempt_id, dial_status=report.dial_status)
 
     async def write_states(self, stop: asyncio.Event) -> None:
         """Store the interaction states the event consumer heard, many per statement, so that the consumer
-        never waits for these writes (they inform watchers and a takeover; no decision waits on them). Order
-        does not matter: the statement only moves a state forward, and not after the attempt ended."""
+        never waits for these writes (they inform watchers; no decision waits on them, and a takeover asks
+        Asterisk rather than trust them). Order does not matter: the statement only moves a state forward,
+        and not after the attempt ended."""
         while True:
             if not self._unwritten_states:
                 if stop.is_set():
@@ -418,79 +455,105 @@ class Dialer:
             self._states_to_write.clear()
             batch, self._unwritten_states = self._unwritten_states, {}
             if batch:
-                await self.store.set_attempt_states(batch)
+                try:
+                    await self.store.set_attempt_states(batch)
+                except BaseException:
+                    # Kept for the next try (PostgreSQL away): newer states heard meanwhile win.
+                    self._unwritten_states = {**batch, **self._unwritten_states}
+                    raise
 
-    # -- the watchdog and the reconcile -------------------------------------------------------------------
+    # -- the watchdog, the reconcile and the takeover ------------------------------------------------------
 
     async def watchdog(self, stop: asyncio.Event, interval: float = 0.5) -> None:
         while not stop.is_set():
-            now = self.clock()
-            for live in list(self.live.values()):
-                if live.ending or now < live.deadline:
-                    continue
-                if live.pending is not None:
-                    await self._end_wrap_up(live, now)
-                elif not live.timed_out:
-                    live.timed_out = True
-                    live.deadline = now + self.grace  # the Result of the hang-up should follow
-                    self._log.info("attempt_timed_out", attempt_id=str(live.id), state=live.state.value)
-                    if live.channel:  # without it the agent never answered: the offer's own timeout ends it
-                        with contextlib.suppress(AmiError):
-                            await self.telephony.hangup(live.channel)
-                else:
-                    await self._end(live, after_attempt(live.callback, live.queue.settings, CompletionStatus.NO_ANSWER,
-                                                        now=now), LineReport(timed_out=True), talked=False)
+            await self.check_deadlines()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await stop.wait()
 
-    async def _end_wrap_up(self, live: LiveAttempt, now: datetime) -> None:
-        assert live.pending is not None
-        step, report = live.pending
-        disposition = await self.store.take_disposition(live.id)
-        if disposition is not None:
-            status, start = disposition
-            try:
-                step = after_disposition(live.callback, live.queue.settings, status, now=now, new_start=start)
-            except (InvalidValue, OverflowError) as exc:  # e.g. a requested start that has passed by now: the
-                # line's status stands; one bad disposition must not stop the watchdog (and the daemon)
-                self._log.warning("disposition_refused", attempt_id=str(live.id), error=str(exc))
-        await self._end(live, step, report, talked=False)
+    async def check_deadlines(self) -> None:
+        """One round of the watchdog: deadlines passed, and windows or schedules closed before the dial."""
+        now = self.clock()
+        for live in list(self.live.values()):
+            if now >= live.call.deadline:
+                await self._apply(live, DeadlinePassed())
+            elif (closed := closing(live.call, contact_zone=live.contact_zone, now=now)) is not None:
+                await self._apply(live, closed)
 
     async def reconcile(self) -> None:
-        """After a reconnect: an attempt whose channels are gone ended while we could not hear it."""
+        """After a reconnect: what became of the attempts held while we could not hear. Live channels keep
+        their attempt (re-read: talking or not); gone ones end with the result Asterisk kept, and as of
+        unknown outcome only when the call left no trace. No offer is made meanwhile (ready is clear)."""
+        held = list(self.live.values())
         channels = await self.telephony.core_show_channels()
-        alive = {c.uniqueid for c in channels} | {c.linkedid for c in channels}
-        for live in list(self.live.values()):
-            if str(live.id) not in alive and not live.ending:
-                self._log.warning("attempt_outcome_unknown", attempt_id=str(live.id))
-                await self._end(live, after_unknown_outcome(live.callback, live.queue.settings, now=self.clock()),
-                                LineReport(), talked=False)
+        for live in held:
+            legs = [c for c in channels if c.linkedid == str(live.id) or c.uniqueid == str(live.id)]
+            await self._apply(live, await self._line_event(live.id, legs))
+
+    async def _line_event(self, attempt_id: uuid.UUID, legs: Sequence[ChannelInfo]) -> AttemptEvent:
+        if legs:
+            return LineChecked(live=True, bridged=any(leg.bridge_id for leg in legs))
+        kept = await self.telephony.db_get(RESULT_FAMILY, str(attempt_id))
+        found = parse_kept_result(kept) if kept else None
+        if found is None:
+            self._log.warning("attempt_outcome_unknown", attempt_id=str(attempt_id))
+            return LineChecked(live=False)
+        self._log.info("attempt_result_found", attempt_id=str(attempt_id), where="astdb")
+        return found
 
     async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
+        """A takeover: the in-progress callback of a process that died is ours now. Its attempt's result, if
+        one was recorded or Asterisk kept it, is applied; a live call is re-attached (bridged: talking, whatever
+        the stored state says); only a call that left no trace ends as of unknown outcome."""
         attempts = await self.store.attempts(callback.id)
-        last = attempts[-1] if attempts and attempts[-1].ended_at is None else None
+        if attempts and attempts[-1].ended_at is not None:
+            return await self._follow_ended(callback, queue, attempts[-1], now)
+        last = attempts[-1] if attempts else None
         if last is None or last.agent_id is None:
             return False
-        try:
-            channels = await self.telephony.core_show_channels()
-        except AmiError:
-            # Cannot see the line: decide nothing now; the lease we just took makes it due again soon.
-            return True
-        agent = await self.store.get_agent(last.agent_id)
-        legs = [c for c in channels if c.linkedid == str(last.id)]
-        agent_leg = next((c for c in legs if c.uniqueid == str(last.id)), None)
-        if agent is None or agent_leg is None:
-            return False
-        live = LiveAttempt(last.id, callback, queue, agent.agent, last.started_at, deadline=now, channel=agent_leg.channel,
-                           state=last.interaction_state)
-        settings = queue.settings
-        live.deadline = (datetime.max.replace(tzinfo=now.tzinfo) if last.interaction_state is InteractionState.HANDLING
-                         else now + timedelta(seconds=settings.duration_for_no_answer + settings.agent_offer_timeout)
-                         + self.grace)
+        event: AttemptEvent
+        channel = ""
+        if last.result_at is not None:
+            event = ResultHeard(LineReport(last.dial_status, last.hangup_cause, last.amd_status), last.result_at)
+        else:
+            try:
+                channels = await self.telephony.core_show_channels()
+                legs = [c for c in channels if c.linkedid == str(last.id) or c.uniqueid == str(last.id)]
+                channel = next((c.channel for c in legs if c.uniqueid == str(last.id)), "")
+                event = await self._line_event(last.id, legs)
+            except AmiError as exc:
+                # Cannot see the line: decide nothing; the lease goes back, and it is looked at again soon.
+                self._log.warning("takeover_deferred", callback_id=str(callback.id), error=str(exc))
+                await self.store.return_lease(callback.id, owner=self.owner, due_at=now + TAKEOVER_RETRY)
+                return True
+        record = await self.store.get_agent(last.agent_id)
+        agent = record.agent if record is not None else Agent(id=last.agent_id, dial_string="")
+        state = last.interaction_state
+        if state in (InteractionState.WRAP_UP, InteractionState.ENDED):
+            state = InteractionState.HANDLING  # its result is applied next, wrap-up included
+        call = taken_over(last.id, callback, queue.settings, state=state, channel=channel, now=now, grace=self.grace)
+        zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
+                            queue_timezone=queue.settings.schedule.timezone)
+        live = LiveAttempt(call, queue, agent, last.started_at, zone)
         self.live[last.id] = live
-        self._log.info("attempt_reattached", attempt_id=str(last.id), callback_id=str(callback.id),
-                       channel=agent_leg.channel)
+        self._log.info("attempt_taken_over", attempt_id=str(last.id), callback_id=str(callback.id),
+                       by=type(event).__name__, channel=channel)
+        await self._apply(live, event)
+        return True
+
+    async def _follow_ended(self, callback: Callback, queue: Queue, last: Attempt, now: datetime) -> bool:
+        """Its attempt ended, but the callback did not move (its holder had lost the lease meanwhile, e.g. in
+        a database outage): the callback follows the end on record rather than be treated as unknown."""
+        status = last.completion_status
+        if status is None or status is CompletionStatus.CALLBACK_REQUESTED:
+            return False  # no end on record that can be replayed: the scheduler's unknown outcome applies
+        step = after_attempt(callback, queue.settings, status, now=now)
+        moved = await self.store.transition(
+            callback.id, expected=callback.state, to=step.state, reason=step.reason, now=now, actor=self.actor,
+            owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
+            network_failures=step.network_failures, completion_status=step.status)
+        self._log.info("callback_follows_ended_attempt", callback_id=str(callback.id), attempt_id=str(last.id),
+                       status=status.value, moved=moved is not None)
         return True
 
     # -- inbound calls ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -47,12 +48,20 @@ class AgentRecord:
     waiting: tuple[tuple[UUID, CallbackType], ...]  # the agent's own callback queue, in the order they joined
 
 
+class StartOutcome(StrEnum):
+    """What became of an attempt's start (the values the database returns)."""
+
+    STARTED = "started"
+    NOT_OURS = "not_ours"  # the callback changed hands (a person, or a takeover)
+    NO_SLOT = "no_slot"  # the queue's pacing, across every process: max_concurrent_calls or calls_per_second
+    AGENT_TAKEN = "agent_taken"  # the agent was reserved meanwhile, or is not ready or wrapping up
+
+
 @dataclass(frozen=True)
 class Started:
-    """What starting an attempt did: whether the agent could be reserved, and the callback now in progress
-    (None: not started, because the agent was taken or the callback is no longer ours)."""
+    """What starting an attempt did, and the callback now in progress (None unless started)."""
 
-    agent_reserved: bool
+    outcome: StartOutcome
     callback: Callback | None
 
 
@@ -63,6 +72,17 @@ class Ended:
 
     finished: bool
     callback: Callback | None
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached right now: PostgreSQL is down, restarting or refusing connections, or the
+    connection dropped under a statement. A fault of the infrastructure, not of the request: the same call
+    may succeed once the store answers again (the daemon's tasks retry it with backoff, see
+    cbdialer.supervision). Errors that are bugs (bad SQL, a violated constraint, ...) are never this.
+
+    A statement whose connection dropped may or may not have been committed: the caller cannot tell which.
+    Callers rely on every state change being a guarded statement (`WHERE state = $expected`, the first end
+    of an attempt wins, ...), so that repeating one that did commit changes nothing."""
 
 
 class IdempotencyConflict(Exception):
@@ -118,7 +138,10 @@ class CallbackStore(Protocol):
         puts it in (a name) or takes it out of (None) an agent's own callback queue."""
         ...
 
-    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int: ...
+    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta,
+                            holding: Collection[UUID] | None = None) -> int:
+        """Extend `owner`'s leases; with `holding`, of its in-progress callbacks only those (the calls it holds)."""
+        ...
 
     async def release_leases(self, owner: UUID, *, now: datetime) -> int: ...
 

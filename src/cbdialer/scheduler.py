@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -50,7 +50,8 @@ class AgentDirectory(Protocol):
 class Scheduler:
     def __init__(self, store: CallbackStore, dialer: DialerPort, agents: AgentDirectory, *, owner: UUID,
                  clock: Callable[[], datetime], batch: int = 100, lease: timedelta = timedelta(seconds=30),
-                 poll_interval: float = 1.0, concurrency: int = 4, log: Any = None) -> None:
+                 poll_interval: float = 1.0, concurrency: int = 4, ready: asyncio.Event | None = None,
+                 holding: Callable[[], Collection[UUID]] | None = None, log: Any = None) -> None:
         self.store = store
         self.dialer = dialer
         self.agents = agents
@@ -63,12 +64,20 @@ class Scheduler:
         # still find a free database connection in the pool.
         self.concurrency = concurrency
         self.wake = asyncio.Event()
+        # Claims wait for this (the dialer's: the AMI link up, presence known, reconciled): while Asterisk is
+        # out of reach nothing is claimed, so no agent is reserved, no attempt written, nothing counted.
+        self.ready = ready
+        # The callbacks whose calls the dialer holds: the heartbeat keeps only their in-progress leases alive.
+        self.holding = holding
         self.actor = f"scheduler:{owner}"
         self._log = log or structlog.get_logger("cbdialer.scheduler")
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                if self.ready is not None and not self.ready.is_set():
+                    await _first_of(self.ready, stop)
+                    continue
                 if await self.tick() < self.batch:
                     await self._sleep(stop)
         finally:
@@ -79,7 +88,8 @@ class Scheduler:
     async def heartbeat(self, stop: asyncio.Event) -> None:
         """Keep this process's leases alive: every third of the lease."""
         while not stop.is_set():
-            await self.store.extend_leases(self.owner, now=self.clock(), lease=self.lease)
+            held = self.holding() if self.holding is not None else None
+            await self.store.extend_leases(self.owner, now=self.clock(), lease=self.lease, holding=held)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.lease.total_seconds() / 3):
                     await stop.wait()
@@ -176,6 +186,15 @@ class Scheduler:
             for waiter in waiters:
                 waiter.cancel()
         self.wake.clear()
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _done() -> None:

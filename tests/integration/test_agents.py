@@ -7,12 +7,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from cbdialer.adapters.db import Database
+from cbdialer.ports import StartOutcome
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Agent, Callback, CallbackType, CompletionStatus, InteractionState, Queue
 from cbdialer.domain.outcomes import NextStep
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
+
+# A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
+PACING = {"max_calls": 100, "calls_per_second": 1000.0}
 
 
 async def test_saving_an_agent_twice_updates_its_queues(db: Database) -> None:
@@ -44,26 +48,27 @@ async def test_an_agent_takes_one_offer_at_a_time(db: Database) -> None:
     one, two, three = await due_callbacks(store, owner, 3)
     until = NOW + timedelta(seconds=60)
 
-    async def start(callback: Callback, at: datetime) -> tuple[bool, bool]:
+    async def start(callback: Callback, at: datetime) -> StartOutcome:
         attempt = uuid.uuid4()
         outcome = await store.start_attempt(callback, attempt_id=attempt, agent_id="1001", owner=owner, now=at,
-                                            lease=LEASE, reserve_until=until, actor="test")
-        return outcome.agent_reserved, outcome.callback is not None
+                                            lease=LEASE, reserve_until=until, actor="test", **PACING)
+        assert (outcome.callback is not None) == (outcome.outcome is StartOutcome.STARTED)
+        return outcome.outcome
 
-    assert await start(one, NOW) == (True, True)
+    assert await start(one, NOW) is StartOutcome.STARTED
     first = (await store.attempts(one.id))[0]
     assert (first.agent_id, first.interaction_state) == ("1001", InteractionState.OFFERED)
     assert (await store.get_callback(one.id)).state is CallbackState.IN_PROGRESS
-    assert await start(two, NOW) == (False, False)  # the agent is on the first offer
+    assert await start(two, NOW) is StartOutcome.AGENT_TAKEN  # the agent is on the first offer
     assert await store.attempts(two.id) == []
     assert (await store.get_callback(two.id)).state is CallbackState.QUEUED
     await store.release_agent("1001", first.id, wrap_up_until=NOW + timedelta(seconds=10))
-    assert await start(two, NOW + timedelta(seconds=5)) == (False, False)  # wrap-up
-    assert await start(two, NOW + timedelta(seconds=10)) == (True, True)
-    assert await start(two, NOW + timedelta(seconds=10)) == (False, False)  # an attempt starts once
+    assert await start(two, NOW + timedelta(seconds=5)) is StartOutcome.AGENT_TAKEN  # wrap-up
+    assert await start(two, NOW + timedelta(seconds=10)) is StartOutcome.STARTED
+    assert await start(two, NOW + timedelta(seconds=10)) is StartOutcome.NOT_OURS  # an attempt starts once
     assert await store.set_agent_ready("1001", False)
     await store.release_agent("1001", (await store.attempts(two.id))[0].id, wrap_up_until=NOW)
-    assert await start(three, NOW + timedelta(seconds=20)) == (False, False)  # not ready
+    assert await start(three, NOW + timedelta(seconds=20)) is StartOutcome.AGENT_TAKEN  # not ready
 
 
 async def test_an_attempt_ends_once_and_frees_its_agent(db: Database) -> None:
@@ -74,7 +79,7 @@ async def test_an_attempt_ends_once_and_frees_its_agent(db: Database) -> None:
     (callback,) = await due_callbacks(store, owner, 1)
     attempt = uuid.uuid4()
     started = await store.start_attempt(callback, attempt_id=attempt, agent_id="1001", owner=owner, now=NOW,
-                                        lease=LEASE, reserve_until=NOW + timedelta(seconds=60), actor="test")
+                                        lease=LEASE, reserve_until=NOW + timedelta(seconds=60), actor="test", **PACING)
     assert started.callback is not None
 
     async def state() -> InteractionState:

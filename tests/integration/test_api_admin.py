@@ -17,6 +17,9 @@ from cbdialer.domain.models import CompletionStatus, InteractionState
 from cbdialer.domain.outcomes import NextStep
 from tests.integration.api_client import Api, open_api
 
+# A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
+PACING = {"max_calls": 100, "calls_per_second": 1000.0}
+
 
 @pytest.fixture
 async def api(db: Database) -> AsyncIterator[Api]:
@@ -91,7 +94,7 @@ async def test_queue_metrics_for_the_shift(api: Api) -> None:
         attempt = uuid.uuid4()
         await store.start_attempt(callback, attempt_id=attempt, agent_id="1001", owner=owner, now=api.clock.now,
                                   lease=timedelta(seconds=30), reserve_until=api.clock.now + timedelta(minutes=1),
-                                  actor="test")
+                                  actor="test", **PACING)
         status = CompletionStatus.HANDLED if dial == "ANSWER" else CompletionStatus.NO_ANSWER
         step = NextStep(status=status, reason=Reason(status.value),
                         state=CallbackState.COMPLETED if dial == "ANSWER" else CallbackState.SCHEDULED,

@@ -13,6 +13,9 @@ from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, InteractionState
 from tests.integration.api_client import Api, open_api
 
+# A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
+PACING = {"max_calls": 100, "calls_per_second": 1000.0}
+
 
 @pytest.fixture
 async def api(db: Database) -> AsyncIterator[Api]:
@@ -247,7 +250,7 @@ async def test_an_agent_gives_the_disposition_of_its_own_call_only(api: Api) -> 
     attempt = uuid.uuid4()
     await store.start_attempt(claimed, attempt_id=attempt, agent_id="1002", owner=owner, now=api.clock.now,
                               lease=timedelta(seconds=30), reserve_until=api.clock.now + timedelta(minutes=1),
-                              actor="test")
+                              actor="test", **PACING)
     await store.set_attempt_states({attempt: InteractionState.WRAP_UP})
     path = f"/callbacks/{created['id']}/disposition"
     error = await api.call("POST", path, "agent1001", json={"status": "handled"}, expect=409)

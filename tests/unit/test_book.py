@@ -59,3 +59,14 @@ def test_dnc_is_held_until_it_would_outlive_the_callback() -> None:
 def test_an_orphaned_attempt_is_recovered() -> None:
     decision = decide_due(cb(CallbackState.IN_PROGRESS), QUEUE, now=NOW, on_dnc=False, excluded=False)
     assert isinstance(decision, Recover) and decision.step.reason is Reason.OUTCOME_UNKNOWN
+
+
+def test_no_offer_whose_dial_could_fall_after_the_window_closes() -> None:
+    """The window is checked for the moment the customer would be dialled: after the agent's ring (20 s by
+    default) and any preview, not only at the claim (DESIGN.md section 8)."""
+    london = cb(customer_timezone="Europe/London", end_at=NOW + timedelta(days=2))
+    before_close = datetime(2026, 11, 24, 20, 59, 45, tzinfo=UTC)  # 20:59:45 in London, window 08:00-21:00
+    decision = decide_due(london, QUEUE, now=before_close, on_dnc=False, excluded=False)
+    assert decision == Hold(Reason.RESTRICTED_TIME, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+    in_time = datetime(2026, 11, 24, 20, 59, 39, tzinfo=UTC)  # dialled by 20:59:59
+    assert decide_due(london, QUEUE, now=in_time, on_dnc=False, excluded=False) == Present()

@@ -13,7 +13,7 @@ from cbdialer.dialer import Dialer
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Agent, Callback, CallbackType, Queue, QueueSettings
 from cbdialer.domain.routing import EnqueueForAgent, Offer, route
-from cbdialer.ports import AgentRecord, Started
+from cbdialer.ports import AgentRecord, StartOutcome, Started
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -31,11 +31,11 @@ class Agents:
 
 async def test_presence_of_sip_and_local_agents() -> None:
     dialer = Dialer(Agents(), None, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
-    dialer.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "Local/90002@bench-agents": "INUSE"}
+    dialer.board.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "Local/90002@bench-agents": "INUSE"}
     callback = Callback(id=uuid.uuid4(), queue_id="q", destination="+442079460012", type=CallbackType.STANDARD,
                         state=CallbackState.QUEUED, due_at=NOW, start_at=NOW, end_at=NOW + timedelta(hours=1),
                         created_at=NOW)
-    views = {v.id: v for v in await dialer.agents_for(Queue(id="q", name="q"), callback)}
+    views = {v.id: v for v in await dialer.board.agents_for(Queue(id="q", name="q"), callback)}
     assert (views["1"].logged_in, views["1"].busy) == (True, False)
     assert views["2"].logged_in is False  # a SIP endpoint Asterisk does not list is not there
     assert (views["3"].logged_in, views["3"].busy) == (True, False)  # Local: unknowable until used, so idle
@@ -54,10 +54,11 @@ class OfferStore:
 
     async def start_attempt(self, callback: Callback, *, agent_id: str, **_: object) -> Started:
         self.started.append((callback.id, agent_id))
-        return Started(agent_reserved=True, callback=dataclasses.replace(callback, state=CallbackState.IN_PROGRESS))
+        return Started(outcome=StartOutcome.STARTED,
+                       callback=dataclasses.replace(callback, state=CallbackState.IN_PROGRESS))
 
-    async def transition(self, callback_id: uuid.UUID, *, reason: Reason, **_: object) -> None:
-        self.holds.append((callback_id, reason))
+    async def wait(self, callback: Callback, *, reason: Reason, **_: object) -> None:
+        self.holds.append((callback.id, reason))
 
 
 class Phones:
@@ -80,11 +81,12 @@ async def test_offers_of_one_batch_are_settled_before_their_io_runs() -> None:
     present() must take its agent and dial slot at once, or two callbacks would be offered to one agent."""
     store, phones = OfferStore(), Phones()
     dialer = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
-    dialer.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    dialer.board.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    dialer.ready.set()
     queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=10, calls_per_second=100))
     steps, decisions = [], []
     for callback in due(3):
-        decision = route(callback, queue, await dialer.agents_for(queue, callback))
+        decision = route(callback, queue, await dialer.board.agents_for(queue, callback))
         decisions.append(decision)
         steps.append(dialer.present(callback, queue, decision, now=NOW))
     # The third finds both agents taken, and waits in one's own callback queue.
@@ -100,10 +102,11 @@ async def test_offers_of_one_batch_are_settled_before_their_io_runs() -> None:
 async def test_offers_in_flight_count_against_max_concurrent_calls() -> None:
     store, phones = OfferStore(), Phones()
     dialer = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
-    dialer.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    dialer.board.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
+    dialer.ready.set()
     queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=1, calls_per_second=100))
     first, second = due(2)
-    await dialer.agents_for(queue, first)
+    await dialer.board.agents_for(queue, first)
     step_one = dialer.present(first, queue, Offer("1"), now=NOW)
     step_two = dialer.present(second, queue, Offer("2"), now=NOW)  # its own agent, but no dial slot left
     await asyncio.gather(step_one, step_two)

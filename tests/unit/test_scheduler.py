@@ -254,3 +254,32 @@ async def test_a_stopping_scheduler_hands_back_what_it_did_not_start(store: Memo
     stop.set()
     await sched.run(stop)
     assert len(await store.claim_due(uuid.uuid4(), now=NOW, limit=1, lease=timedelta(seconds=30))) == 1
+
+
+async def test_nothing_is_claimed_while_the_dialer_is_not_ready(store: MemoryStore) -> None:
+    """While the AMI link is down (or presence is not known yet) nothing is claimed: no agent is reserved, no
+    attempt written, nothing counted; the callbacks wait in the book, and go once the link is back."""
+    waiting = callback()
+    await add(store, waiting)
+    dialer, ready, stop = FakeDialer(), asyncio.Event(), asyncio.Event()
+    runner = scheduler(store, dialer, IDLE, ready=ready, poll_interval=0.01)
+    claims = 0
+    claim_due = store.claim_due
+
+    async def counted_claim(*args: object, **kwargs: object) -> list[Callback]:
+        nonlocal claims
+        claims += 1
+        return await claim_due(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.claim_due = counted_claim  # type: ignore[method-assign]
+    task = asyncio.create_task(runner.run(stop))
+    runner.wake.set()  # a NOTIFY arrives: still nothing, the dialer is not ready
+    await asyncio.sleep(0.05)  # the scheduler is given time to misbehave: it must stay idle
+    assert claims == 0 and dialer.presented == []
+    assert (await store.get_callback(waiting.id)).state is CallbackState.SCHEDULED  # type: ignore[union-attr]
+    ready.set()
+    async with asyncio.timeout(5):
+        await dialer.changed.wait()
+    stop.set()
+    await task
+    assert [c.id for c, _ in dialer.presented] == [waiting.id]

@@ -90,11 +90,14 @@ class MemoryStore:
         self._history[callback_id].append(StateChange(now, expected, to, reason, actor, updated.due_at))
         return updated
 
-    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int:
+    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta,
+                            holding: Collection[UUID] | None = None) -> int:
         count = 0
         for callback_id, holder in self._owners.items():
             callback = self._callbacks[callback_id]
-            if holder == owner and callback.state in (CallbackState.QUEUED, CallbackState.IN_PROGRESS):
+            held = holding is None or callback_id in holding
+            if holder == owner and (callback.state is CallbackState.QUEUED
+                                    or (callback.state is CallbackState.IN_PROGRESS and held)):
                 self._callbacks[callback_id] = dataclasses.replace(callback, due_at=now + lease)
                 count += 1
         return count

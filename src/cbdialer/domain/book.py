@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cbdialer.domain.attempt import latest_dial
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, Queue, QueueStatus
 from cbdialer.domain.outcomes import NextStep, after_unknown_outcome
@@ -71,10 +72,14 @@ def decide_due(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool,
         return _hold_or_expire(callback, Reason.RESTRICTED_DNC, now + timedelta(seconds=settings.retry_interval))
     zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
                         queue_timezone=settings.schedule.timezone)
-    reason = hold_reason(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
-    if reason is not None:
-        opening = next_dialable(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
-        return _hold_or_expire(callback, reason, opening)
+    # Dialable now, and still when the customer would be dialled: after the agent's ring and any preview
+    # (DESIGN.md section 8). An offer made just before closing would otherwise dial after it.
+    for moment in (now, latest_dial(settings, now)):
+        reason = hold_reason(moment, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
+        if reason is not None:
+            opening = next_dialable(moment, schedule=settings.schedule, window=settings.calling_window,
+                                    contact_zone=zone)
+            return _hold_or_expire(callback, reason, opening)
     return Present()
 
 

@@ -67,7 +67,8 @@ class Reason(StrEnum):
     CANCEL = "cancel"  # the agent cancelled before the customer answered
     AGENT_MISSED = "agent_missed"  # the agent did not answer or rejected the offer
     CALLBACK_REQUESTED = "callback_requested"  # the agent's disposition: call again at a new time
-    ABORTED = "aborted"  # the attempt was cut short by the queue closing
+    ABORTED = "aborted"  # the attempt was cut short by the window or schedule closing: next opening
+    NOT_DIALLED = "not_dialled"  # the Originate was refused or could not be sent: nobody was called
     OUTCOME_UNKNOWN = "outcome_unknown"  # a crash or lost link hid the outcome: recall interval, never sooner
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     WRONG_DESTINATION = "wrong_destination"
@@ -109,7 +110,9 @@ TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
     **{(S.SCHEDULED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
     (S.QUEUED, R.DIALING): S.IN_PROGRESS,
     (S.QUEUED, R.CALL_NOW): S.QUEUED,
-    **{(S.QUEUED, r): S.SCHEDULED for r in _HOLDS},
+    # Due, and waiting for a dial slot or for a busy agent: it stays queued (and is audited once per wait).
+    (S.QUEUED, R.DIAL_SLOT_UNAVAILABLE): S.QUEUED,
+    **{(S.QUEUED, r): S.SCHEDULED for r in _HOLDS if r is not R.DIAL_SLOT_UNAVAILABLE},
     **{(S.QUEUED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
     # A live attempt ends in an outcome (DESIGN.md section 6); people and inbound calls leave it alone.
     (S.IN_PROGRESS, R.HANDLED): S.COMPLETED,
@@ -121,7 +124,8 @@ TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
     (S.IN_PROGRESS, R.OUTCOME_UNKNOWN): S.SCHEDULED,
     (S.IN_PROGRESS, R.CANCEL): S.QUEUED,
     (S.IN_PROGRESS, R.AGENT_MISSED): S.QUEUED,
-    (S.IN_PROGRESS, R.ABORTED): S.WAITING_FOR_QUEUE,
+    (S.IN_PROGRESS, R.ABORTED): S.SCHEDULED,
+    (S.IN_PROGRESS, R.NOT_DIALLED): S.SCHEDULED,
     (S.IN_PROGRESS, R.ATTEMPTS_EXHAUSTED): S.FAILED,
     (S.IN_PROGRESS, R.WRONG_DESTINATION): S.FAILED,
     (S.IN_PROGRESS, R.EXPIRED): S.EXPIRED,

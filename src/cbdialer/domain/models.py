@@ -66,7 +66,8 @@ class CompletionStatus(StrEnum):
     NETWORK_FAILURE = "network_failure"
     CANCEL = "cancel"
     CALLBACK_REQUESTED = "callback_requested"
-    ABORTED = "aborted"
+    ABORTED = "aborted"  # cut short by the window or schedule closing before the customer was dialled
+    NOT_DIALLED = "not_dialled"  # Asterisk refused the Originate, or the link was down: nobody was called
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,7 @@ class Attempt:
     hangup_cause: int = 0
     amd_status: str = ""
     counted: bool | None = None
+    result_at: datetime | None = None  # when the line's result was heard (recorded at once)
 
     def __post_init__(self) -> None:
         check_aware("started_at", self.started_at)

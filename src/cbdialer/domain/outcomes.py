@@ -90,8 +90,9 @@ def _counted_retry(callback: Callback, settings: QueueSettings, status: Completi
 
 
 def after_attempt(callback: Callback, settings: QueueSettings, status: CompletionStatus, *, now: datetime,
-                  agent_missed: bool = False) -> NextStep:
-    """The outcome table's last three columns for one finished attempt of an in-progress callback."""
+                  agent_missed: bool = False, reopens_at: datetime | None = None) -> NextStep:
+    """The outcome table's last three columns for one finished attempt of an in-progress callback.
+    `reopens_at`: for `aborted`, when the window or schedule that closed opens again (None: never)."""
     if callback.state is not CallbackState.IN_PROGRESS:
         raise InvalidValue("state", f"an outcome applies to an in_progress callback, not a {callback.state.value} one")
     failures = callback.network_failures
@@ -115,7 +116,13 @@ def after_attempt(callback: Callback, settings: QueueSettings, status: Completio
         return _step(callback, status, reason, due_at=now, counted=False, attempts=callback.attempts_count,
                      network_failures=failures)
     if status is CompletionStatus.ABORTED:
-        return _step(callback, status, Reason.ABORTED, due_at=None, counted=False,
+        # Seed 002: removed from the line by the schedule; it is tried again at the next opening.
+        return _step(callback, status, Reason.ABORTED, due_at=reopens_at or callback.end_at, counted=False,
+                     attempts=callback.attempts_count, network_failures=failures)
+    if status is CompletionStatus.NOT_DIALLED:
+        # Nobody was called: not counted, not a network failure; tried again after the short delay.
+        return _step(callback, status, Reason.NOT_DIALLED,
+                     due_at=now + timedelta(seconds=max(1, settings.network_failure_delay)), counted=False,
                      attempts=callback.attempts_count, network_failures=failures)
     raise InvalidValue("completion_status", f"{status.value} is not the outcome of an attempt")
 

@@ -104,6 +104,7 @@ class ChannelInfo:
     state: str
     application: str
     duration: str
+    bridge_id: str = ""  # set while the channel is in a bridge: agent and customer are talking
 
 
 @dataclass(slots=True)
@@ -396,10 +397,32 @@ class AmiLink:
                 state=item.get("channelstatedesc", ""),
                 application=item.get("application", ""),
                 duration=item.get("duration", ""),
+                bridge_id=item.get("bridgeid", ""),
             )
             for item in items
             if item.get("event") == "CoreShowChannel"
         ]
+
+    async def db_get(self, family: str, key: str) -> str | None:
+        """A value of Asterisk's AstDB, or None if there is none. DBGet needs only the `reporting` write class
+        (DBPut and DBDel need `system`, which cbdialer's user does not have)."""
+        items = await self._send({"Action": "DBGet", "Family": family, "Key": key}, complete_event="DBGetComplete")
+        if isinstance(items, dict):  # an error answer: "Database entry not found"
+            if "not found" in items.get("message", "").lower():
+                return None
+            raise AmiActionFailed(f"AMI DBGet failed: {items.get('message', 'no message')}")
+        for item in items:
+            if item.get("event") == "DBGetResponse":
+                return item.get("val", "")
+        return None
+
+    def drop(self, reason: str) -> None:
+        """Close the session, so that `run` reconnects (and a new LinkUp follows): for a link whose setup
+        after LinkUp failed."""
+        session = self._session
+        if session is not None and session.transport is not None:
+            self._log.warning("ami_link_dropped", reason=reason)
+            session.transport.close()
 
     async def device_states(self) -> dict[str, str]:
         """Device state of every device Asterisk knows, e.g. {"PJSIP/agent-1001": "NOT_INUSE"}."""

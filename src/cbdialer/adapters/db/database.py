@@ -4,7 +4,6 @@ migration file, never from a string in the code."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -13,9 +12,9 @@ from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import structlog
 
 from cbdialer import __version__
+from cbdialer.adapters.db.errors import DatabaseUnavailable, guarded, is_unavailable, unavailable
 from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
 from cbdialer.adapters.db.queries import load_queries
 from cbdialer.adapters.db.store import PostgresStore
@@ -23,13 +22,6 @@ from cbdialer.adapters.db.store import PostgresStore
 
 _DUE_CHANNEL = "cbdialer_due"
 _CHANGED_CHANNEL = "cbdialer_changed"
-log = structlog.get_logger("cbdialer.db")
-
-
-async def _wait(stop: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(delay):
-            await stop.wait()
 
 
 async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
@@ -39,13 +31,12 @@ async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
     rolled back by asyncpg itself, so there is nothing to reset."""
 
 
-class DatabaseUnavailable(Exception):
-    """PostgreSQL could not be reached or refused the connection."""
-
-
 class Database:
+    """The daemon's handle on PostgreSQL. Every method raises DatabaseUnavailable (a StoreUnavailable) when
+    the server cannot be reached or the connection drops, and nothing else for that: see errors.py."""
+
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
-        self._pool = pool
+        self._pool = guarded(pool)
         self._url = url
         self._q = load_queries()
 
@@ -94,6 +85,23 @@ class Database:
     def store(self) -> PostgresStore:
         return PostgresStore(self._pool)
 
+    async def ping(self, timeout: float = 1.0) -> None:
+        """One cheap round trip on a pooled connection; DatabaseUnavailable unless PostgreSQL answers within
+        `timeout` seconds (connecting included)."""
+        try:
+            async with asyncio.timeout(timeout), self._pool.acquire() as conn:
+                await conn.fetchval(self._q["ping"])
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(f"PostgreSQL did not answer within {timeout:g} s") from exc
+
+    async def available(self, timeout: float = 1.0) -> bool:
+        """Whether PostgreSQL answers a ping within `timeout` seconds (for /healthz)."""
+        try:
+            await self.ping(timeout)
+        except DatabaseUnavailable:
+            return False
+        return True
+
     async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, object]]:
         async with self._pool.acquire() as conn:
             return [dict(r) for r in await conn.fetch(self._q["callbacks_watch"], since, limit)]
@@ -107,34 +115,42 @@ class Database:
         finally:
             await conn.close()
 
-    async def listen_for_due(self, wake: asyncio.Event, stop: asyncio.Event, *, retry_delay: float = 1.0) -> None:
+    async def listen_for_due(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
         """Set `wake` whenever callbacks are written with a due time (NOTIFY cbdialer_due), until `stop`.
-        A lost connection is reopened; meanwhile the scheduler's poll covers for it."""
-        while not stop.is_set():
-            lost = asyncio.Event()
+        DatabaseUnavailable if the listening connection cannot be opened or is lost: the caller opens it
+        again after a backoff (cbdialer.supervision), and meanwhile the scheduler's poll covers for it."""
+        lost = asyncio.Event()
+        try:
+            conn = await asyncpg.connect(self._url)
+        except Exception as exc:
+            if (translated := unavailable(exc)) is not None:
+                raise translated from exc
+            raise
+        try:
+            # Library callbacks only signal; the scheduler does the work.
+            await conn.add_listener(_DUE_CHANNEL, lambda *_: wake.set())
+            conn.add_termination_listener(lambda *_: lost.set())
+            wake.set()  # anything written while we were not listening
+            stopping = asyncio.ensure_future(stop.wait())
+            dropped = asyncio.ensure_future(lost.wait())
             try:
-                conn = await asyncpg.connect(self._url)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("due_listener_connect_failed", error=str(exc))
-                await _wait(stop, retry_delay)
-                continue
-            try:
-                # Library callbacks only signal; the scheduler does the work.
-                await conn.add_listener(_DUE_CHANNEL, lambda *_: wake.set())
-                conn.add_termination_listener(lambda *_: lost.set())
-                wake.set()  # anything written while we were not listening
-                stopping = asyncio.ensure_future(stop.wait())
-                dropped = asyncio.ensure_future(lost.wait())
-                try:
-                    await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stopping.cancel()
-                    dropped.cancel()
-                if lost.is_set() and not stop.is_set():
-                    log.warning("due_listener_lost")
+                await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                if not conn.is_closed():
+                stopping.cancel()
+                dropped.cancel()
+        except Exception as exc:
+            if (translated := unavailable(exc)) is not None:
+                raise translated from exc
+            raise
+        finally:
+            if not conn.is_closed():
+                try:
                     await conn.close()
+                except Exception as exc:  # a connection that broke while closing is closed all the same
+                    if not is_unavailable(exc):
+                        raise
+        if lost.is_set() and not stop.is_set():
+            raise DatabaseUnavailable("the connection listening for due callbacks was lost")
 
     # -- schema --------------------------------------------------------------------------------------
 

@@ -23,6 +23,10 @@ SELECT version, name, checksum FROM schema_migrations ORDER BY version;
 -- name: migrations_record
 INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3);
 
+-- name: ping
+-- /healthz and the tasks' probe: one round trip that touches no table.
+SELECT 1;
+
 -- name: migrations_table_exists
 SELECT to_regclass('schema_migrations') IS NOT NULL;
 
@@ -121,8 +125,53 @@ WITH changed AS (
 SELECT * FROM changed;
 
 -- name: callbacks_extend_leases
-UPDATE callbacks SET due_at = $2::timestamptz + $3::interval
-WHERE lease_owner = $1 AND state IN ('queued', 'in_progress');
+-- The heartbeat: this process's leases, and the reservations of the agents on its live calls, which last as
+-- long as the call (DESIGN.md section 8). A reservation outlives the lease by one more lease, so that a
+-- call whose holder died is taken over before its agent can be offered another call.
+-- $4: the callbacks whose calls this process holds (NULL: all). An in-progress callback of this process that
+-- it does not hold (its start's answer was lost with a connection) is not extended: it falls due, and a
+-- takeover (this process's own, or another's) looks at its line.
+WITH leased AS (
+    UPDATE callbacks SET due_at = $2::timestamptz + $3::interval
+    WHERE lease_owner = $1
+      AND (state = 'queued' OR (state = 'in_progress' AND ($4::uuid[] IS NULL OR id = ANY ($4::uuid[]))))
+    RETURNING id, state
+), reserved AS (
+    UPDATE agents a SET reserved_until = greatest(a.reserved_until, $2::timestamptz + 2 * $3::interval)
+    FROM attempts t JOIN leased l ON l.id = t.callback_id AND l.state = 'in_progress'
+    WHERE a.reserved_for = t.id AND t.ended_at IS NULL
+)
+SELECT count(*) FROM leased;
+
+-- name: callback_wait
+-- Due, and waiting (for a dial slot, or in a busy agent's own callback queue, $6/$7): it stays queued, its
+-- lease is handed back and it falls due again at $4, for any process. Audited only when the reason or the
+-- agent it waits for changes, so a long wait writes O(1) audit lines, not one per retry.
+WITH old AS (
+    SELECT id, reason AS old_reason, assigned_agent AS old_agent FROM callbacks
+    WHERE id = $1 AND state = 'queued' AND lease_owner = $2
+), changed AS (
+    UPDATE callbacks c SET reason = $3, due_at = $4, lease_owner = NULL,
+        assigned_at = CASE WHEN NOT $6 THEN c.assigned_at WHEN $7::text IS NULL THEN NULL
+                           WHEN c.assigned_agent IS NOT DISTINCT FROM $7::text THEN c.assigned_at ELSE $5 END,
+        assigned_agent = CASE WHEN $6 THEN $7::text ELSE c.assigned_agent END,
+        updated_at = $5, version = c.version + 1
+    FROM old
+    WHERE c.id = old.id AND c.state = 'queued' AND c.lease_owner = $2
+    RETURNING c.*, old.old_reason, old.old_agent
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $5, 'queued', 'queued', reason, $8, due_at FROM changed
+    WHERE old_reason IS DISTINCT FROM reason OR old_agent IS DISTINCT FROM assigned_agent
+)
+SELECT * FROM changed;
+
+-- name: callback_lease_return
+-- A taken-over call whose line cannot be seen now (Asterisk did not answer): the lease goes back and the
+-- callback falls due again at $3, for this process or another to look again. Nothing is decided.
+UPDATE callbacks SET lease_owner = NULL, due_at = $3
+WHERE id = $1 AND lease_owner = $2 AND state = 'in_progress'
+RETURNING id;
 
 -- name: callbacks_release_leases
 -- A clean stop: what this process claimed but did not start falls due again at once.
@@ -183,30 +232,10 @@ UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $3
 WHERE id = $1 AND reserved_for = $2;
 
 -- name: attempt_start
--- DESIGN.md section 4, steps 1 and 2 in one statement, committed before any Originate: reserve the agent
--- (one live offer per agent across every dialer process) only while the callback is still queued and leased
--- to us, and only then move it to in_progress (it leaves any agent's callback queue it waited in) and write
--- the attempt and the audit line. The callback's lease ($6) is now the attempt's.
-WITH reserved AS (
-    UPDATE agents SET reserved_for = $2, reserved_until = $7
-    WHERE id = $3 AND ready
-      AND (reserved_for IS NULL OR reserved_until <= $5)
-      AND (wrap_up_until IS NULL OR wrap_up_until <= $5)
-      AND EXISTS (SELECT 1 FROM callbacks WHERE id = $1 AND state = 'queued' AND lease_owner = $4)
-    RETURNING id
-), changed AS (
-    UPDATE callbacks SET state = 'in_progress', reason = 'dialing', due_at = $5 + $6::interval,
-        assigned_agent = NULL, assigned_at = NULL, updated_at = $5, version = version + 1
-    WHERE id = $1 AND state = 'queued' AND lease_owner = $4 AND EXISTS (SELECT 1 FROM reserved)
-    RETURNING *
-), attempt AS (
-    INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, interaction_state)
-    SELECT $2, id, $3, $4, $5, 'offered' FROM changed
-), audit AS (
-    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
-    SELECT id, $5, 'queued', state, reason, $8, due_at FROM changed
-)
-SELECT EXISTS (SELECT 1 FROM reserved) AS agent_reserved, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
+-- DESIGN.md section 4, steps 1 and 2 in one statement, committed before any Originate: see the function
+-- cbdialer_start_attempt (migration 0006). $9, $10: the queue's max_concurrent_calls and calls_per_second,
+-- held across every dialer process. The callback's lease ($6) is now the attempt's.
+SELECT outcome, (started).* FROM cbdialer_start_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: attempt_states
 -- Interaction states of live attempts, many at once ($1 ids, $2 states). A state only moves forward (offered,
@@ -227,8 +256,12 @@ SELECT pg_notify('cbdialer_changed', '') WHERE EXISTS (SELECT 1 FROM changed);
 -- callback out of in_progress (guarded by state and lease, with its audit line); the agent's reservation for
 -- this attempt is released in any case, with the wrap-up time ($9) before the next offer.
 WITH finished AS (
-    UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3, dial_status = $4,
-        hangup_cause = $5, amd_status = $6, counted = $7
+    UPDATE attempts SET ended_at = $2, interaction_state = 'ended', completion_status = $3,
+        -- a result recorded when it was heard stands (the first record wins)
+        dial_status = CASE WHEN result_at IS NULL THEN $4 ELSE dial_status END,
+        hangup_cause = CASE WHEN result_at IS NULL THEN $5 ELSE hangup_cause END,
+        amd_status = CASE WHEN result_at IS NULL THEN $6 ELSE amd_status END,
+        result_at = COALESCE(result_at, CASE WHEN $4::text <> '' THEN $2::timestamptz END), counted = $7
     WHERE id = $1 AND ended_at IS NULL
     RETURNING callback_id
 ), released AS (
@@ -246,6 +279,32 @@ WITH finished AS (
     SELECT id, $2, 'in_progress', state, reason, $17, due_at FROM changed
 )
 SELECT EXISTS (SELECT 1 FROM finished) AS finished, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
+
+-- name: attempt_record_result
+-- The line's result, durable the moment it is heard (DESIGN.md section 4, step 5), by the attempt's holder:
+-- written on the attempt once (the first record wins), the attempt into wrap_up (a disposition is accepted
+-- from then on), and the agent released into its wrap-up ($7 until $8), in one statement. The callback
+-- waits for the wrap-up's end.
+WITH recorded AS (
+    UPDATE attempts SET
+        dial_status = CASE WHEN result_at IS NULL THEN $3 ELSE dial_status END,
+        hangup_cause = CASE WHEN result_at IS NULL THEN $4 ELSE hangup_cause END,
+        amd_status = CASE WHEN result_at IS NULL THEN $5 ELSE amd_status END,
+        result_at = COALESCE(result_at, $2), interaction_state = 'wrap_up'
+    WHERE id = $1 AND ended_at IS NULL
+    RETURNING id
+), released AS (
+    UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $7, idle_since = $7
+    WHERE id = $6 AND reserved_for = $1 AND EXISTS (SELECT 1 FROM recorded)
+)
+SELECT pg_notify('cbdialer_changed', '') FROM recorded;
+
+-- name: attempt_result_heard
+-- A result heard for an attempt this process does not hold (another process's, or one whose holder died):
+-- recorded once, for the holder or the next taker to apply (DESIGN.md section 4, step 5).
+UPDATE attempts SET result_at = $2, dial_status = $3, hangup_cause = $4, amd_status = $5
+WHERE id = $1 AND ended_at IS NULL AND result_at IS NULL
+RETURNING id;
 
 -- name: attempt_disposition_set
 -- Only while the agent wraps up the call (and, given $4, only the agent who had the call); the dialer applies

@@ -4,7 +4,7 @@ guarded statement that also writes its audit line, so the two can never disagree
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -32,11 +32,13 @@ from cbdialer.ports import (
     CallbackQuery,
     Ended,
     IdempotencyConflict,
+    StartOutcome,
     Started,
     StateChange,
     Unchanged,
 )
 from cbdialer.adapters.db.queries import load_queries
+from cbdialer.adapters.db.errors import GuardedPool, guarded
 
 
 def callback_from_row(row: asyncpg.Record) -> Callback:
@@ -79,8 +81,10 @@ def queue_from_row(row: asyncpg.Record) -> Queue:
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, pool: asyncpg.Pool | GuardedPool) -> None:
+        # Every statement goes through the guarded pool: a connection-level failure (PostgreSQL down,
+        # restarting, the connection dropped) comes out as StoreUnavailable, anything else as it is.
+        self._pool = guarded(pool)
         self._q = load_queries()
 
     async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
@@ -130,8 +134,12 @@ class PostgresStore:
             now, owner, actor, change, assigned_agent if change else None, end_at)
         return callback_from_row(rows[0]) if rows else None
 
-    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta) -> int:
-        return int((await self._execute("callbacks_extend_leases", owner, now, lease)).split()[-1])
+    async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta,
+                            holding: Collection[UUID] | None = None) -> int:
+        """Extend this process's leases, and the reservations of the agents on its live calls; with `holding`,
+        only those in-progress callbacks whose calls it holds."""
+        held = sorted(holding) if holding is not None else None
+        return int(await self._value("callbacks_extend_leases", owner, now, lease, held))
 
     async def release_leases(self, owner: UUID, *, now: datetime) -> int:
         return int((await self._execute("callbacks_release_leases", owner, now)).split()[-1])
@@ -180,14 +188,42 @@ class PostgresStore:
         await self._execute("agent_release", agent_id, attempt_id, wrap_up_until)
 
     async def start_attempt(self, callback: Callback, *, attempt_id: UUID, agent_id: str, owner: UUID,
-                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str) -> Started:
-        """Reserve the agent until `reserve_until`, write the attempt and move the callback to in_progress, in
-        one statement committed before anything is sent to Asterisk (DESIGN.md sections 4 and 8)."""
+                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str,
+                            max_calls: int, calls_per_second: float) -> Started:
+        """Take a dial slot of the queue (across every process), reserve the agent until `reserve_until`,
+        write the attempt and move the callback to in_progress, in one statement committed before anything is
+        sent to Asterisk (DESIGN.md sections 4 and 8)."""
         rows = await self._fetch("attempt_start", callback.id, attempt_id, agent_id, owner, now, lease,
-                                 reserve_until, actor)
+                                 reserve_until, actor, max_calls, calls_per_second)
         row = rows[0]
-        return Started(agent_reserved=row["agent_reserved"],
+        return Started(outcome=StartOutcome(row["outcome"]),
                        callback=callback_from_row(row) if row["id"] is not None else None)
+
+    async def record_result(self, attempt_id: UUID, *, agent_id: str, heard_at: datetime, dial_status: str,
+                            hangup_cause: int, amd_status: str, wrap_up_until: datetime) -> bool:
+        """The holder heard the line's result: on record at once, the attempt in wrap-up, the agent released
+        into it (see attempt_record_result). False if the attempt had ended."""
+        return bool(await self._fetch("attempt_record_result", attempt_id, heard_at, dial_status, hangup_cause,
+                                      amd_status, agent_id, wrap_up_until))
+
+    async def result_heard(self, attempt_id: UUID, *, heard_at: datetime, dial_status: str, hangup_cause: int,
+                           amd_status: str) -> bool:
+        """Record a result heard for an attempt this process does not hold; False if one was on record, or the
+        attempt has ended (or is not cbdialer's)."""
+        return await self._value("attempt_result_heard", attempt_id, heard_at, dial_status, hangup_cause,
+                                 amd_status) is not None
+
+    async def wait(self, callback: Callback, *, owner: UUID, reason: Reason, due_at: datetime, now: datetime,
+                   actor: str, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
+        """A due callback waits, still queued, until `due_at` (see callback_wait); None if it is not ours."""
+        change = not isinstance(assigned_agent, Unchanged)
+        rows = await self._fetch("callback_wait", callback.id, owner, reason.value, due_at, now, change,
+                                 assigned_agent if change else None, actor)
+        return callback_from_row(rows[0]) if rows else None
+
+    async def return_lease(self, callback_id: UUID, *, owner: UUID, due_at: datetime) -> bool:
+        """Hand back the lease of an in-progress callback whose line could not be seen; it falls due at `due_at`."""
+        return await self._value("callback_lease_return", callback_id, owner, due_at) is not None
 
     async def set_attempt_states(self, states: Mapping[UUID, InteractionState]) -> None:
         """Move live attempts' interaction states forward, in one statement (see attempt_states)."""
@@ -224,7 +260,7 @@ class PostgresStore:
                         interaction_state=InteractionState(r["interaction_state"]), ended_at=r["ended_at"],
                         completion_status=CompletionStatus(r["completion_status"]) if r["completion_status"] else None,
                         dial_status=r["dial_status"] or "", hangup_cause=r["hangup_cause"] or 0,
-                        amd_status=r["amd_status"] or "", counted=r["counted"])
+                        amd_status=r["amd_status"] or "", counted=r["counted"], result_at=r["result_at"])
                 for r in await self._fetch("attempts_of_callback", callback_id)]
 
     async def add_dnc(self, number: str, *, actor: str) -> None:

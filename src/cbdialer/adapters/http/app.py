@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import structlog
@@ -28,7 +28,7 @@ from cbdialer.adapters.http import models as m
 from cbdialer.domain.access import AccessDenied, Principal
 from cbdialer.domain.codec import settings_to_dict
 from cbdialer.domain.models import Agent, Callback, CompletionStatus, InvalidValue, Queue, Team
-from cbdialer.ports import AgentRecord, CallbackQuery, IdempotencyConflict
+from cbdialer.ports import AgentRecord, CallbackQuery, IdempotencyConflict, StoreUnavailable
 
 PREFIX = "/api/v1"
 MAX_BODY = 64 * 1024  # bytes; nothing the API takes comes near it
@@ -118,9 +118,13 @@ def decode_cursor(text: str) -> tuple[datetime, UUID]:
 class Api:
     """The handlers: each turns a validated request into one call of the service."""
 
-    def __init__(self, admin: Admin, presence: Callable[[str], str]) -> None:
+    def __init__(self, admin: Admin, presence: Callable[[str], str],
+                 database_up: Callable[[], Awaitable[bool]] | None = None,
+                 ami_up: Callable[[], bool] | None = None) -> None:
         self.admin = admin
         self.presence = presence
+        self.database_up = database_up
+        self.ami_up = ami_up
         self.requests: Counter[tuple[str, str, int]] = Counter()
 
     def queue_out(self, queue: Queue) -> m.QueueOut:
@@ -303,12 +307,25 @@ class Api:
     # health and metrics
 
     async def healthz(self, call: Call) -> Any:
-        try:
-            async with asyncio.timeout(2):
-                await self.admin.metrics()
-        except Exception:  # noqa: BLE001 - any failure to reach the database means "not healthy"
-            return 503, m.HealthOut(status="unavailable", database=False)
-        return m.HealthOut(status="ok", database=True)
+        """200 `ok`, or 503 `unavailable` with `down` naming what is down: `database` (PostgreSQL did not
+        answer the ping, on the API's own pool) and `ami` (the dialer's AMI link is not up)."""
+        if self.database_up is not None:
+            database = await self.database_up()
+        else:  # an API without the daemon (tests, bench/api): read something, briefly
+            try:
+                async with asyncio.timeout(2):
+                    await self.admin.metrics()
+                database = True
+            except Exception:  # noqa: BLE001 - any failure to reach the database means "not healthy"
+                database = False
+        down: list[Literal["database", "ami"]] = [] if database else ["database"]
+        if self.ami_up is not None and not self.ami_up():
+            down.append("ami")
+        out = m.HealthOut(status="unavailable", database=database, down=down) if down \
+            else m.HealthOut(status="ok", database=True)
+        # `down` only when something is: a healthy answer stays {"status": "ok", "database": true}.
+        return web.Response(status=503 if down else 200, content_type="application/json",
+                            text=out.model_dump_json(exclude_none=True))
 
     async def metrics(self, call: Call) -> Any:
         return web.Response(text=prometheus_text(await self.admin.metrics(), self.requests),
@@ -572,6 +589,12 @@ def _middleware(api: Api, public: set[str]) -> Any:
         except IdempotencyConflict as exc:
             status = 409
             return _error(409, "conflict", str(exc), "Idempotency-Key")
+        except StoreUnavailable:
+            # PostgreSQL is away (restarting, or the connection dropped): the client may retry; nothing was
+            # changed that a retry would repeat wrongly (every write is guarded).
+            status = 503
+            return _error(503, "unavailable", "the database is unavailable; try again shortly", None,
+                          {"Retry-After": "2"})
         except web.HTTPRequestEntityTooLarge:
             status = 413
             return _error(413, "too_large", f"the body is larger than {MAX_BODY} bytes", "body")
@@ -592,10 +615,15 @@ def _middleware(api: Api, public: set[str]) -> Any:
     return handle
 
 
-def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None) -> web.Application:
+def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
+             database_up: Callable[[], Awaitable[bool]] | None = None,
+             ami_up: Callable[[], bool] | None = None) -> web.Application:
+    """The admin API. `presence`: an agent's device state as the dialer heard it; `database_up`: a cheap
+    check that PostgreSQL answers (without it /healthz reads the metrics); `ami_up`: whether the dialer's AMI
+    link is up (without it /healthz says nothing of AMI)."""
     from cbdialer.adapters.http.openapi import openapi_document
 
-    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"))
+    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up)
     routes = api.routes()
     public = {"/healthz", "/metrics", f"{PREFIX}/openapi.json"}
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_middleware(api, public)])

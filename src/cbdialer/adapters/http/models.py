@@ -330,6 +330,9 @@ class ReportOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "unavailable"]
-    database: bool
+    status: Literal["ok", "unavailable"] = Field(description="`ok` (200) or `unavailable` (503)")
+    database: bool = Field(description="whether PostgreSQL answered")
+    down: list[Literal["database", "ami"]] | None = Field(
+        default=None, description="only when unavailable: what is down (`database`: PostgreSQL does not answer; "
+                                  "`ami`: the dialer's link to Asterisk is not up)")
 

@@ -95,7 +95,7 @@ def openapi_document(routes: list[Any], prefix: str) -> dict[str, Any]:
         "summary": "Health (no token)", "operationId": "healthz", "tags": ["health"], "security": [],
         "responses": {"200": {"description": "Healthy",
                               "content": {"application/json": {"schema": {"$ref": _REF.format(model="HealthOut")}}}},
-                      "503": {"description": "The database does not answer",
+                      "503": {"description": "Something is down: `down` names it (`database`, `ami`)",
                               "content": {"application/json": {"schema": {"$ref": _REF.format(model="HealthOut")}}}}},
     }}
     paths["/metrics"] = {"get": {
