@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -30,11 +30,11 @@ from cbdialer.admin import Admin
 from cbdialer.app import daemon_tasks, supervise
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
-from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
 from cbdialer.ports import StoreUnavailable
 from cbdialer.scheduler import Scheduler
 from cbdialer.supervision import Backoff, DatabaseHealth
 from tests.support.postgres import PrivatePostgres, restart
+from tests.support.recording_dialer import Agents, RecordingDialer
 
 OPEN_ALL_HOURS = Queue(id="sales", name="Sales", settings=QueueSettings(
     schedule=Schedule(), calling_window=CallingWindow(time(0, 0), time.max)))
@@ -174,30 +174,6 @@ async def test_healthz_names_what_is_down(private_postgres: PrivatePostgres, pri
     assert {"200", "503"} <= set(responses)
 
 
-class RecordingDialer:
-    def __init__(self) -> None:
-        self.presented: list[uuid.UUID] = []
-        self._changed = asyncio.Condition()
-
-    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
-        return False
-
-    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
-                      now: datetime) -> None:
-        async with self._changed:
-            self.presented.append(callback.id)
-            self._changed.notify_all()
-
-    async def wait_for(self, callback_id: uuid.UUID, timeout: float) -> None:
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: callback_id in self.presented)
-
-
-class Agents:
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
-        return [AgentView(id="1001", queues=frozenset({"sales"}))]
-
-
 class Log:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
@@ -229,10 +205,10 @@ async def test_the_daemons_database_tasks_ride_a_restart_through(
     daemon = asyncio.create_task(supervise(chosen, stop), name="daemon")
     try:
         before = await store.add_callback(new_callback(), actor="test")
-        await dialer.wait_for(before.id, timeout=10)
+        await dialer.wait_for_callback(before.id, timeout=10)
         await restart(private_postgres)
         after = await store.add_callback(new_callback(number="+442079460013"), actor="test")
-        await dialer.wait_for(after.id, timeout=20)
+        await dialer.wait_for_callback(after.id, timeout=20)
         assert not daemon.done()
     finally:
         stop.set()

@@ -8,7 +8,6 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -17,37 +16,14 @@ import asyncpg
 from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
-from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
+from cbdialer.domain.routing import AgentView
 from cbdialer.scheduler import Scheduler
+from tests.support.recording_dialer import Agents, RecordingDialer
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 OPEN_ALL_HOURS = Queue(id="sales", name="Sales", settings=QueueSettings(
     schedule=Schedule(), calling_window=CallingWindow(time(0, 0), time.max)))
 AGENT = AgentView(id="1001", queues=frozenset({"sales"}))
-
-
-class RecordingDialer:
-    def __init__(self) -> None:
-        self.presented: list[uuid.UUID] = []
-        self._changed = asyncio.Condition()
-
-    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
-        return False
-
-    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
-                      now: datetime) -> None:
-        async with self._changed:
-            self.presented.append(callback.id)
-            self._changed.notify_all()
-
-    async def wait_for(self, count: int, timeout: float) -> None:
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: len(self.presented) >= count)
-
-
-class Agents:
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
-        return [AGENT]
 
 
 def records(count: int, due: datetime) -> list[tuple[object, ...]]:
