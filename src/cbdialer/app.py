@@ -176,7 +176,9 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
         link = AmiLink(ami_config(settings))
         store = db.store()
         lease = timedelta(seconds=settings.lease_seconds)
-        dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease)
+        health = DatabaseHealth()
+        dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease,
+                        database_up=lambda: health.available)
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=utc_now, lease=lease, ready=dialer.ready,
                               holding=dialer.holding)
         # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
@@ -186,7 +188,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
                        presence=dialer.board.presence,
                        database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
                        ami_up=lambda: link.connected)
-        tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop)
+        tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)
         tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop)
         try:
             await supervise(tasks, stop)

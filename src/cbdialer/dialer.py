@@ -57,7 +57,7 @@ from cbdialer.domain.attempt import (
     parse_kept_result,
     taken_over,
 )
-from cbdialer.domain.book import cancelled_by_inbound
+from cbdialer.domain.book import Hold, cancelled_by_inbound, outside_hours
 from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, Queue
 from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt
@@ -172,7 +172,8 @@ class Dialer:
 
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
                  lease: timedelta = timedelta(seconds=30), grace: timedelta = timedelta(seconds=5),
-                 context: str = CALLBACK_CONTEXT, log: Any = None) -> None:
+                 context: str = CALLBACK_CONTEXT, database_up: Callable[[], bool] = lambda: True,
+                 log: Any = None) -> None:
         self.store = store
         self.telephony = telephony
         self.owner = owner
@@ -180,6 +181,7 @@ class Dialer:
         self.lease = lease
         self.grace = grace
         self.context = context
+        self.database_up = database_up
         self.actor = f"dialer:{owner}"
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self._pacers: dict[str, _Pacer] = {}
@@ -219,6 +221,11 @@ class Dialer:
             return self._wait(callback, now + AGENT_QUEUE_RECHECK, now, assigned_agent=decision.agent_id)
         if not self.ready.is_set():
             return self._wait(callback, now + SLOT_RECHECK, now)  # no new offer while Asterisk is out of reach
+        late = outside_hours(callback, queue, now=now)  # the batch's time may be seconds old: look again
+        if isinstance(late, Hold):
+            return self._hold(callback, late.reason, late.due_at, now)
+        if late is not None:
+            return self._hold(callback, Reason.EXPIRED, callback.end_at, now)
         if not self._slot_free(queue, now):
             return self._wait(callback, now + max(SLOT_RECHECK, timedelta(seconds=1 / settings.calls_per_second)), now)
         agent = self.board.agent(queue, decision.agent_id)
@@ -257,17 +264,25 @@ class Dialer:
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
                        agent=agent.id, destination=callback.destination)
         if not self.ready.is_set():
-            await self._apply(live, NotDialled("the AMI link is down"))
+            await self._not_dialled(live, "the AMI link is down")
             return
         try:
             await self.telephony.originate(self._originate_request(live))
         except (AmiUnavailable, AmiActionFailed, ValueError) as exc:
             # Never sent, or refused by Asterisk: nobody was dialled. Not counted; tried again soon.
             self._log.warning("originate_not_sent", attempt_id=str(attempt_id), error=str(exc))
-            await self._apply(live, NotDialled(str(exc)))
+            await self._not_dialled(live, str(exc))
         except AmiError as exc:
             # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
+
+    async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
+        try:
+            await self._apply(live, NotDialled(why))
+        except BaseException:
+            # Not ended (PostgreSQL away): let go of it, and its lease runs out; the takeover finds no channel.
+            self.live.pop(live.id, None)
+            raise
 
     def _slot_free(self, queue: Queue, now: datetime) -> bool:
         """This process's own view of the queue's pacing (PostgreSQL has the last word, across processes)."""
@@ -472,7 +487,11 @@ class Dialer:
                     await stop.wait()
 
     async def check_deadlines(self) -> None:
-        """One round of the watchdog: deadlines passed, and windows or schedules closed before the dial."""
+        """One round of the watchdog: deadlines passed, and windows or schedules closed before the dial. Not
+        while Asterisk or PostgreSQL is away: what happened on the line meanwhile may be waiting to be heard
+        or applied (the reconcile, or the event consumer once the database is back, decides then)."""
+        if not self.ready.is_set() or not self.database_up():
+            return
         now = self.clock()
         for live in list(self.live.values()):
             if now >= live.call.deadline:
@@ -506,6 +525,8 @@ class Dialer:
         one was recorded or Asterisk kept it, is applied; a live call is re-attached (bridged: talking, whatever
         the stored state says); only a call that left no trace ends as of unknown outcome."""
         attempts = await self.store.attempts(callback.id)
+        if attempts and attempts[-1].id in self.live:
+            return True  # our own call (its lease ran out in an outage and we claimed it back): still held
         if attempts and attempts[-1].ended_at is not None:
             return await self._follow_ended(callback, queue, attempts[-1], now)
         last = attempts[-1] if attempts else None
@@ -538,7 +559,14 @@ class Dialer:
         self.live[last.id] = live
         self._log.info("attempt_taken_over", attempt_id=str(last.id), callback_id=str(callback.id),
                        by=type(event).__name__, channel=channel)
-        await self._apply(live, event)
+        try:
+            await self._apply(live, event)
+        except BaseException:
+            # Not applied (PostgreSQL away): not held either, so that the next claim does it all again.
+            self.live.pop(last.id, None)
+            with contextlib.suppress(Exception):
+                await self.store.return_lease(callback.id, owner=self.owner, due_at=now + TAKEOVER_RETRY)
+            raise
         return True
 
     async def _follow_ended(self, callback: Callback, queue: Queue, last: Attempt, now: datetime) -> bool:

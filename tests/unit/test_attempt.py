@@ -237,3 +237,24 @@ def test_the_result_asterisk_keeps_is_read_back() -> None:
     assert found == ResultHeard(LineReport("ANSWER", 16, "MACHINE"), datetime(2025, 12, 1, 12, 0, tzinfo=UTC))
     for junk in ("", "ANSWER", ":16::1764590400", "ANSWER:x::1", "ANSWER:16::soon"):
         assert parse_kept_result(junk) is None
+
+
+def test_a_closing_while_the_agents_phone_rings_aborts_once_the_originate_answers() -> None:
+    """No channel to hang up yet: the attempt stays until the OriginateResponse, then hangs up or ends."""
+    reopen = Closing(datetime(2026, 12, 2, 8, 0, tzinfo=UTC))
+    ringing = dataclasses.replace(call(S.OFFERED, end_at=NOW + timedelta(days=2)), channel="")
+    live, effects = run(ringing, reopen)
+    assert live.state is S.OFFERED and effects == [] and live.aborting == reopen
+    assert closing(live, contact_zone="Europe/London", now=NOW + timedelta(hours=10)) is None  # once
+    answered, effects = run(live, AgentAnswered("PJSIP/agent-1001-0003"))
+    assert effects[0] == HangUp("PJSIP/agent-1001-0003") and answered.state is S.ENDED
+    assert finish_of(effects).step.status is CompletionStatus.ABORTED
+    _, effects = run(live, OfferMissed())
+    assert finish_of(effects).step.reason is Reason.ABORTED
+
+
+def test_a_taken_over_conversation_has_no_deadline() -> None:
+    talking = taken_over(uuid.uuid4(), callback(), SETTINGS, state=S.HANDLING, channel="c", now=NOW, grace=GRACE)
+    assert talking.deadline == FOREVER
+    ringing = taken_over(uuid.uuid4(), callback(), SETTINGS, state=S.PREVIEW, channel="c", now=NOW, grace=GRACE)
+    assert ringing.deadline == offered(uuid.uuid4(), callback(), SETTINGS, now=NOW, grace=GRACE).deadline

@@ -25,6 +25,7 @@ from cbdialer.ports import StoreUnavailable
     pg.AdminShutdownError("terminating connection due to administrator command"),
     pg.CrashShutdownError("terminating connection because of crash of another server process"),
     pg.TooManyConnectionsError("sorry, too many clients already"),
+    pg.DeadlockDetectedError("deadlock detected"),  # rolled back: the same work again is right
     asyncpg.InterfaceError("cannot perform operation: connection is closed"),
     asyncpg.InterfaceError("cannot call Connection.fetch(): the underlying connection is closed"),
     ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),

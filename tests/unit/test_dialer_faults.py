@@ -25,7 +25,7 @@ from cbdialer.domain.models import (
     QueueSettings,
 )
 from cbdialer.domain.routing import Offer
-from cbdialer.ports import AgentRecord, Ended, StartOutcome, Started
+from cbdialer.ports import AgentRecord, Ended, StartOutcome, Started, StoreUnavailable
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 QUEUE = Queue(id="q", name="q", settings=QueueSettings(wrap_up_time=0, recall_intervals=(600,)))
@@ -219,13 +219,19 @@ async def test_a_takeover_that_cannot_see_the_line_hands_the_callback_back() -> 
     assert returned["due_at"] > NOW and d.live == {} and store.named("end_attempt") == []
 
 
-async def test_a_takeover_of_a_bridged_call_reads_a_conversation_whatever_the_stored_state() -> None:
+@pytest.mark.parametrize("stored", [InteractionState.OFFERED, InteractionState.HANDLING])
+async def test_a_takeover_of_a_bridged_call_reads_a_conversation_whatever_the_stored_state(
+    stored: InteractionState,
+) -> None:
     callback = due(CallbackState.IN_PROGRESS)
-    attempt = stored_attempt(callback, interaction_state=InteractionState.OFFERED)
+    attempt = stored_attempt(callback, interaction_state=stored)
     store = Store([attempt])
     phones = Phones(channels=[leg(attempt.id, "PJSIP/agent-1001-0009", bridge="b2")])
     d = dialer(store, phones)
+    await d.on_event(LinkUp(reconnect=False))  # ready: the watchdog acts
     assert await d.recover(callback, QUEUE, now=NOW)
+    assert await d.recover(callback, QUEUE, now=NOW)  # claimed back while held: nothing twice
+    assert len(d.live) == 1
     live = d.live[attempt.id]
     assert live.state is InteractionState.HANDLING and live.call.channel == "PJSIP/agent-1001-0009"
     d.clock = lambda: NOW + timedelta(hours=2)  # type: ignore[method-assign]
@@ -273,3 +279,49 @@ async def test_a_callback_whose_attempt_ended_without_moving_it_follows_that_end
     [change] = moved
     assert (change["to"], change["reason"], change["completion_status"]) == \
         (CallbackState.COMPLETED, Reason.HANDLED, CompletionStatus.HANDLED)
+
+
+async def test_the_watchdog_waits_while_the_link_is_down_and_the_reconcile_decides() -> None:
+    """A customer may answer during the cut: the no-answer deadline must not end the call meanwhile."""
+    store, phones = Store(), Phones()
+    d = dialer(store, phones)
+    await d.on_event(LinkUp(reconnect=False))
+    attempt = await offer(d)
+    await d.on_event(AttemptReport(kind="Dialing", attempt_id=str(attempt)))
+    await d.on_event(LinkDown(reason="ping failed"))
+    d.clock = lambda: NOW + timedelta(hours=1)  # type: ignore[method-assign]
+    await d.check_deadlines()
+    await d.check_deadlines()
+    assert phones.hung_up == [] and store.named("end_attempt") == []
+    phones.kept = {str(attempt): "ANSWER:16::1764590400"}  # it was answered, and ended, while we were away
+    await d.on_event(LinkUp(reconnect=True))
+    (ended,) = store.named("end_attempt")
+    assert ended["step"].status is CompletionStatus.HANDLED
+
+
+async def test_the_watchdog_waits_while_the_database_is_away() -> None:
+    store, phones = Store(), Phones()
+    up = [True]
+    d = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW,  # type: ignore[arg-type]
+               database_up=lambda: up[0])
+    await d.on_event(LinkUp(reconnect=False))
+    attempt = await offer(d)
+    up[0] = False
+    d.clock = lambda: NOW + timedelta(hours=1)  # type: ignore[method-assign]
+    await d.check_deadlines()
+    assert phones.hung_up == [] and attempt in d.live
+
+
+async def test_a_takeover_that_cannot_be_applied_is_not_held() -> None:
+    callback = due(CallbackState.IN_PROGRESS)
+    attempt = stored_attempt(callback, dial_status="BUSY", hangup_cause=17, result_at=NOW - timedelta(seconds=3))
+    store = Store([attempt])
+
+    async def end_attempt(attempt_id: uuid.UUID, **kwargs: Any) -> Ended:
+        raise StoreUnavailable("PostgreSQL is away")
+
+    store.end_attempt = end_attempt  # type: ignore[method-assign]
+    d = dialer(store, Phones())
+    with pytest.raises(StoreUnavailable):
+        await d.recover(callback, QUEUE, now=NOW)
+    assert d.live == {} and len(store.named("return_lease")) == 1

@@ -185,6 +185,7 @@ class Call:
     timed_out: bool = False
     result: tuple[NextStep, LineReport] | None = None  # heard, waiting for the wrap-up's end
     closing: bool = False  # the wrap-up is being closed: the deadline fired once
+    aborting: Closing | None = None  # the window closed while the agent's phone rang: abort once it answers
 
 
 def offer_ceiling(settings: QueueSettings, now: datetime, grace: timedelta) -> datetime:
@@ -208,15 +209,16 @@ def offered(attempt_id: UUID, callback: Callback, settings: QueueSettings, *, no
 
 def taken_over(attempt_id: UUID, callback: Callback, settings: QueueSettings, *, state: InteractionState,
                channel: str, now: datetime, grace: timedelta) -> Call:
-    """An attempt of a process that died, now ours: its deadline restarts (its line is checked next)."""
-    deadline = now + timedelta(seconds=settings.agent_offer_timeout + settings.duration_for_no_answer) + grace
-    return Call(attempt_id, callback, settings, state if state is not A.ENDED else A.DIALING, deadline, grace,
-                channel=channel)
+    """An attempt of a process that died, now ours: its deadline restarts (its line is checked next); a
+    conversation has none."""
+    state = state if state is not A.ENDED else A.DIALING
+    deadline = FOREVER if state is A.HANDLING else offer_ceiling(settings, now, grace)
+    return Call(attempt_id, callback, settings, state, deadline, grace, channel=channel)
 
 
 def closing(call: Call, *, contact_zone: str, now: datetime) -> Closing | None:
     """The Closing event, if the calling window or the schedule has closed on a call not yet dialled."""
-    if call.state not in NOT_YET_DIALLED:
+    if call.state not in NOT_YET_DIALLED or call.aborting is not None:
         return None
     settings = call.settings
     if hold_reason(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=contact_zone) is None:
@@ -258,10 +260,15 @@ def _finish(call: Call, step: NextStep, report: LineReport, now: datetime, *firs
 
 
 def _on_answered(call: Call, event: AgentAnswered, now: datetime) -> Move:
-    return _moved(call, call.state, channel=event.channel or call.channel)
+    answered = dataclasses.replace(call, channel=event.channel or call.channel)
+    if call.aborting is not None and call.state in NOT_YET_DIALLED:
+        return _abort(answered, call.aborting, now)
+    return answered, ()
 
 
 def _on_missed(call: Call, event: OfferMissed, now: datetime) -> Move:
+    if call.aborting is not None:
+        return _abort(call, call.aborting, now)
     # Not counted; the agent is set not ready first (if the queue says so), so the requeued callback is not
     # offered to them again at once.
     step = after_attempt(call.callback, call.settings, CompletionStatus.CANCEL, now=now, agent_missed=True)
@@ -333,9 +340,10 @@ def _on_line_checked(call: Call, event: LineChecked, now: datetime) -> Move:
     if call.state is A.WRAP_UP:
         return call, ()  # the result is on record; the wrap-up runs its course
     if event.live:
-        if event.bridged and call.state is not A.HANDLING:
-            # Agent and customer are talking, whatever the stored state said.
-            return _moved(call, A.HANDLING, StoreState(A.HANDLING), deadline=FOREVER)
+        if event.bridged:
+            # Agent and customer are talking, whatever the stored state said: no deadline.
+            effects = (StoreState(A.HANDLING),) if call.state is not A.HANDLING else ()
+            return _moved(call, A.HANDLING, *effects, deadline=FOREVER)
         return call, ()
     if call.state is A.HANDLING:
         # Gone without a result, but the customer answered (CbdialerCustomerAnswered was heard, or stored): a
@@ -348,6 +356,14 @@ def _on_line_checked(call: Call, event: LineChecked, now: datetime) -> Move:
 def _on_closing(call: Call, event: Closing, now: datetime) -> Move:
     if call.state not in NOT_YET_DIALLED:
         return call, ()  # the customer is dialled already: a conversation is never cut short
+    if not call.channel:
+        # The agent's phone still rings: the attempt stays until the Originate's answer, which then hangs up
+        # (answered) or ends it (missed), as aborted.
+        return _moved(call, call.state, aborting=event)
+    return _abort(call, event, now)
+
+
+def _abort(call: Call, event: Closing, now: datetime) -> Move:
     step = after_attempt(call.callback, call.settings, CompletionStatus.ABORTED, now=now, reopens_at=event.reopens_at)
     effects = (HangUp(call.channel),) if call.channel else ()
     return _finish(call, step, LineReport(), now, *effects)

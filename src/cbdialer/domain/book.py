@@ -70,17 +70,22 @@ def decide_due(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool,
         # Kept, not dialled: it is looked at again after the retry interval, until the number leaves the
         # list or the callback expires (POM "Restricted DNC").
         return _hold_or_expire(callback, Reason.RESTRICTED_DNC, now + timedelta(seconds=settings.retry_interval))
+    return outside_hours(callback, queue, now=now) or Present()
+
+
+def outside_hours(callback: Callback, queue: Queue, *, now: datetime) -> Hold | End | None:
+    """Not dialable now, or no longer when the customer would be dialled (after the agent's ring and any
+    preview; DESIGN.md section 8): held until the next opening. None if an offer made at `now` may go."""
+    settings = queue.settings
     zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
                         queue_timezone=settings.schedule.timezone)
-    # Dialable now, and still when the customer would be dialled: after the agent's ring and any preview
-    # (DESIGN.md section 8). An offer made just before closing would otherwise dial after it.
     for moment in (now, latest_dial(settings, now)):
         reason = hold_reason(moment, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
         if reason is not None:
             opening = next_dialable(moment, schedule=settings.schedule, window=settings.calling_window,
                                     contact_zone=zone)
             return _hold_or_expire(callback, reason, opening)
-    return Present()
+    return None
 
 
 def decide_postponed(callback: Callback, postpone: Postpone, *, now: datetime) -> Hold | End:

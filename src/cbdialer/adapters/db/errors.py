@@ -21,7 +21,8 @@ from cbdialer.ports import StoreUnavailable
 # crash shutdown, cannot connect now while starting up or shutting down, database dropped). 53300
 # (too many connections) is a refusal at connect time that passes once connections are freed, as happens
 # when every client reconnects after a restart. 57014 (query cancelled) is of class 57 but not 57P: not here.
-_UNAVAILABLE_STATES = re.compile(r"^(08...|57P..|53300)$")
+# 40P01 (deadlock detected): the server rolled the statement back, so the same work done again is right.
+_UNAVAILABLE_STATES = re.compile(r"^(08...|57P..|53300|40P01)$")
 # asyncpg's own words for a connection that is gone (InterfaceError carries no SQLSTATE).
 _CLOSED = re.compile(r"connection (is|was) closed|underlying connection is closed")
 
