@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
+from typing import Literal
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -256,12 +257,24 @@ async def test_a_stopping_scheduler_hands_back_what_it_did_not_start(store: Memo
     assert len(await store.claim_due(uuid.uuid4(), now=NOW, limit=1, lease=timedelta(seconds=30))) == 1
 
 
+class Gate(asyncio.Event):
+    """The dialer's ready event, telling when the scheduler stands waiting at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.reached.set()
+        return await super().wait()
+
+
 async def test_nothing_is_claimed_while_the_dialer_is_not_ready(store: MemoryStore) -> None:
     """While the AMI link is down (or presence is not known yet) nothing is claimed: no agent is reserved, no
     attempt written, nothing counted; the callbacks wait in the book, and go once the link is back."""
     waiting = callback()
     await add(store, waiting)
-    dialer, ready, stop = FakeDialer(), asyncio.Event(), asyncio.Event()
+    dialer, ready, stop = FakeDialer(), Gate(), asyncio.Event()
     runner = scheduler(store, dialer, IDLE, ready=ready, poll_interval=0.01)
     claims = 0
     claim_due = store.claim_due
@@ -272,9 +285,10 @@ async def test_nothing_is_claimed_while_the_dialer_is_not_ready(store: MemorySto
         return await claim_due(*args, **kwargs)  # type: ignore[arg-type]
 
     store.claim_due = counted_claim  # type: ignore[method-assign]
+    runner.wake.set()  # a NOTIFY came: still nothing, the dialer is not ready
     task = asyncio.create_task(runner.run(stop))
-    runner.wake.set()  # a NOTIFY arrives: still nothing, the dialer is not ready
-    await asyncio.sleep(0.05)  # the scheduler is given time to misbehave: it must stay idle
+    async with asyncio.timeout(5):
+        await ready.reached.wait()  # the scheduler stands at the gate
     assert claims == 0 and dialer.presented == []
     assert (await store.get_callback(waiting.id)).state is CallbackState.SCHEDULED  # type: ignore[union-attr]
     ready.set()
