@@ -199,6 +199,10 @@ class BenchTelephony:
     def drop(self, reason: str) -> None:
         self.link.drop(reason)
 
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
     async def device_states(self) -> dict[str, str]:
         states = await self.link.device_states()
         self.real_states = dict(states)

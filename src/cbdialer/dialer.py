@@ -64,7 +64,16 @@ from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt
 from cbdialer.agent_board import AgentBoard
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
-from cbdialer.ports import UNCHANGED, AgentRecord, CallbackStore, Ended, StartOutcome, Started, Unchanged
+from cbdialer.ports import (
+    UNCHANGED,
+    AgentRecord,
+    CallbackStore,
+    Ended,
+    StartOutcome,
+    Started,
+    StoreUnavailable,
+    Unchanged,
+)
 
 CALLBACK_CONTEXT = "cbdialer-callback"
 # How often a callback waiting in a busy agent's own queue looks whether the agent is free.
@@ -89,6 +98,9 @@ class Telephony(Protocol):
     async def db_get(self, family: str, key: str) -> str | None: ...
 
     def drop(self, reason: str) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...
 
 
 class DialerStore(CallbackStore, Protocol):
@@ -135,6 +147,7 @@ class LiveAttempt:
     started_at: datetime
     contact_zone: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: AttemptEvent | None = None  # an event whose effects met an outage, applied again by the watchdog
 
     @property
     def id(self) -> uuid.UUID:
@@ -279,9 +292,10 @@ class Dialer:
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:
             await self._apply(live, NotDialled(why))
-        except BaseException:
-            # Not ended (PostgreSQL away): let go of it, and its lease runs out; the takeover finds no channel.
-            self.live.pop(live.id, None)
+        except StoreUnavailable:
+            # Not ended (PostgreSQL away): still held, and the watchdog ends it so once the database is back
+            # (dropped, it would be taken over as of unknown outcome, and counted).
+            live.pending = NotDialled(why)
             raise
 
     def _slot_free(self, queue: Queue, now: datetime) -> bool:
@@ -490,11 +504,14 @@ class Dialer:
         """One round of the watchdog: deadlines passed, and windows or schedules closed before the dial. Not
         while Asterisk or PostgreSQL is away: what happened on the line meanwhile may be waiting to be heard
         or applied (the reconcile, or the event consumer once the database is back, decides then)."""
-        if not self.ready.is_set() or not self.database_up():
+        if not self.ready.is_set() or not self.telephony.connected or not self.database_up():
             return
         now = self.clock()
         for live in list(self.live.values()):
-            if now >= live.call.deadline:
+            if live.pending is not None:
+                await self._apply(live, live.pending)
+                live.pending = None
+            elif now >= live.call.deadline:
                 await self._apply(live, DeadlinePassed())
             elif (closed := closing(live.call, contact_zone=live.contact_zone, now=now)) is not None:
                 await self._apply(live, closed)

@@ -21,7 +21,7 @@ from cbdialer.domain.book import End, Hold, Present, Recover, decide_due, decide
 from cbdialer.domain.lifecycle import transition
 from cbdialer.domain.models import Callback, Queue
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer, Postpone, route
-from cbdialer.ports import CallbackStore
+from cbdialer.ports import CallbackStore, StoreUnavailable
 
 
 class DialerPort(Protocol):
@@ -132,9 +132,13 @@ class Scheduler:
             async with limit:
                 await step
 
-        async with asyncio.TaskGroup() as group:
-            for step in work:
-                group.create_task(one(step))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for step in work:
+                    group.create_task(one(step))
+        except* StoreUnavailable as outage:
+            # One outage, however many steps met it: the task's supervisor rides it through.
+            raise outage.exceptions[0] from None
 
     async def _plan(self, callback: Callback, queue: Queue, now: datetime, *, on_dnc: bool,
                     excluded: bool) -> Awaitable[None]:

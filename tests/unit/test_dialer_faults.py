@@ -98,6 +98,7 @@ class Phones:
         self.sent: list[str] = []
         self.hung_up: list[str] = []
         self.dropped: list[str] = []
+        self.connected = True
 
     async def originate(self, request: Any) -> str:
         if self.originate_error is not None:
@@ -325,3 +326,31 @@ async def test_a_takeover_that_cannot_be_applied_is_not_held() -> None:
     with pytest.raises(StoreUnavailable):
         await d.recover(callback, QUEUE, now=NOW)
     assert d.live == {} and len(store.named("return_lease")) == 1
+
+
+async def test_a_not_dialled_end_that_meets_an_outage_is_applied_once_the_database_is_back() -> None:
+    """Dropped instead, it would be taken over as of unknown outcome, and counted: nobody was dialled."""
+    store, phones = Store(), Phones(originate=AmiActionFailed("AMI Originate failed: no such channel"))
+    up = [True]
+    d = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW,  # type: ignore[arg-type]
+               database_up=lambda: up[0])
+    await d.on_event(LinkUp(reconnect=False))
+    end_attempt = store.end_attempt
+
+    async def away(attempt_id: uuid.UUID, **kwargs: Any) -> Ended:
+        raise StoreUnavailable("PostgreSQL is away")
+
+    store.end_attempt = away  # type: ignore[method-assign]
+    callback = due()
+    await d.board.agents_for(QUEUE, callback)
+    with pytest.raises(StoreUnavailable):
+        await d.present(callback, QUEUE, Offer(AGENT.id), now=NOW)
+    assert len(d.live) == 1  # still held: its lease is kept
+    up[0] = False
+    await d.check_deadlines()
+    assert len(d.live) == 1
+    store.end_attempt = end_attempt  # type: ignore[method-assign]
+    up[0] = True
+    await d.check_deadlines()
+    (ended,) = store.named("end_attempt")
+    assert (ended["step"].status, ended["step"].counted) == (CompletionStatus.NOT_DIALLED, False) and d.live == {}

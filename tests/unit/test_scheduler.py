@@ -25,6 +25,7 @@ from cbdialer.domain.models import (
     Schedule,
 )
 from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
+from cbdialer.ports import StoreUnavailable
 from cbdialer.scheduler import Scheduler
 
 # A Tuesday, 10:00 in London (GMT in November): open, and inside the calling window.
@@ -297,3 +298,18 @@ async def test_nothing_is_claimed_while_the_dialer_is_not_ready(store: MemorySto
     stop.set()
     await task
     assert [c.id for c, _ in dialer.presented] == [waiting.id]
+
+
+async def test_an_outage_met_by_a_batch_comes_out_as_one_store_unavailable(store: MemoryStore) -> None:
+    """The batch's steps run side by side in a TaskGroup; what the supervisor must see is the outage itself,
+    which it rides through, not an ExceptionGroup, which would stop the daemon."""
+    await add(store, callback(), callback(destination="+442079460013"))
+
+    class AwayDialer(FakeDialer):
+        async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                          now: datetime) -> None:
+            raise StoreUnavailable("PostgreSQL is away")
+
+    idle_too = dataclasses.replace(IDLE, id="1002")
+    with pytest.raises(StoreUnavailable):
+        await scheduler(store, AwayDialer(), IDLE, idle_too).tick()

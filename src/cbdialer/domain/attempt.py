@@ -260,15 +260,10 @@ def _finish(call: Call, step: NextStep, report: LineReport, now: datetime, *firs
 
 
 def _on_answered(call: Call, event: AgentAnswered, now: datetime) -> Move:
-    answered = dataclasses.replace(call, channel=event.channel or call.channel)
-    if call.aborting is not None and call.state in NOT_YET_DIALLED:
-        return _abort(answered, call.aborting, now)
-    return answered, ()
+    return _moved(call, call.state, channel=event.channel or call.channel)
 
 
 def _on_missed(call: Call, event: OfferMissed, now: datetime) -> Move:
-    if call.aborting is not None:
-        return _abort(call, call.aborting, now)
     # Not counted; the agent is set not ready first (if the queue says so), so the requeued callback is not
     # offered to them again at once.
     step = after_attempt(call.callback, call.settings, CompletionStatus.CANCEL, now=now, agent_missed=True)
@@ -357,9 +352,10 @@ def _on_closing(call: Call, event: Closing, now: datetime) -> Move:
     if call.state not in NOT_YET_DIALLED:
         return call, ()  # the customer is dialled already: a conversation is never cut short
     if not call.channel:
-        # The agent's phone still rings: the attempt stays until the Originate's answer, which then hangs up
-        # (answered) or ends it (missed), as aborted.
-        return _moved(call, call.state, aborting=event)
+        # The agent's phone still rings: hang it up by its id (the agent leg's Uniqueid is the attempt id);
+        # the attempt ends as aborted on whatever comes next of it (the Originate's answer, a report, the
+        # deadline), hanging up again once the channel is known.
+        return _moved(call, call.state, HangUp(str(call.id)), aborting=event)
     return _abort(call, event, now)
 
 
@@ -387,12 +383,19 @@ EVENTS: dict[InteractionState, frozenset[type]] = {
 }
 
 
+# What ends an attempt whose window closed while the agent's phone rang (Call.aborting).
+_ENDS_AN_ABORT = (AgentAnswered, OfferMissed, Progressed, ResultHeard, DeadlinePassed)
+
+
 def advance(call: Call, event: AttemptEvent, *, now: datetime) -> Move:
     """The call after `event`, and the effects to carry out, in order."""
     if type(event) not in EVENTS[call.state]:
         raise IllegalMove(call.state, event)
     if call.state is A.WRAP_UP and isinstance(event, (AgentAnswered, Progressed, ResultHeard)):
         return call, ()  # late or repeated reports of a call that is over
+    if call.aborting is not None and isinstance(event, _ENDS_AN_ABORT):
+        channel = event.channel if isinstance(event, AgentAnswered) else call.channel
+        return _abort(dataclasses.replace(call, channel=channel or call.channel), call.aborting, now)
     moved, effects = _HANDLERS[type(event)](call, event, now)  # type: ignore[operator]
     if moved.state not in MOVES[call.state]:
         raise IllegalMove(call.state, event, moved.state)

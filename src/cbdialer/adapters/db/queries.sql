@@ -267,6 +267,8 @@ WITH finished AS (
 ), released AS (
     UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $9, idle_since = $9
     WHERE id = $8 AND reserved_for = $1
+), slot_freed AS (
+    UPDATE queue_slots SET attempt_id = NULL WHERE attempt_id = $1 AND EXISTS (SELECT 1 FROM finished)
 ), changed AS (
     UPDATE callbacks SET state = $11, reason = $12, due_at = COALESCE($13, due_at),
         attempts_count = COALESCE($14, attempts_count), network_failures = COALESCE($15, network_failures),

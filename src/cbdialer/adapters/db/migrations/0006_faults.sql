@@ -11,12 +11,14 @@ UPDATE attempts a SET queue_id = c.queue_id FROM callbacks c WHERE c.id = a.call
 UPDATE attempts a SET ended_at = now(), interaction_state = 'ended'
 FROM callbacks c WHERE c.id = a.callback_id AND a.ended_at IS NULL AND c.state <> 'in_progress';
 
--- A queue's dial slots (max_concurrent_calls across processes): a start takes a free one with SKIP LOCKED, so
--- concurrent starts never wait for each other; a slot is free when it holds no attempt or an ended one.
+-- A queue's dial slots (max_concurrent_calls across processes): a start takes a free one (attempt_id NULL)
+-- with SKIP LOCKED, so concurrent starts never wait for each other; the attempt's end frees it (attempt_end).
+-- Free means the column itself, which a concurrent start's update is re-checked against: a condition on
+-- another table would be read in the start's older snapshot and could give one slot out twice.
 CREATE TABLE queue_slots (
     queue_id    text    NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
     slot        integer NOT NULL,
-    attempt_id  uuid,
+    attempt_id  uuid    REFERENCES attempts (id) ON DELETE SET NULL,
     PRIMARY KEY (queue_id, slot)
 );
 CREATE INDEX queue_slots_attempt ON queue_slots (attempt_id) WHERE attempt_id IS NOT NULL;
@@ -54,15 +56,22 @@ BEGIN
         RETURN QUERY SELECT 'no_slot'::text, NULL::callbacks;
         RETURN;
     END IF;
-    FOR round IN 1..2 LOOP  -- a second round after creating the missing slots
+    FOR round IN 1..2 LOOP  -- a second round after creating missing slots and freeing forgotten ones
         SELECT s.slot INTO free_slot FROM queue_slots s
-        WHERE s.queue_id = c.queue_id AND s.slot < p_max_calls
-          AND (s.attempt_id IS NULL
-               OR NOT EXISTS (SELECT 1 FROM attempts t WHERE t.id = s.attempt_id AND t.ended_at IS NULL))
+        WHERE s.queue_id = c.queue_id AND s.slot < p_max_calls AND s.attempt_id IS NULL
         ORDER BY s.slot LIMIT 1 FOR UPDATE SKIP LOCKED;
-        EXIT WHEN FOUND OR (SELECT count(*) FROM queue_slots WHERE queue_id = c.queue_id) >= p_max_calls;
+        -- A lowered max_concurrent_calls: the calls in the slots above it count until they end.
+        IF free_slot IS NOT NULL AND (SELECT count(*) FROM queue_slots
+                                      WHERE queue_id = c.queue_id AND attempt_id IS NOT NULL) >= p_max_calls THEN
+            free_slot := NULL;
+        END IF;
+        EXIT WHEN free_slot IS NOT NULL OR round = 2;
         INSERT INTO queue_slots (queue_id, slot)
         SELECT c.queue_id, g FROM generate_series(0, p_max_calls - 1) AS g ON CONFLICT DO NOTHING;
+        -- Only attempts seen ended: one started by a transaction not yet visible here is never freed.
+        UPDATE queue_slots s SET attempt_id = NULL
+        WHERE s.queue_id = c.queue_id AND s.attempt_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM attempts t WHERE t.id = s.attempt_id AND t.ended_at IS NOT NULL);
     END LOOP;
     IF free_slot IS NULL THEN
         RETURN QUERY SELECT 'no_slot'::text, NULL::callbacks;
