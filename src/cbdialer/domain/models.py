@@ -42,6 +42,16 @@ class CallbackType(StrEnum):
     AGENT = "agent"  # a preferred agent; falls back to standard
     STRICT_AGENT = "strict_agent"  # only that agent, up to the strict max retries
 
+    @property
+    def has_target_agent(self) -> bool:
+        """Agent and strict-agent callbacks name the agent they are for; standard and campaign ones do not."""
+        return self in TARGET_AGENT_TYPES
+
+
+# The two halves of the callback types, written once: the SQL takes them as parameters.
+TARGET_AGENT_TYPES = frozenset({CallbackType.AGENT, CallbackType.STRICT_AGENT})
+QUEUE_TYPES = frozenset(CallbackType) - TARGET_AGENT_TYPES
+
 
 class PreviewMode(StrEnum):
     DISABLED = "disabled"
@@ -206,7 +216,7 @@ class Callback:
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):
             check_aware(name, getattr(self, name))
-        if self.type in (CallbackType.AGENT, CallbackType.STRICT_AGENT) and not self.agent_id:
+        if self.type.has_target_agent and not self.agent_id:
             raise InvalidValue("agent", f"a {self.type.value} callback needs a target agent")
         if self.end_at <= self.start_at:
             raise InvalidValue("end_at", "must be after the start")

@@ -78,7 +78,7 @@ def route(callback: Callback, queue: Queue, agents: Sequence[AgentView]) -> Deci
     if callback.queue_id != queue.id:
         raise InvalidValue("queue_id", f"callback belongs to queue {callback.queue_id!r}, not {queue.id!r}")
     by_id = _index(agents)
-    if callback.type in (CallbackType.STANDARD, CallbackType.CAMPAIGN):
+    if not callback.type.has_target_agent:
         return _route_standard(queue, agents, None, None)
     assert callback.agent_id is not None  # Callback guarantees a target for agent types
     if callback.type is CallbackType.AGENT:
