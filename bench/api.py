@@ -35,7 +35,7 @@ import asyncpg
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, Team
 from cbdialer.logs import configure_logging

@@ -50,7 +50,7 @@ import asyncpg
 
 from cbdialer.adapters.ami import AmiConfig, AmiLink, DialBegin, DialEnd, Hangup, LinkDown, LinkUp, Newchannel
 from cbdialer.adapters.db import Database
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.models import Agent, CallbackType, CallingWindow, PreviewMode, Queue, QueueSettings, Schedule
 from cbdialer.logs import configure_logging
@@ -368,7 +368,7 @@ class Run:
             admin, who = Admin(store, lambda: datetime.now(UTC)), Principal(token_id=uuid.uuid4(), role=Role.ADMIN)
             created = {}
             for number, due, zone, closing in calls:
-                cb, _ = await admin.create_callback(
+                cb, _ = await admin.callbacks.create_callback(
                     who, queue=QUEUE, destination=number, type=CallbackType.STANDARD, customer_timezone=zone,
                     start_at=datetime.fromtimestamp(due, UTC).isoformat(),
                     end_at=datetime.fromtimestamp(close + 600, UTC) if closing else None)

@@ -9,21 +9,16 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 from uuid import UUID
 
 from cbdialer.domain.models import Agent, Callback, CallbackType, Queue
 from cbdialer.domain.presence import agent_view, device_of
 from cbdialer.domain.routing import AgentView
-from cbdialer.ports import AgentRecord
+from cbdialer.ports import AgentRecord, AgentSource
 
 # How long one read of a queue's agents serves routing (seconds).
 AGENTS_SNAPSHOT_TTL = 0.25
 _FOREVER = datetime.max.replace(tzinfo=UTC)
-
-
-class AgentSource(Protocol):
-    async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...
 
 
 def _ahead_of(callback: Callback, waiting: Sequence[tuple[UUID, CallbackType]]) -> tuple[CallbackType, ...]:

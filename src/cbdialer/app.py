@@ -29,7 +29,7 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.dialer import Dialer
 from cbdialer.ports import StoreUnavailable
 from cbdialer.scheduler import Scheduler
@@ -167,10 +167,7 @@ def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, sche
 async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(str(settings.database_url))
     try:
-        pending = await db.pending_migrations()
-        if pending:
-            raise DaemonError(f"the database schema is not up to date ({', '.join(pending)} missing): "
-                              "run `cbdialer migrate` first")
+        await db.require_schema()
         node_id = await db.register_node()
         log.info("dialer_started", node_id=str(node_id), ami=f"{settings.ami_host}:{settings.ami_port}")
         link = AmiLink(ami_config(settings))

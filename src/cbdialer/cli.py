@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,12 +19,11 @@ from pydantic import ValidationError
 from cbdialer import __version__
 from cbdialer.adapters.ami import AmiLoginError
 from cbdialer.adapters.db import Database, DatabaseUnavailable, MigrationError
-from cbdialer.admin import Admin
 from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
-from cbdialer.domain.access import Role
+from cbdialer.domain.access import COMMAND_LINE, Role
 from cbdialer.domain.models import CompletionStatus, InvalidValue
 from cbdialer.domain.outcomes import DISPOSITIONS
-from cbdialer.domain.timing import parse_start
+from cbdialer.services import Admin, Conflict, NotFound
 from cbdialer.logs import configure_logging
 from cbdialer.settings import Settings, SettingsError, load_settings
 from cbdialer.watch import watch
@@ -54,23 +56,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _token(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.connect(str(settings.database_url), max_size=1)
-    try:
-        pending = await db.pending_migrations()
-        if pending:
-            raise DaemonError(f"the database schema is not up to date ({', '.join(pending)} missing): "
-                              "run `cbdialer migrate` first")
-        admin = Admin(db.store(), lambda: datetime.now(UTC))
+    async with _service(settings) as admin:
         if args.token_command == "create":
-            token = await admin.issue_token(Role(args.role), args.agent)
+            token = await admin.tokens.issue_token(Role(args.role), args.agent)
             print(token, flush=True)  # the only thing on stdout; the token is stored hashed and never logged
         elif args.token_command == "list":
-            for t in await db.store().tokens():
+            for t in await admin.tokens.tokens():
                 state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "live"
                 print(f"{t['id']}  {t['role']:<10} {t['agent_id'] or '-':<10} "
                       f"created {t['created_at']:%Y-%m-%d %H:%M}  {state}")
         else:
-            await admin.revoke_token(args.token_id)
+            await admin.tokens.revoke_token(args.token_id)
+
+
+@contextlib.asynccontextmanager
+async def _service(settings: Settings, *, pool: int = 1) -> AsyncIterator[Admin]:
+    """The services over the database, for one command (the schema must be up to date)."""
+    db = await Database.connect(str(settings.database_url), max_size=pool)
+    try:
+        await db.require_schema()
+        yield Admin(db.store(), lambda: datetime.now(UTC), default_region=settings.default_region)
     finally:
         await db.close()
 
@@ -101,7 +106,9 @@ async def _watch(settings: Settings) -> None:
     install_signal_handlers(stop)
     db = await Database.connect(str(settings.database_url), max_size=2)
     try:
-        await watch(db, stop)
+        await db.require_schema()
+        admin = Admin(db.store(), lambda: datetime.now(UTC))
+        await watch(functools.partial(admin.callbacks.recent, COMMAND_LINE), db.listen_for_changes, stop)
     finally:
         await db.close()
 
@@ -112,17 +119,9 @@ async def _disposition(settings: Settings, args: argparse.Namespace) -> None:
     except ValueError:
         raise InvalidValue("callback_id", f"{args.callback_id!r} is not a callback id") from None
     status = CompletionStatus(args.status)
-    start = None
-    if status is CompletionStatus.CALLBACK_REQUESTED:
-        start = parse_start(start_at=args.start_at, start_in=args.start_in, now=datetime.now(UTC))
-    elif args.start_at or args.start_in:
-        raise InvalidValue("start_at", "only a callback_requested disposition takes a new start")
-    db = await Database.connect(str(settings.database_url), max_size=1)
-    try:
-        if not await db.store().set_disposition(callback_id, status, start):
-            raise InvalidValue("callback_id", f"callback {callback_id} has no call in wrap-up")
-    finally:
-        await db.close()
+    async with _service(settings) as admin:
+        await admin.callbacks.disposition(COMMAND_LINE, callback_id, status, start_at=args.start_at,
+                                          start_in=args.start_in)
     structlog.get_logger("cbdialer").info("disposition_set", callback_id=str(callback_id), status=status.value)
 
 
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_disposition(settings, args))
         elif args.command == "token":
             asyncio.run(_token(settings, args))
-    except InvalidValue as exc:
+    except (InvalidValue, NotFound, Conflict) as exc:
         print(f"cbdialer: {exc}", file=sys.stderr)
         return 2
     except (DatabaseUnavailable, MigrationError, DaemonError, AmiLoginError) as exc:

@@ -10,27 +10,13 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from cbdialer.adapters.ami import (
-    AmiActionFailed,
-    AmiError,
-    AmiEvent,
-    AmiUnavailable,
-    AttemptReport,
-    ChannelInfo,
-    DeviceStateChange,
-    InboundCall,
-    LinkDown,
-    LinkUp,
-    OriginateRequest,
-    OriginateResponse,
-)
 from cbdialer.domain.attempt import (
     AgentAnswered,
     AttemptEvent,
@@ -60,17 +46,28 @@ from cbdialer.domain.attempt import (
 from cbdialer.domain.book import Hold, cancelled_by_inbound, outside_hours
 from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, Queue
-from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt
+from cbdialer.domain.outcomes import LineReport, after_attempt
 from cbdialer.agent_board import AgentBoard
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
+from cbdialer.ports.telephony import (
+    ActionFailed,
+    AttemptReport,
+    ChannelInfo,
+    DeviceStateChange,
+    InboundCall,
+    LinkDown,
+    LinkUp,
+    OriginateRequest,
+    OriginateResponse,
+    Telephony,
+    TelephonyError,
+    TelephonyUnavailable,
+)
 from cbdialer.ports import (
     UNCHANGED,
-    AgentRecord,
-    CallbackStore,
-    Ended,
+    DialerStore,
     StartOutcome,
-    Started,
     StoreUnavailable,
     Unchanged,
 )
@@ -84,56 +81,6 @@ SLOT_RECHECK = timedelta(seconds=1)
 TAKEOVER_RETRY = timedelta(seconds=5)
 # Where the dialplan keeps each attempt's result in AstDB (asterisk/pbx/extensions_cbdialer.conf).
 RESULT_FAMILY = "cbdialer-result"
-
-
-class Telephony(Protocol):
-    async def originate(self, request: OriginateRequest) -> str: ...
-
-    async def hangup(self, channel: str, cause: int = 16) -> None: ...
-
-    async def core_show_channels(self) -> list[ChannelInfo]: ...
-
-    async def device_states(self) -> dict[str, str]: ...
-
-    async def db_get(self, family: str, key: str) -> str | None: ...
-
-    def drop(self, reason: str) -> None: ...
-
-    @property
-    def connected(self) -> bool: ...
-
-
-class DialerStore(CallbackStore, Protocol):
-    async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
-
-    async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...
-
-    async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
-
-    async def set_agent_ready(self, agent_id: str, ready: bool) -> bool: ...
-
-    async def start_attempt(self, callback: Callback, *, attempt_id: uuid.UUID, agent_id: str, owner: uuid.UUID,
-                            now: datetime, lease: timedelta, reserve_until: datetime, actor: str,
-                            max_calls: int, calls_per_second: float) -> Started: ...
-
-    async def set_attempt_states(self, states: Mapping[uuid.UUID, InteractionState]) -> None: ...
-
-    async def record_result(self, attempt_id: uuid.UUID, *, agent_id: str, heard_at: datetime, dial_status: str,
-                            hangup_cause: int, amd_status: str, wrap_up_until: datetime) -> bool: ...
-
-    async def result_heard(self, attempt_id: uuid.UUID, *, heard_at: datetime, dial_status: str, hangup_cause: int,
-                           amd_status: str) -> bool: ...
-
-    async def end_attempt(self, attempt_id: uuid.UUID, *, agent_id: str, owner: uuid.UUID, now: datetime,
-                          wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,
-                          amd_status: str, actor: str) -> Ended: ...
-
-    async def take_disposition(self, attempt_id: uuid.UUID) -> tuple[CompletionStatus, datetime | None] | None: ...
-
-    async def wait(self, callback: Callback, *, owner: uuid.UUID, reason: Reason, due_at: datetime, now: datetime,
-                   actor: str, assigned_agent: str | None | Unchanged = UNCHANGED) -> Callback | None: ...
-
-    async def return_lease(self, callback_id: uuid.UUID, *, owner: uuid.UUID, due_at: datetime) -> bool: ...
 
 
 @dataclass
@@ -281,11 +228,11 @@ class Dialer:
             return
         try:
             await self.telephony.originate(self._originate_request(live))
-        except (AmiUnavailable, AmiActionFailed, ValueError) as exc:
+        except (TelephonyUnavailable, ActionFailed, ValueError) as exc:
             # Never sent, or refused by Asterisk: nobody was dialled. Not counted; tried again soon.
             self._log.warning("originate_not_sent", attempt_id=str(attempt_id), error=str(exc))
             await self._not_dialled(live, str(exc))
-        except AmiError as exc:
+        except TelephonyError as exc:
             # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
 
@@ -379,7 +326,7 @@ class Dialer:
                 self._log.info("attempt_result_recorded", attempt_id=str(live.id), status=status.value,
                                wrap_up_until=until.isoformat())
             case HangUp(channel=channel):
-                with contextlib.suppress(AmiError):
+                with contextlib.suppress(TelephonyError):
                     await self.telephony.hangup(channel)
             case SetAgentNotReady():
                 await self.store.set_agent_ready(live.agent.id, False)
@@ -401,7 +348,7 @@ class Dialer:
 
     # -- what Asterisk reports -----------------------------------------------------------------------------
 
-    async def on_event(self, event: AmiEvent) -> None:
+    async def on_event(self, event: object) -> None:
         match event:
             case LinkUp(reconnect=reconnect):
                 await self._link_up(reconnect)
@@ -429,7 +376,7 @@ class Dialer:
             self.board.device_states = await self.telephony.device_states()
             if reconnect or self.live:
                 await self.reconcile()
-        except AmiError as exc:
+        except TelephonyError as exc:
             self._log.warning("ami_link_setup_failed", error=str(exc))
             self.telephony.drop(f"setup after LinkUp failed: {exc}")
             return
@@ -559,7 +506,7 @@ class Dialer:
                 legs = [c for c in channels if c.linkedid == str(last.id) or c.uniqueid == str(last.id)]
                 channel = next((c.channel for c in legs if c.uniqueid == str(last.id)), "")
                 event = await self._line_event(last.id, legs)
-            except AmiError as exc:
+            except TelephonyError as exc:
                 # Cannot see the line: decide nothing; the lease goes back, and it is looked at again soon.
                 self._log.warning("takeover_deferred", callback_id=str(callback.id), error=str(exc))
                 await self.store.return_lease(callback.id, owner=self.owner, due_at=now + TAKEOVER_RETRY)

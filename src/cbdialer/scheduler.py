@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -20,31 +20,8 @@ import structlog
 from cbdialer.domain.book import End, Hold, Present, Recover, decide_due, decide_postponed
 from cbdialer.domain.lifecycle import transition
 from cbdialer.domain.models import Callback, Queue
-from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer, Postpone, route
-from cbdialer.ports import CallbackStore, StoreUnavailable
-
-
-class DialerPort(Protocol):
-    def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
-                now: datetime) -> Awaitable[None]:
-        """Take a queued callback leased to this process and offer it to the chosen agent (or keep it in
-        that agent's callback queue). From here on the dialer owns its transitions. What routing the next
-        callback must see (the agent taken, the dial slot used) is settled when this is called; the awaitable
-        it returns does the I/O, and may run beside other callbacks' I/O."""
-        ...
-
-    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
-        """An in-progress callback whose holder died is now ours: re-attach to its call if it is still on
-        the line, or end the attempt as of unknown outcome. False if this dialer cannot tell; the
-        scheduler then applies the unknown outcome itself."""
-        ...
-
-
-class AgentDirectory(Protocol):
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
-        """Who could take `callback` of `queue` right now: presence, readiness, and each agent's own callback
-        queue as this callback sees it (only those that joined before it count as ahead of it)."""
-        ...
+from cbdialer.domain.routing import Postpone, route
+from cbdialer.ports import AgentDirectory, CallbackStore, DialerPort, StoreUnavailable
 
 
 class Scheduler:

@@ -1,5 +1,6 @@
 """`cbdialer watch`: the live table of callbacks for a person at a terminal. Rule: it only reads; it
-redraws when the book changes (NOTIFY) or every second, whichever comes first."""
+redraws when the book changes (NOTIFY) or every second, whichever comes first. It reads through the
+callbacks service (`rows`) and hears of changes from `listen`; it knows no database."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import asyncio
 import contextlib
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
 
-from cbdialer.adapters.db import Database
+Rows = Callable[[datetime], Awaitable[list[dict[str, Any]]]]
+Listen = Callable[[asyncio.Event, asyncio.Event], Awaitable[None]]
 
 COLUMNS = ("callback", "queue", "destination", "agent", "interaction", "state", "status", "tries", "next due")
 
@@ -35,16 +38,16 @@ def render(rows: list[dict[str, object]], now: datetime) -> str:
     return f"cbdialer: callbacks at {stamp} (active, and changed in the last 10 minutes)\n" + "\n".join(lines)
 
 
-async def watch(db: Database, stop: asyncio.Event, out: TextIO = sys.stdout, *, window: timedelta = timedelta(minutes=10),
+async def watch(rows: Rows, listen: Listen, stop: asyncio.Event, out: TextIO = sys.stdout, *, window: timedelta = timedelta(minutes=10),
                 interval: float = 1.0) -> None:
     changed = asyncio.Event()
-    listener = asyncio.create_task(db.listen_for_changes(changed, stop), name="watch-listener")
+    listener = asyncio.create_task(listen(changed, stop), name="watch-listener")
     redraw = out.isatty()
     last = ""
     try:
         while not stop.is_set():
             now = datetime.now(UTC)
-            text = render(await db.watch_rows(now - window), now)
+            text = render(await rows(now - window), now)
             if text.split("\n", 1)[1] != last.split("\n", 1)[-1] or redraw:
                 out.write(("\x1b[H\x1b[2J" if redraw else "\n") + text + "\n")
                 out.flush()

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, QueueSettings, Team
 
@@ -60,9 +60,9 @@ async def open_api(db: Database, presence: Callable[[str], str] | None = None) -
     await store.upsert_agent(Agent(id="1003", dial_string="PJSIP/agent-1003", queues=frozenset({"support"})))
     clock = Clock()
     admin = Admin(store, clock)
-    tokens = {"admin": await admin.issue_token(Role.ADMIN), "supervisor": await admin.issue_token(Role.SUPERVISOR),
-              "agent1001": await admin.issue_token(Role.AGENT, "1001"),
-              "agent1002": await admin.issue_token(Role.AGENT, "1002")}
+    tokens = {"admin": await admin.tokens.issue_token(Role.ADMIN), "supervisor": await admin.tokens.issue_token(Role.SUPERVISOR),
+              "agent1001": await admin.tokens.issue_token(Role.AGENT, "1001"),
+              "agent1002": await admin.tokens.issue_token(Role.AGENT, "1002")}
     client = TestClient(TestServer(make_app(admin, presence=presence)))
     await client.start_server()
     try:

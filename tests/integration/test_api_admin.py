@@ -301,7 +301,7 @@ async def test_every_callback_route_for_every_role(api: Api, role: str) -> None:
 async def test_a_revoked_token_is_refused(api: Api) -> None:
     await api.call("GET", "/queues", "supervisor", expect=200)
     (row,) = [t for t in await api.db.store().tokens() if t["role"] == "supervisor"]
-    await api.admin.revoke_token(str(row["id"]))
+    await api.admin.tokens.revoke_token(str(row["id"]))
     await api.call("GET", "/queues", "supervisor", expect=401)
     await api.call("GET", "/queues", "admin", expect=200)
     assert all(api.tokens["supervisor"] not in str(value) for t in await api.db.store().tokens()

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
 from cbdialer.adapters.http.app import OPENAPI_KEY
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue
 from tests.conftest import _admin, _unique, url_for
@@ -57,7 +57,7 @@ class ServedApi:
             await store.save_queue(Queue(id="sales", name="Sales"))
             await store.upsert_agent(Agent(id="1001", dial_string="PJSIP/agent-1001", queues=frozenset({"sales"})))
             admin = Admin(store, lambda: datetime.now(UTC))
-            self.token = await admin.issue_token(Role.ADMIN)
+            self.token = await admin.tokens.issue_token(Role.ADMIN)
 
             def started(port: int) -> None:
                 self.port = port

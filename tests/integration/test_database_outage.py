@@ -26,7 +26,7 @@ from cbdialer.adapters.db import Database, DatabaseUnavailable
 from cbdialer.adapters.http import make_app
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.app import OPENAPI_KEY
-from cbdialer.admin import Admin
+from cbdialer.services import Admin
 from cbdialer.app import daemon_tasks, supervise
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule

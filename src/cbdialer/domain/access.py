@@ -55,11 +55,18 @@ class Principal:
     role: Role
     agent_id: str | None = None  # set for (and only for) the agent role
     teams: frozenset[str] = frozenset()
+    name: str | None = None  # set for the operator at the command line, who has no token
 
     @property
     def actor(self) -> str:
         """How the audit trail names this person."""
+        if self.name is not None:
+            return self.name
         return f"agent:{self.agent_id}" if self.role is Role.AGENT else f"{self.role.value}:{self.token_id}"
+
+
+# The operator at the command line: whoever can reach the database already has every right.
+COMMAND_LINE = Principal(token_id=UUID(int=0), role=Role.ADMIN, name="cli")
 
 
 def require(principal: Principal, permission: Permission) -> None:

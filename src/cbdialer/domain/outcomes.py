@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from cbdialer.domain.lifecycle import CallbackState, Reason, transition
 from cbdialer.domain.models import Callback, CompletionStatus, InvalidValue, QueueSettings
-from cbdialer.domain.timing import recall_delay
+from cbdialer.domain.timing import parse_start, recall_delay
 
 # Q.850 causes that say the number itself is wrong: unallocated, no route, number changed, invalid format.
 WRONG_DESTINATION_CAUSES = frozenset({1, 3, 22, 28})
@@ -136,6 +136,19 @@ def after_unknown_outcome(callback: Callback, settings: QueueSettings, *, now: d
 
 DISPOSITIONS = frozenset({CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE,
                           CompletionStatus.CALLBACK_REQUESTED, CompletionStatus.WRONG_DESTINATION})
+
+
+def disposition_start(status: CompletionStatus, *, start_at: str | None, start_in: int | str | None,
+                      now: datetime, customer_timezone: str | None = None) -> datetime | None:
+    """The new start a disposition carries: a callback_requested one needs it, no other takes one. The one
+    rule for every way a disposition arrives (the API, the command line)."""
+    if status not in DISPOSITIONS:
+        raise InvalidValue("status", f"must be one of {', '.join(sorted(d.value for d in DISPOSITIONS))}")
+    if status is CompletionStatus.CALLBACK_REQUESTED:
+        return parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
+    if start_at is not None or start_in is not None:
+        raise InvalidValue("start_at", "only a callback_requested disposition takes a new start")
+    return None
 
 
 def after_disposition(callback: Callback, settings: QueueSettings, disposition: CompletionStatus, *, now: datetime,

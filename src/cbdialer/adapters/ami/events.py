@@ -9,6 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cbdialer.ports.telephony import (
+    AttemptReport,
+    DeviceStateChange,
+    InboundCall,
+    LinkDown,
+    LinkUp,
+    OriginateResponse,
+)
+
 
 def _int(value: str | None, default: int = 0) -> int:
     try:
@@ -18,34 +27,8 @@ def _int(value: str | None, default: int = 0) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkUp:
-    """The adapter logged in (first time or after a reconnect): time to reconcile."""
-
-    reconnect: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LinkDown:
-    """The link to Asterisk is gone; pending actions have failed and will not be re-sent."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class FullyBooted:
     status: str
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateResponse:
-    """The outcome of an Async Originate: Success once the agent answered, else Failure with Reason
-    (0 no such extension or failure, 1 hung up, 3 no answer, 5 busy, 8 congestion)."""
-
-    action_id: str
-    success: bool
-    reason: int
-    channel: str
-    uniqueid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,36 +67,6 @@ class Hangup:
     linkedid: str
     cause: int
     cause_txt: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStateChange:
-    """Device state of an endpoint (e.g. PJSIP/agent-1001): NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ..."""
-
-    device: str
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptReport:
-    """One of the dialplan's UserEvents about an attempt (asterisk/pbx/extensions_cbdialer.conf):
-    kind is AgentAnswered, Preview, Dialing, CustomerAnswered, Amd or Result."""
-
-    kind: str
-    attempt_id: str
-    dial_status: str = ""
-    hangup_cause: int = 0
-    amd_status: str = ""
-    amd_cause: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class InboundCall:
-    """A caller reached the inbound hook. `withheld` when the number is hidden or missing."""
-
-    caller_number: str
-    withheld: bool
-    channel: str
 
 
 @dataclass(frozen=True, slots=True)

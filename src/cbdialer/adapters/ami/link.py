@@ -25,6 +25,7 @@ import structlog
 from panoramisk.message import Message
 
 from cbdialer.adapters.ami.events import AmiEvent, LinkDown, LinkUp, parse_event
+from cbdialer.ports.telephony import ActionFailed, ChannelInfo, OriginateRequest, TelephonyError, TelephonyUnavailable
 
 _FRAME_END = b"\r\n\r\n"
 _BANNER = b"Asterisk Call Manager/"
@@ -33,11 +34,11 @@ _MAX_FRAME = 1 << 20
 _VARIABLE_NAME = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]*$")
 
 
-class AmiError(Exception):
+class AmiError(TelephonyError):
     """Something went wrong talking to Asterisk."""
 
 
-class AmiUnavailable(AmiError):
+class AmiUnavailable(AmiError, TelephonyUnavailable):
     """The link is down: the action was not sent."""
 
 
@@ -49,7 +50,7 @@ class AmiTimeout(AmiError):
     """Asterisk did not answer the action in time: its outcome is unknown."""
 
 
-class AmiActionFailed(AmiError):
+class AmiActionFailed(AmiError, ActionFailed):
     """Asterisk answered the action with an error."""
 
 
@@ -69,42 +70,6 @@ class AmiConfig:
     connect_timeout: float = 5.0
     backoff_initial: float = 0.2
     backoff_max: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateRequest:
-    """Ring `channel` (the agent's dial string); once answered it runs context/exten/priority.
-
-    `channel_id` becomes the channel's Uniqueid (cbdialer passes the attempt id), and the ActionID is
-    derived from it, so every event of the call can be tied back to the attempt."""
-
-    channel: str
-    channel_id: str
-    context: str
-    exten: str = "s"
-    priority: int = 1
-    timeout_ms: int = 30_000
-    caller_id: str | None = None
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def action_id(self) -> str:
-        return f"cbd-originate-{self.channel_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelInfo:
-    """One live channel, from CoreShowChannels."""
-
-    channel: str
-    uniqueid: str
-    linkedid: str
-    context: str
-    exten: str
-    state: str
-    application: str
-    duration: str
-    bridge_id: str = ""  # set while the channel is in a bridge: agent and customer are talking
 
 
 @dataclass(slots=True)

@@ -3,6 +3,6 @@ Connection-level failures come out of it as DatabaseUnavailable, a subclass of t
 
 from cbdialer.adapters.db.database import Database
 from cbdialer.adapters.db.errors import DatabaseUnavailable
-from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
+from cbdialer.adapters.db.migrations import Migration, MigrationError, SchemaOutOfDate, load_migrations
 
-__all__ = ["Database", "DatabaseUnavailable", "Migration", "MigrationError", "load_migrations"]
+__all__ = ["Database", "DatabaseUnavailable", "Migration", "MigrationError", "SchemaOutOfDate", "load_migrations"]

@@ -15,7 +15,7 @@ import asyncpg
 
 from cbdialer import __version__
 from cbdialer.adapters.db.errors import DatabaseUnavailable, guarded, is_unavailable, unavailable
-from cbdialer.adapters.db.migrations import Migration, MigrationError, load_migrations
+from cbdialer.adapters.db.migrations import Migration, MigrationError, SchemaOutOfDate, load_migrations
 from cbdialer.adapters.db.queries import load_queries
 from cbdialer.adapters.db.store import PostgresStore
 
@@ -102,10 +102,6 @@ class Database:
             return False
         return True
 
-    async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, object]]:
-        async with self._pool.acquire() as conn:
-            return [dict(r) for r in await conn.fetch(self._q["callbacks_watch"], since, limit)]
-
     async def listen_for_changes(self, changed: asyncio.Event, stop: asyncio.Event) -> None:
         """Set `changed` on every state change (NOTIFY cbdialer_changed) until `stop`."""
         conn = await asyncpg.connect(self._url)
@@ -183,6 +179,14 @@ class Database:
                 return [m.name for m in load_migrations()]
             applied = {row["version"] for row in await conn.fetch(self._q["migrations_applied"])}
         return [m.name for m in load_migrations() if m.version not in applied]
+
+    async def require_schema(self) -> None:
+        """SchemaOutOfDate unless every migration is applied: the one check before the daemon or a command
+        uses the database."""
+        pending = await self.pending_migrations()
+        if pending:
+            raise SchemaOutOfDate(f"the database schema is not up to date ({', '.join(pending)} missing): "
+                                  "run `cbdialer migrate` first")
 
     # -- dialer nodes --------------------------------------------------------------------------------
 

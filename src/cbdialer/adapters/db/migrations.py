@@ -15,6 +15,10 @@ class MigrationError(Exception):
     """The schema cannot be brought up to date safely; the message says why."""
 
 
+class SchemaOutOfDate(MigrationError):
+    """Migrations are missing: `cbdialer migrate` has not been run since the code changed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int

@@ -153,6 +153,9 @@ class PostgresStore:
                             to_state=CallbackState(r["to_state"]), reason=Reason(r["reason"]), actor=r["actor"],
                             due_at=r["due_at"]) for r in rows]
 
+    async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._fetch("callbacks_watch", since, limit)]
+
     async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]:
         return [callback_from_row(r) for r in await self._fetch("callbacks_active_for_contact", destination, queue_id)]
 

@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cbdialer.admin import Admin, Conflict, NotFound, queue_status
+from cbdialer.services import Admin, Conflict, NotFound, queue_status
 from cbdialer.adapters.http import models as m
 from cbdialer.domain.access import AccessDenied, Principal
 from cbdialer.domain.codec import settings_to_dict
@@ -149,7 +149,7 @@ class Api:
             if not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
                 raise ApiError(422, "invalid_value", "must be 1 to 200 printable ASCII characters", "Idempotency-Key")
             idempotency = (key, hashlib.sha256(body.model_dump_json().encode()).hexdigest())
-        created, new = await self.admin.create_callback(
+        created, new = await self.admin.callbacks.create_callback(
             call.principal, queue=body.queue, destination=body.destination, type=body.type, agent=body.agent,
             team=body.team, start_at=body.start_at, start_in=body.start_in, end_at=body.end_at,
             customer_timezone=body.customer_timezone, remark=body.remark, created_by=body.created_by,
@@ -157,7 +157,7 @@ class Api:
         return (201 if new else 200), callback_out(created)
 
     async def get_callback(self, call: Call) -> Any:
-        return callback_out(await self.admin.callback(call.principal, call.uuid()))
+        return callback_out(await self.admin.callbacks.callback(call.principal, call.uuid()))
 
     async def search_callbacks(self, call: Call) -> Any:
         q: m.CallbackSearch = call.query
@@ -165,30 +165,30 @@ class Api:
                               destination=q.destination, created_from=q.created_from, created_to=q.created_to,
                               due_from=q.due_from, due_to=q.due_to,
                               after=decode_cursor(q.cursor) if q.cursor else None)
-        found = await self.admin.search(call.principal, query, limit=q.limit + 1)
+        found = await self.admin.callbacks.search(call.principal, query, limit=q.limit + 1)
         page = found[: q.limit]
         return m.CallbackPage(items=[callback_out(c) for c in page],
                               next_cursor=encode_cursor(page[-1]) if len(found) > q.limit else None)
 
     async def edit_callback(self, call: Call) -> Any:
         changes = call.body.model_dump(exclude_unset=True)
-        return callback_out(await self.admin.edit_callback(call.principal, call.uuid(), changes))
+        return callback_out(await self.admin.callbacks.edit_callback(call.principal, call.uuid(), changes))
 
     async def cancel(self, call: Call) -> Any:
-        return callback_out(await self.admin.cancel(call.principal, call.uuid()))
+        return callback_out(await self.admin.callbacks.cancel(call.principal, call.uuid()))
 
     async def call_now(self, call: Call) -> Any:
-        return callback_out(await self.admin.call_now(call.principal, call.uuid()))
+        return callback_out(await self.admin.callbacks.call_now(call.principal, call.uuid()))
 
     async def purge(self, call: Call) -> Any:
-        return callback_out(await self.admin.purge(call.principal, call.uuid()))
+        return callback_out(await self.admin.callbacks.purge(call.principal, call.uuid()))
 
     async def send_to_queue(self, call: Call) -> Any:
-        return callback_out(await self.admin.send_to_queue(call.principal, call.uuid()))
+        return callback_out(await self.admin.callbacks.send_to_queue(call.principal, call.uuid()))
 
     async def disposition(self, call: Call) -> Any:
         body: m.DispositionIn = call.body
-        await self.admin.disposition(call.principal, call.uuid(), CompletionStatus(body.status),
+        await self.admin.callbacks.disposition(call.principal, call.uuid(), CompletionStatus(body.status),
                                      start_at=body.start_at, start_in=body.start_in)
         return 202, None
 
@@ -197,81 +197,81 @@ class Api:
                              interaction_state=a.interaction_state, completion_status=a.completion_status,
                              dial_status=a.dial_status, hangup_cause=a.hangup_cause, amd_status=a.amd_status,
                              counted=a.counted)
-                for a in await self.admin.attempts(call.principal, call.uuid())]
+                for a in await self.admin.callbacks.attempts(call.principal, call.uuid())]
 
     async def history(self, call: Call) -> Any:
         return [m.HistoryOut(at=h.at, from_state=h.from_state, to_state=h.to_state, reason=h.reason, actor=h.actor,
-                             due_at=h.due_at) for h in await self.admin.history(call.principal, call.uuid())]
+                             due_at=h.due_at) for h in await self.admin.callbacks.history(call.principal, call.uuid())]
 
     # queues
 
     async def create_queue(self, call: Call) -> Any:
         body: m.QueueIn = call.body
-        queue = await self.admin.create_queue(call.principal, id=body.id, name=body.name, settings=body.given(),
+        queue = await self.admin.queues.create_queue(call.principal, id=body.id, name=body.name, settings=body.given(),
                                               skills=frozenset(body.skills))
         return 201, self.queue_out(queue)
 
     async def list_queues(self, call: Call) -> Any:
-        return [self.queue_out(q) for q in await self.admin.queues(call.principal)]
+        return [self.queue_out(q) for q in await self.admin.queues.queues(call.principal)]
 
     async def get_queue(self, call: Call) -> Any:
-        return self.queue_out(await self.admin.queue(call.principal, call.param("id")))
+        return self.queue_out(await self.admin.queues.queue(call.principal, call.param("id")))
 
     async def patch_queue(self, call: Call) -> Any:
         body: m.QueuePatch = call.body
-        queue = await self.admin.update_queue(call.principal, call.param("id"), name=body.name,
+        queue = await self.admin.queues.update_queue(call.principal, call.param("id"), name=body.name,
                                               settings=body.given(),
                                               skills=frozenset(body.skills) if body.skills is not None else None)
         return self.queue_out(queue)
 
     async def start_queue(self, call: Call) -> Any:
-        queue, moved = await self.admin.run_queue(call.principal, call.param("id"), True)
+        queue, moved = await self.admin.queues.run_queue(call.principal, call.param("id"), True)
         return m.QueueRunOut(queue=self.queue_out(queue), callbacks_moved=moved)
 
     async def stop_queue(self, call: Call) -> Any:
-        queue, moved = await self.admin.run_queue(call.principal, call.param("id"), False)
+        queue, moved = await self.admin.queues.run_queue(call.principal, call.param("id"), False)
         return m.QueueRunOut(queue=self.queue_out(queue), callbacks_moved=moved)
 
     async def queue_metrics(self, call: Call) -> Any:
-        return m.QueueMetricsOut(**await self.admin.queue_metrics(call.principal, call.param("id")))
+        return m.QueueMetricsOut(**await self.admin.queues.queue_metrics(call.principal, call.param("id")))
 
     # agents and teams
 
     async def create_agent(self, call: Call) -> Any:
         b: m.AgentIn = call.body
-        record = await self.admin.create_agent(call.principal, Agent(
+        record = await self.admin.agents.create_agent(call.principal, Agent(
             id=b.id, dial_string=b.dial_string, queues=frozenset(b.queues), skills=frozenset(b.skills),
             teams=frozenset(b.teams)))
         return 201, self.agent_out(record)
 
     async def list_agents(self, call: Call) -> Any:
-        return [self.agent_out(r) for r in await self.admin.agents(call.principal)]
+        return [self.agent_out(r) for r in await self.admin.agents.agents(call.principal)]
 
     async def get_agent(self, call: Call) -> Any:
-        return self.agent_out(await self.admin.agent(call.principal, call.param("id")))
+        return self.agent_out(await self.admin.agents.agent(call.principal, call.param("id")))
 
     async def patch_agent(self, call: Call) -> Any:
         changes = {k: frozenset(v) if isinstance(v, list) else v
                    for k, v in call.body.model_dump(exclude_unset=True).items() if v is not None}
-        return self.agent_out(await self.admin.update_agent(call.principal, call.param("id"), changes))
+        return self.agent_out(await self.admin.agents.update_agent(call.principal, call.param("id"), changes))
 
     async def set_ready(self, call: Call) -> Any:
-        return self.agent_out(await self.admin.set_ready(call.principal, call.param("id"), call.body.ready))
+        return self.agent_out(await self.admin.agents.set_ready(call.principal, call.param("id"), call.body.ready))
 
     async def panel(self, call: Call) -> Any:
         agent_id = call.param("id")
-        pending, first = await self.admin.panel(call.principal, agent_id)
+        pending, first = await self.admin.agents.panel(call.principal, agent_id)
         return m.PanelOut(agent=agent_id, pending=pending, callbacks=[callback_out(c) for c in first])
 
     async def list_teams(self, call: Call) -> Any:
-        return [m.TeamOut(id=t.id, name=t.name) for t in await self.admin.teams(call.principal)]
+        return [m.TeamOut(id=t.id, name=t.name) for t in await self.admin.agents.teams(call.principal)]
 
     async def create_team(self, call: Call) -> Any:
-        team = await self.admin.save_team(call.principal, Team(id=call.body.id, name=call.body.name), create=True)
+        team = await self.admin.agents.save_team(call.principal, Team(id=call.body.id, name=call.body.name), create=True)
         return 201, m.TeamOut(id=team.id, name=team.name)
 
     async def patch_team(self, call: Call) -> Any:
-        team = await self.admin.save_team(call.principal, Team(id=call.param("id"), name=call.body.name),
+        team = await self.admin.agents.save_team(call.principal, Team(id=call.param("id"), name=call.body.name),
                                           create=False)
         return m.TeamOut(id=team.id, name=team.name)
 
@@ -279,15 +279,15 @@ class Api:
 
     def _numbers(self, listing: str) -> tuple[Handler, Handler, Handler]:
         async def add(call: Call) -> Any:
-            return 201, m.NumberOut(number=await self.admin.add_number(call.principal, listing, call.param("number")),
+            return 201, m.NumberOut(number=await self.admin.lists.add_number(call.principal, listing, call.param("number")),
                                     list=listing)
 
         async def remove(call: Call) -> Any:
-            return m.NumberOut(number=await self.admin.remove_number(call.principal, listing, call.param("number")),
+            return m.NumberOut(number=await self.admin.lists.remove_number(call.principal, listing, call.param("number")),
                                list=listing)
 
         async def listed(call: Call) -> Any:
-            return [m.ListedNumberOut(**row) for row in await self.admin.list_numbers(call.principal, listing)]
+            return [m.ListedNumberOut(**row) for row in await self.admin.lists.list_numbers(call.principal, listing)]
         return add, remove, listed
 
     # reports
@@ -295,7 +295,7 @@ class Api:
     def _report(self, name: str) -> Handler:
         async def report(call: Call) -> Any:
             q: m.ReportQuery = call.query
-            run = self.admin.scheduled_report if name == "scheduled" else self.admin.completed_report
+            run = self.admin.reports.scheduled_report if name == "scheduled" else self.admin.reports.completed_report
             result = await run(call.principal, start=q.from_, end=q.to, agent=q.agent, queue=q.queue)
             if q.format == "csv":
                 return web.Response(text=report_csv(result["records"]), content_type="text/csv",
@@ -314,7 +314,7 @@ class Api:
         else:  # an API without the daemon (tests, bench/api): read something, briefly
             try:
                 async with asyncio.timeout(2):
-                    await self.admin.metrics()
+                    await self.admin.reports.metrics()
                 database = True
             except Exception:  # noqa: BLE001 - any failure to reach the database means "not healthy"
                 database = False
@@ -328,7 +328,7 @@ class Api:
                             text=out.model_dump_json(exclude_none=True))
 
     async def metrics(self, call: Call) -> Any:
-        return web.Response(text=prometheus_text(await self.admin.metrics(), self.requests),
+        return web.Response(text=prometheus_text(await self.admin.reports.metrics(), self.requests),
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
@@ -562,7 +562,7 @@ def _middleware(api: Api, public: set[str]) -> Any:
                 scheme, _, token = header.partition(" ")
                 token = token.strip()
                 # A token is URL-safe ASCII; anything else cannot be one (and must not reach the hash).
-                who = await api.admin.authenticate(token) if scheme.lower() == "bearer" and token.isascii() \
+                who = await api.admin.tokens.authenticate(token) if scheme.lower() == "bearer" and token.isascii() \
                     else None
                 if who is None:
                     raise ApiError(401, "unauthorized", "a valid bearer token is required", "Authorization")

@@ -1,0 +1,29 @@
+"""The ports between the shell and its adapters, all in this package, one module per resource
+(docs/design.md section 2). Rule: services, the scheduler and the dialer speak only these protocols;
+PostgreSQL and the in-memory store implement every one of them and pass one conformance suite per port
+(tests/support/contracts)."""
+
+from cbdialer.ports.agents import AgentRecord, AgentStore, Directory
+from cbdialer.ports.callbacks import (
+    UNCHANGED,
+    CallbackBook,
+    CallbackQuery,
+    CallbackStore,
+    GuardedTransitions,
+    StateChange,
+    Unchanged,
+)
+from cbdialer.ports.dialing import DialerStore, Ended, StartOutcome, Started
+from cbdialer.ports.errors import IdempotencyConflict, StoreUnavailable
+from cbdialer.ports.lists import ListStore
+from cbdialer.ports.queues import QueueStore
+from cbdialer.ports.reports import ReportStore
+from cbdialer.ports.scheduling import AgentDirectory, AgentSource, DialerPort
+from cbdialer.ports.tokens import TokenStore
+
+__all__ = [
+    "UNCHANGED", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore", "CallbackBook", "CallbackQuery",
+    "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended", "GuardedTransitions", "IdempotencyConflict",
+    "ListStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
+    "TokenStore", "Unchanged",
+]

@@ -1,0 +1,28 @@
+"""The do-not-call and exclusion lists' port. Rule: numbers are E.164 when they reach the store."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Protocol
+
+
+class ListStore(Protocol):
+    async def add_dnc(self, number: str, *, actor: str) -> None: ...
+
+    async def remove_dnc(self, number: str) -> bool: ...
+
+    async def is_dnc(self, number: str) -> bool: ...
+
+    async def add_exclusion(self, number: str, *, actor: str) -> None: ...
+
+    async def remove_exclusion(self, number: str) -> bool: ...
+
+    async def is_excluded(self, number: str) -> bool: ...
+
+    async def restricted(self, numbers: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of `numbers`, those on the DNC list and those on the exclusion list (one round trip)."""
+        ...
+
+    async def numbers(self, listing: str, limit: int) -> list[dict[str, Any]]:
+        """The `dnc` or `exclusions` list: number, added_at, added_by."""
+        ...

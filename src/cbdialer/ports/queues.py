@@ -1,0 +1,31 @@
+"""The queues' port. Rule: a queue's settings travel whole (the domain's codec), and starting or stopping a
+queue moves its waiting callbacks in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from cbdialer.domain.models import Queue
+
+
+class QueueStore(Protocol):
+    async def get_queue(self, queue_id: str) -> Queue | None: ...
+
+    async def queues(self) -> list[Queue]: ...
+
+    async def save_queue(self, queue: Queue) -> None: ...
+
+    async def create_queue(self, queue: Queue) -> bool:
+        """False if a queue of that id exists already."""
+        ...
+
+    async def update_queue(self, queue: Queue) -> bool:
+        """False if there is no such queue."""
+        ...
+
+    async def set_queue_running(self, queue_id: str, running: bool, *, now: datetime, actor: str) -> int | None:
+        """How many callbacks moved, or None if there is no such queue."""
+        ...
+
+    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]: ...

@@ -1,0 +1,135 @@
+"""What the dialer needs of the telephony: the shapes of what it sends and hears, and the Telephony protocol.
+Rule: these are the only telephony types outside the AMI adapter, which produces and consumes them; the
+dialer never names an AMI type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class TelephonyError(Exception):
+    """Something went wrong talking to Asterisk."""
+
+
+class TelephonyUnavailable(TelephonyError):
+    """The link is down: the action was not sent."""
+
+
+class ActionFailed(TelephonyError):
+    """Asterisk answered the action with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """The adapter logged in (first time or after a reconnect): time to reconcile."""
+
+    reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The link to Asterisk is gone; pending actions have failed and will not be re-sent."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResponse:
+    """The outcome of an Async Originate: Success once the agent answered, else Failure with Reason
+    (0 no such extension or failure, 1 hung up, 3 no answer, 5 busy, 8 congestion)."""
+
+    action_id: str
+    success: bool
+    reason: int
+    channel: str
+    uniqueid: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateChange:
+    """Device state of an endpoint (e.g. PJSIP/agent-1001): NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ..."""
+
+    device: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptReport:
+    """One of the dialplan's UserEvents about an attempt (asterisk/pbx/extensions_cbdialer.conf):
+    kind is AgentAnswered, Preview, Dialing, CustomerAnswered, Amd or Result."""
+
+    kind: str
+    attempt_id: str
+    dial_status: str = ""
+    hangup_cause: int = 0
+    amd_status: str = ""
+    amd_cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A caller reached the inbound hook. `withheld` when the number is hidden or missing."""
+
+    caller_number: str
+    withheld: bool
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """Ring `channel` (the agent's dial string); once answered it runs context/exten/priority.
+
+    `channel_id` becomes the channel's Uniqueid (cbdialer passes the attempt id), and the ActionID is
+    derived from it, so every event of the call can be tied back to the attempt."""
+
+    channel: str
+    channel_id: str
+    context: str
+    exten: str = "s"
+    priority: int = 1
+    timeout_ms: int = 30_000
+    caller_id: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def action_id(self) -> str:
+        return f"cbd-originate-{self.channel_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """One live channel, from CoreShowChannels."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    context: str
+    exten: str
+    state: str
+    application: str
+    duration: str
+    bridge_id: str = ""  # set while the channel is in a bridge: agent and customer are talking
+
+
+# What the dialer consumes; the AMI adapter also delivers events of its own (Newchannel, Hangup, ...), which
+# the dialer ignores.
+TelephonyEvent = LinkUp | LinkDown | OriginateResponse | DeviceStateChange | AttemptReport | InboundCall
+
+
+class Telephony(Protocol):
+    async def originate(self, request: OriginateRequest) -> str: ...
+
+    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+    async def core_show_channels(self) -> list[ChannelInfo]: ...
+
+    async def device_states(self) -> dict[str, str]: ...
+
+    async def db_get(self, family: str, key: str) -> str | None: ...
+
+    def drop(self, reason: str) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...

@@ -1,0 +1,32 @@
+"""The services: what supervisors, agents and the operator can do, whatever carries the request (the admin
+API, the command line). Rule: one service per resource, each over its own narrow port (cbdialer.ports);
+`Admin` only puts them together over one store that implements every port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cbdialer.services.agents import Agents
+from cbdialer.services.callbacks import Callbacks
+from cbdialer.services.errors import AccessDenied, Conflict, NotFound
+from cbdialer.services.lists import Lists
+from cbdialer.services.queues import Queues, queue_status
+from cbdialer.services.reports import Reports
+from cbdialer.services.tokens import Tokens, hash_token
+
+__all__ = ["AccessDenied", "Admin", "Conflict", "NotFound", "hash_token", "queue_status"]
+
+
+class Admin:
+    """Every service, over `store` (PostgresStore or MemoryStore: each implements all the ports)."""
+
+    def __init__(self, store: Any, clock: Callable[[], datetime], *, default_region: str | None = None) -> None:
+        self.clock = clock
+        self.tokens = Tokens(store)
+        self.queues = Queues(store, clock)
+        self.callbacks = Callbacks(store, clock, self.queues, default_region=default_region)
+        self.agents = Agents(store)
+        self.lists = Lists(store, default_region=default_region)
+        self.reports = Reports(store, clock)

@@ -1,0 +1,194 @@
+"""The callback book as supervisors and agents steer it: create, read, search, edit, cancel, call now, purge,
+send to queue, dispositions, attempts and history. Rule: access is checked (domain/access.py) before anything
+is read or written, input is validated by the domain's rules before anything is stored, and every change of a
+callback's state is a guarded store transition from the state it was read in."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cbdialer.domain.access import Permission, Principal, Role, require, sees
+from cbdialer.domain.book import OVERWRITTEN_STATES
+from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
+from cbdialer.domain.models import Attempt, Callback, CallbackType, CompletionStatus, InvalidValue, QueueStatus
+from cbdialer.domain.models import check_aware, check_zone
+from cbdialer.domain.numbers import to_e164
+from cbdialer.domain.outcomes import disposition_start
+from cbdialer.domain.timing import end_of, parse_start
+from cbdialer.ports import CallbackBook, CallbackQuery, StateChange
+from cbdialer.services.errors import Conflict, NotFound
+from cbdialer.services.queues import Queues
+
+MAX_PAGE = 500
+EDITABLE = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE})
+
+
+class Callbacks:
+    def __init__(self, store: CallbackBook, clock: Callable[[], datetime], queues: Queues, *,
+                 default_region: str | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.queues = queues
+        self.default_region = default_region
+
+    async def _check_targets(self, kind: CallbackType, agent_id: str | None, team_id: str | None) -> None:
+        if kind.has_target_agent and not agent_id:
+            raise InvalidValue("agent", f"a {kind.value} callback needs the target agent")
+        if agent_id is not None and not kind.has_target_agent:
+            raise InvalidValue("agent", f"a {kind.value} callback has no target agent (use type agent or strict_agent)")
+        if agent_id is not None and await self.store.get_agent(agent_id) is None:
+            raise InvalidValue("agent", f"no agent {agent_id!r}")
+        if team_id is not None and await self.store.get_team(team_id) is None:
+            raise InvalidValue("team", f"no team {team_id!r}")
+
+    async def create_callback(self, who: Principal, *, queue: str, destination: str, type: CallbackType,
+                              agent: str | None = None, team: str | None = None, start_at: str | None = None,
+                              start_in: int | str | None = None, end_at: datetime | None = None,
+                              customer_timezone: str | None = None, remark: str = "", created_by: str | None = None,
+                              idempotency: tuple[str, str] | None = None) -> tuple[Callback, bool]:
+        """A new callback (and the older ones of the same contact and queue overwritten). `idempotency` =
+        (key, fingerprint of the request): a retried create returns the first callback, with False."""
+        require(who, Permission.WRITE_CALLBACKS)
+        now = self.clock()
+        target_queue = await self.queues.lookup(queue)
+        number = to_e164(destination, default_region=self.default_region)
+        start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
+        if end_at is not None:
+            check_aware("end_at", end_at)
+        end = end_of(start, end_at=end_at, default_end_offset=target_queue.settings.default_end_offset)
+        await self._check_targets(type, agent, team)
+        if who.role is Role.AGENT:
+            created_by = who.agent_id  # an agent creates in its own name
+        stopped = target_queue.status is QueueStatus.STOPPED
+        callback = Callback(
+            id=uuid.uuid4(), queue_id=target_queue.id, destination=number, type=type,
+            state=CallbackState.WAITING_FOR_QUEUE if stopped else CallbackState.SCHEDULED,
+            reason=Reason.QUEUE_STOPPED if stopped else Reason.CREATED, due_at=start, start_at=start, end_at=end,
+            created_at=now, agent_id=agent, team_id=team, created_by=created_by,
+            customer_timezone=customer_timezone, remark=remark)
+        return await self.store.create_callback(
+            callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,
+            idempotency=(who.token_id, idempotency[0], idempotency[1]) if idempotency else None)
+
+    async def callback(self, who: Principal, callback_id: uuid.UUID) -> Callback:
+        require(who, Permission.READ_CALLBACKS)
+        found = await self.store.get_callback(callback_id)
+        if found is None or not sees(who, found):
+            raise NotFound(f"no callback {callback_id}")
+        return found
+
+    async def search(self, who: Principal, query: CallbackQuery, *, limit: int) -> list[Callback]:
+        require(who, Permission.READ_CALLBACKS)
+        if query.destination is not None:  # stored in E.164: searched in E.164
+            query = dataclasses.replace(query, destination=to_e164(query.destination,
+                                                                   default_region=self.default_region))
+        if who.role is Role.AGENT:
+            query = dataclasses.replace(query, scope_agent=who.agent_id, scope_teams=who.teams)
+        # One more than a page may be asked for: that is how the caller learns there is a next page.
+        return await self.store.search_callbacks(query, limit=max(1, min(limit, MAX_PAGE + 1)))
+
+    async def edit_callback(self, who: Principal, callback_id: uuid.UUID, changes: Mapping[str, Any]) -> Callback:
+        """Edit or reschedule a waiting callback; a new start in the past is refused (POM)."""
+        require(who, Permission.WRITE_CALLBACKS)
+        old = await self.callback(who, callback_id)
+        if old.state not in EDITABLE:
+            raise Conflict(f"a {old.state.value} callback cannot be edited")
+        now = self.clock()
+        queue = await self.queues.lookup(old.queue_id)
+        zone = changes.get("customer_timezone", old.customer_timezone)
+        if zone is not None:
+            check_zone("customer_timezone", zone)
+        start, due = old.start_at, old.due_at
+        if changes.get("start_at") is not None or changes.get("start_in") is not None:
+            start = parse_start(start_at=changes.get("start_at"), start_in=changes.get("start_in"), now=now,
+                                customer_timezone=zone)
+            due = start
+        end = old.end_at
+        if changes.get("end_at") is not None:
+            check_aware("end_at", changes["end_at"])
+            end = end_of(start, end_at=changes["end_at"], default_end_offset=queue.settings.default_end_offset)
+        elif end <= start:  # moved past its old end: a fresh window from the new start
+            end = end_of(start, end_at=None, default_end_offset=queue.settings.default_end_offset)
+        kind = changes.get("type") or old.type
+        agent = changes["agent"] if "agent" in changes else old.agent_id
+        team = changes["team"] if "team" in changes else old.team_id
+        if not kind.has_target_agent and "type" in changes and "agent" not in changes:
+            agent = None  # turned into a queue's callback: it no longer names the agent
+        await self._check_targets(kind, agent, team)
+        destination = old.destination
+        if changes.get("destination") is not None:
+            destination = to_e164(changes["destination"], default_region=self.default_region)
+        remark = changes["remark"] if changes.get("remark") is not None else old.remark
+        new = dataclasses.replace(old, start_at=start, due_at=due, end_at=end, remark=remark, agent_id=agent,
+                                  team_id=team, customer_timezone=zone, type=kind, destination=destination)
+        edited = await self.store.edit_callback(old, new, now=now, actor=who.actor)
+        if edited is None:
+            raise Conflict("the callback changed meanwhile (it may be in a call now); read it again")
+        return edited
+
+    async def _move(self, who: Principal, callback_id: uuid.UUID, reason: Reason, *, due_now: bool = False,
+                    permission: Permission = Permission.WRITE_CALLBACKS) -> Callback:
+        require(who, permission)
+        current = await self.callback(who, callback_id)
+        try:
+            to = transition(current.state, reason)
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from None
+        now = self.clock()
+        if due_now and now >= current.end_at:
+            raise Conflict("the callback's end has passed; it can no longer be called")
+        changed = await self.store.transition(current.id, expected=current.state, to=to, reason=reason, now=now,
+                                              actor=who.actor, due_at=now if due_now else None)
+        if changed is None:
+            raise Conflict("the callback changed meanwhile; read it again")
+        return changed
+
+    async def cancel(self, who: Principal, callback_id: uuid.UUID) -> Callback:
+        return await self._move(who, callback_id, Reason.CANCELLED)
+
+    async def call_now(self, who: Principal, callback_id: uuid.UUID) -> Callback:
+        """An immediate call (seeds 003, 004): due now; a successful call completes it as any other. The
+        queue's schedule, the calling window and the DNC list still apply."""
+        return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True)
+
+    async def send_to_queue(self, who: Principal, callback_id: uuid.UUID) -> Callback:
+        return await self._move(who, callback_id, Reason.SEND_TO_QUEUE, due_now=True,
+                                permission=Permission.STEER_CALLBACKS)
+
+    async def purge(self, who: Principal, callback_id: uuid.UUID) -> Callback:
+        return await self._move(who, callback_id, Reason.PURGED, permission=Permission.STEER_CALLBACKS)
+
+    async def disposition(self, who: Principal, callback_id: uuid.UUID, status: CompletionStatus, *,
+                          start_at: str | None = None, start_in: int | str | None = None) -> None:
+        """The disposition of the callback's call now in wrap-up, applied when the wrap-up closes."""
+        require(who, Permission.WRITE_CALLBACKS)
+        # The agent who had the call gives its disposition even for a callback it could not otherwise see
+        # (one of another team's, say); the store checks that the call in wrap-up was that agent's.
+        current = await self.store.get_callback(callback_id)
+        mine = who.agent_id if who.role is Role.AGENT else None
+        if current is None:
+            raise NotFound(f"no callback {callback_id}")
+        start = disposition_start(status, start_at=start_at, start_in=start_in, now=self.clock(),
+                                  customer_timezone=current.customer_timezone)
+        # An agent gives the disposition of its own call only (a team's callback may be another agent's call).
+        if not await self.store.set_disposition(current.id, status, start, agent_id=mine):
+            if not sees(who, current):
+                raise NotFound(f"no callback {callback_id}")
+            raise Conflict(f"callback {callback_id} has no call in wrap-up" + (" of yours" if mine else ""))
+
+    async def attempts(self, who: Principal, callback_id: uuid.UUID) -> list[Attempt]:
+        current = await self.callback(who, callback_id)
+        return await self.store.attempts(current.id)
+
+    async def history(self, who: Principal, callback_id: uuid.UUID) -> list[StateChange]:
+        current = await self.callback(who, callback_id)
+        return await self.store.history(current.id)
+
+    async def recent(self, who: Principal, since: datetime, *, limit: int = 40) -> list[dict[str, Any]]:
+        """What `cbdialer watch` shows: the active callbacks, and those changed since `since`."""
+        require(who, Permission.READ_CALLBACKS)
+        return await self.store.watch_rows(since, limit)
