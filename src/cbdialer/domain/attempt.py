@@ -22,8 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from cbdialer.domain.models import Callback, CompletionStatus, InteractionState, InvalidValue, PreviewMode, QueueSettings
-from cbdialer.domain.outcomes import LineReport, NextStep, after_attempt, after_disposition, after_unknown_outcome, classify
+from cbdialer.domain.models import (
+    Callback,
+    CompletionStatus,
+    InteractionState,
+    InvalidValue,
+    PreviewMode,
+    QueueSettings,
+)
+from cbdialer.domain.outcomes import (
+    LineReport,
+    NextStep,
+    after_attempt,
+    after_disposition,
+    after_unknown_outcome,
+    classify,
+)
 from cbdialer.domain.timing import hold_reason, next_dialable
 
 A = InteractionState
@@ -38,6 +52,8 @@ MOVES: dict[InteractionState, frozenset[InteractionState]] = {
     A.WRAP_UP: frozenset({A.WRAP_UP, A.ENDED}),
     A.ENDED: frozenset(),
 }
+# The same order as one sequence (the store's write of interaction states takes it as a parameter).
+FORWARD = tuple(MOVES)
 # The line's result when only the customer's answer is known (the call was cut before its Result).
 REACHED = LineReport("ANSWER", 16, "")
 # Before the customer is dialled: the only states a closing of the window or schedule may cut short.
@@ -277,8 +293,7 @@ def _on_not_dialled(call: Call, event: NotDialled, now: datetime) -> Move:
 
 
 def _on_progress(call: Call, event: Progressed, now: datetime) -> Move:
-    order = list(MOVES)
-    if event.state not in (A.PREVIEW, A.DIALING, A.HANDLING) or order.index(event.state) <= order.index(call.state):
+    if event.state not in (A.PREVIEW, A.DIALING, A.HANDLING) or FORWARD.index(event.state) <= FORWARD.index(call.state):
         return call, ()  # late or repeated: states only move forward
     if event.state is A.DIALING:
         # Our own duration-for-no-answer, beside the Dial timeout (DESIGN.md section 4, step 4).

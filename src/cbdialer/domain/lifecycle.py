@@ -40,6 +40,8 @@ TERMINAL_STATES = frozenset({
 
 # States in which a callback is still owed to the customer.
 ACTIVE_STATES = frozenset(CallbackState) - TERMINAL_STATES
+# States the claim looks at: those that fall due, and in-progress ones whose holder's lease may run out.
+DUE_STATES = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.IN_PROGRESS})
 
 
 class Reason(StrEnum):

@@ -13,7 +13,7 @@ from cbdialer.ports.callbacks import (
     StateChange,
     Unchanged,
 )
-from cbdialer.ports.dialing import DialerStore, Ended, StartOutcome, Started
+from cbdialer.ports.dialing import DialerStore, Ended, Started, StartOutcome
 from cbdialer.ports.errors import IdempotencyConflict, StoreUnavailable
 from cbdialer.ports.lists import ListStore
 from cbdialer.ports.queues import QueueStore

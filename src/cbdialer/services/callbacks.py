@@ -14,8 +14,16 @@ from typing import Any
 from cbdialer.domain.access import Permission, Principal, Role, require, sees
 from cbdialer.domain.book import OVERWRITTEN_STATES
 from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
-from cbdialer.domain.models import Attempt, Callback, CallbackType, CompletionStatus, InvalidValue, QueueStatus
-from cbdialer.domain.models import check_aware, check_zone
+from cbdialer.domain.models import (
+    Attempt,
+    Callback,
+    CallbackType,
+    CompletionStatus,
+    InvalidValue,
+    QueueStatus,
+    check_aware,
+    check_zone,
+)
 from cbdialer.domain.numbers import to_e164
 from cbdialer.domain.outcomes import disposition_start
 from cbdialer.domain.timing import end_of, parse_start

@@ -1,5 +1,12 @@
--- Every SQL statement of cbdialer outside the migrations, by name (`-- name: NAME`).
--- Only the db adapter reads this file.
+-- Every SQL statement of cbdialer outside the migrations, by name (`-- name: NAME`), in one block per resource
+-- (the store module that runs them is named in each block's heading). Only the db adapter reads this file.
+-- Why one file of this length: the project keeps all of its SQL in one place, so that a reader (or a reviewer
+-- of a schema change) sees every statement that touches a table together with the others.
+-- Sets of states and types come from the domain as parameters; only where a partial index needs its own
+-- predicate written out does a query list them (tests/unit/test_db_files.py holds those to the domain's).
+
+
+-- ==== the schema and the dialer nodes (database.py) =============================================================
 
 -- name: create_database
 -- {database} is replaced by the quoted identifier (an identifier cannot be a bind parameter).
@@ -39,13 +46,8 @@ UPDATE dialer_nodes SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NUL
 -- name: node_stopped
 UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
 
--- name: queue_upsert
-INSERT INTO queues (id, name, status, settings, skills) VALUES ($1, $2, $3, $4::jsonb, $5)
-ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, settings = EXCLUDED.settings,
-    skills = EXCLUDED.skills, updated_at = now();
 
--- name: queue_get
-SELECT id, name, status, settings, skills FROM queues WHERE id = $1;
+-- ==== callbacks: the book, claims, leases, search and edits (store/callbacks.py) ================================
 
 -- name: callback_insert_overwriting
 -- A new callback, and the older ones of the same contact and queue that it overwrites (DESIGN.md section 3:
@@ -143,6 +145,89 @@ WITH leased AS (
 )
 SELECT count(*) FROM leased;
 
+-- name: callbacks_release_leases
+-- A clean stop: what this process claimed but did not start falls due again at once.
+UPDATE callbacks SET lease_owner = NULL, due_at = $2
+WHERE lease_owner = $1 AND state = 'queued';
+
+-- name: callbacks_next_due
+SELECT min(due_at) FROM callbacks WHERE state IN ('scheduled', 'queued', 'in_progress');
+
+-- name: callback_history
+SELECT at, from_state, to_state, reason, actor, due_at FROM callback_events WHERE callback_id = $1 ORDER BY id;
+
+-- name: callbacks_active_for_contact
+SELECT * FROM callbacks
+WHERE destination = $1 AND ($2::text IS NULL OR queue_id = $2)
+  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')
+ORDER BY created_at;
+
+-- name: callbacks_watch
+-- The live table: what is active, and what changed recently, with the last attempt's agent and state.
+SELECT c.id, c.queue_id, c.destination, c.state, c.reason, c.completion_status, c.attempts_count, c.due_at,
+       c.updated_at, a.agent_id, a.interaction_state
+FROM callbacks c
+LEFT JOIN LATERAL (
+    SELECT agent_id, interaction_state FROM attempts WHERE callback_id = c.id ORDER BY started_at DESC LIMIT 1
+) a ON true
+WHERE c.state IN ('queued', 'in_progress') OR c.updated_at > $1
+ORDER BY c.created_at, c.id
+LIMIT $2;
+
+-- name: idempotency_get
+SELECT request_hash, callback_id FROM idempotency_keys WHERE token_id = $1 AND key = $2;
+
+-- name: idempotency_insert
+INSERT INTO idempotency_keys (token_id, key, request_hash, callback_id) VALUES ($1, $2, $3, $4);
+
+-- name: plan_each_call
+-- For statements with optional filters: a generic plan would have to serve every combination of them.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
+-- name: callbacks_search
+-- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13: an agent's scope (its own,
+-- those it is the target of or waits for, and its teams'). Planned per call (plan_each_call), so an absent
+-- filter costs nothing and the best index is used.
+SELECT * FROM callbacks
+WHERE ($1::text IS NULL OR state = $1)
+  AND ($2::text IS NULL OR queue_id = $2)
+  AND ($3::text IS NULL OR agent_id = $3)
+  AND ($4::text IS NULL OR created_by = $4)
+  AND ($5::text IS NULL OR destination = $5)
+  AND ($6::timestamptz IS NULL OR created_at >= $6)
+  AND ($7::timestamptz IS NULL OR created_at < $7)
+  AND ($8::timestamptz IS NULL OR due_at >= $8)
+  AND ($9::timestamptz IS NULL OR due_at < $9)
+  AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
+  AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
+       OR team_id = ANY ($13::text[]))
+ORDER BY created_at DESC, id DESC
+LIMIT $14;
+
+-- name: callback_edit
+-- A person's edit of a waiting callback (never one in a live attempt), guarded by the state and due time it
+-- was read with ($2, $14: every requeue, hold or lease moves the due time), so an edit made on a stale read
+-- fails instead of undoing what happened meanwhile. A queued one goes back to scheduled and leaves its
+-- scheduler's lease, and it leaves any agent's own callback queue (routing places it again when it is due).
+-- Audited as rescheduled.
+WITH changed AS (
+    UPDATE callbacks SET
+        start_at = $3, due_at = CASE WHEN state = 'waiting_for_queue' THEN due_at ELSE $4 END, end_at = $5,
+        remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
+        state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
+        reason = 'rescheduled', lease_owner = NULL, assigned_agent = NULL, assigned_at = NULL,
+        updated_at = $12, version = version + 1
+    WHERE id = $1 AND state = $2 AND due_at = $14 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
+    RETURNING *
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $12, $2, state, 'rescheduled', $13, due_at FROM changed
+)
+SELECT * FROM changed;
+
+
+-- ==== attempts: start, result, end, dispositions, waits (store/attempts.py) =====================================
+
 -- name: callback_wait
 -- Due, and waiting (for a dial slot, or in a busy agent's own callback queue, $6/$7): it stays queued, its
 -- lease is handed back and it falls due again at $4, for any process. Audited only when the reason or the
@@ -173,60 +258,6 @@ UPDATE callbacks SET lease_owner = NULL, due_at = $3
 WHERE id = $1 AND lease_owner = $2 AND state = 'in_progress'
 RETURNING id;
 
--- name: callbacks_release_leases
--- A clean stop: what this process claimed but did not start falls due again at once.
-UPDATE callbacks SET lease_owner = NULL, due_at = $2
-WHERE lease_owner = $1 AND state = 'queued';
-
--- name: callbacks_next_due
-SELECT min(due_at) FROM callbacks WHERE state IN ('scheduled', 'queued', 'in_progress');
-
--- name: callback_history
-SELECT at, from_state, to_state, reason, actor, due_at FROM callback_events WHERE callback_id = $1 ORDER BY id;
-
--- name: callbacks_active_for_contact
-SELECT * FROM callbacks
-WHERE destination = $1 AND ($2::text IS NULL OR queue_id = $2)
-  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')
-ORDER BY created_at;
-
--- name: dnc_add
-INSERT INTO dnc_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
-
--- name: dnc_contains
-SELECT EXISTS (SELECT 1 FROM dnc_numbers WHERE number = $1);
-
--- name: exclusion_add
-INSERT INTO excluded_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
-
--- name: numbers_restricted
--- Which of a batch's numbers are on the DNC list or the exclusion list, in one round trip.
-SELECT number, 'dnc' AS list FROM dnc_numbers WHERE number = ANY ($1::text[])
-UNION ALL
-SELECT number, 'excluded' FROM excluded_numbers WHERE number = ANY ($1::text[]);
-
--- name: exclusion_contains
-SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);
-
--- name: agent_upsert
-INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills;
-
--- name: agent_queues_remove_others
-DELETE FROM agent_queues WHERE agent_id = $1 AND NOT (queue_id = ANY ($2::text[]));
-
--- name: agent_queues_add
-INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
-
--- name: agents_of_queue
-SELECT r.* FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id WHERE q.queue_id = $1 ORDER BY r.id;
-
--- name: agent_get
-SELECT * FROM agent_routing WHERE id = $1;
-
--- name: agent_set_ready
-UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
-
 -- name: agent_release
 UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $3, idle_since = $3
 WHERE id = $1 AND reserved_for = $2;
@@ -239,14 +270,13 @@ SELECT outcome, (started).* FROM cbdialer_start_attempt($1, $2, $3, $4, $5, $6, 
 
 -- name: attempt_states
 -- Interaction states of live attempts, many at once ($1 ids, $2 states). A state only moves forward (offered,
--- preview, dialing, handling, wrap_up) and never after the attempt ended, so writes that arrive late or out of
+-- preview, dialing, handling, wrap_up: the domain's order, $3) and never after the attempt ended, so writes that arrive late or out of
 -- order change nothing. Watchers (the live table) hear of it too.
 WITH changed AS (
     UPDATE attempts a SET interaction_state = s.state
     FROM unnest($1::uuid[], $2::text[]) AS s (id, state)
     WHERE a.id = s.id AND a.ended_at IS NULL
-      AND array_position(ARRAY['offered', 'preview', 'dialing', 'handling', 'wrap_up'], s.state)
-          > array_position(ARRAY['offered', 'preview', 'dialing', 'handling', 'wrap_up'], a.interaction_state)
+      AND array_position($3::text[], s.state) > array_position($3::text[], a.interaction_state)
     RETURNING a.id
 )
 SELECT pg_notify('cbdialer_changed', '') WHERE EXISTS (SELECT 1 FROM changed);
@@ -326,79 +356,16 @@ RETURNING disposition, disposition_start;
 -- name: attempts_of_callback
 SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;
 
--- name: callbacks_watch
--- The live table: what is active, and what changed recently, with the last attempt's agent and state.
-SELECT c.id, c.queue_id, c.destination, c.state, c.reason, c.completion_status, c.attempts_count, c.due_at,
-       c.updated_at, a.agent_id, a.interaction_state
-FROM callbacks c
-LEFT JOIN LATERAL (
-    SELECT agent_id, interaction_state FROM attempts WHERE callback_id = c.id ORDER BY started_at DESC LIMIT 1
-) a ON true
-WHERE c.state IN ('queued', 'in_progress') OR c.updated_at > $1
-ORDER BY c.created_at, c.id
-LIMIT $2;
 
--- ---- the admin API -------------------------------------------------------------------------------------
+-- ==== queues (store/queues.py) ==================================================================================
 
--- name: token_insert
-INSERT INTO api_tokens (id, token_hash, role, agent_id) VALUES ($1, $2, $3, $4);
+-- name: queue_upsert
+INSERT INTO queues (id, name, status, settings, skills) VALUES ($1, $2, $3, $4::jsonb, $5)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, settings = EXCLUDED.settings,
+    skills = EXCLUDED.skills, updated_at = now();
 
--- name: token_principal
--- Who holds a token: its role, its agent and that agent's teams; nothing for an unknown or revoked token.
-SELECT t.id, t.role, t.agent_id,
-       array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams
-FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL;
-
--- name: idempotency_get
-SELECT request_hash, callback_id FROM idempotency_keys WHERE token_id = $1 AND key = $2;
-
--- name: idempotency_insert
-INSERT INTO idempotency_keys (token_id, key, request_hash, callback_id) VALUES ($1, $2, $3, $4);
-
--- name: plan_each_call
--- For statements with optional filters: a generic plan would have to serve every combination of them.
-SET LOCAL plan_cache_mode = force_custom_plan;
-
--- name: callbacks_search
--- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13: an agent's scope (its own,
--- those it is the target of or waits for, and its teams'). Planned per call (plan_each_call), so an absent
--- filter costs nothing and the best index is used.
-SELECT * FROM callbacks
-WHERE ($1::text IS NULL OR state = $1)
-  AND ($2::text IS NULL OR queue_id = $2)
-  AND ($3::text IS NULL OR agent_id = $3)
-  AND ($4::text IS NULL OR created_by = $4)
-  AND ($5::text IS NULL OR destination = $5)
-  AND ($6::timestamptz IS NULL OR created_at >= $6)
-  AND ($7::timestamptz IS NULL OR created_at < $7)
-  AND ($8::timestamptz IS NULL OR due_at >= $8)
-  AND ($9::timestamptz IS NULL OR due_at < $9)
-  AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
-  AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
-       OR team_id = ANY ($13::text[]))
-ORDER BY created_at DESC, id DESC
-LIMIT $14;
-
--- name: callback_edit
--- A person's edit of a waiting callback (never one in a live attempt), guarded by the state and due time it
--- was read with ($2, $14: every requeue, hold or lease moves the due time), so an edit made on a stale read
--- fails instead of undoing what happened meanwhile. A queued one goes back to scheduled and leaves its
--- scheduler's lease, and it leaves any agent's own callback queue (routing places it again when it is due).
--- Audited as rescheduled.
-WITH changed AS (
-    UPDATE callbacks SET
-        start_at = $3, due_at = CASE WHEN state = 'waiting_for_queue' THEN due_at ELSE $4 END, end_at = $5,
-        remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
-        state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
-        reason = 'rescheduled', lease_owner = NULL, assigned_agent = NULL, assigned_at = NULL,
-        updated_at = $12, version = version + 1
-    WHERE id = $1 AND state = $2 AND due_at = $14 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
-    RETURNING *
-), audit AS (
-    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
-    SELECT id, $12, $2, state, 'rescheduled', $13, due_at FROM changed
-)
-SELECT * FROM changed;
+-- name: queue_get
+SELECT id, name, status, settings, skills FROM queues WHERE id = $1;
 
 -- name: queues_list
 SELECT * FROM queues ORDER BY id;
@@ -445,7 +412,7 @@ SELECT count(*) FROM changed;
 
 -- name: queue_metrics
 -- Supervisor metrics for one queue since the shift began ($2) (seed 004: processed, to be processed,
--- average handle time, purged, reached and failed).
+-- average handle time, purged, reached and failed). $3: the active states (the domain's).
 WITH shift_attempts AS (
     SELECT a.* FROM attempts a JOIN callbacks c ON c.id = a.callback_id
     WHERE c.queue_id = $1 AND a.ended_at >= $2
@@ -456,12 +423,33 @@ WITH shift_attempts AS (
 SELECT
     (SELECT count(*) FROM processed) AS processed,
     (SELECT count(*) FROM processed WHERE reached) AS reached,
-    (SELECT count(*) FROM callbacks WHERE queue_id = $1
-        AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')) AS to_be_processed,
+    (SELECT count(*) FROM callbacks WHERE queue_id = $1 AND state = ANY ($3::text[])) AS to_be_processed,
     (SELECT avg(extract(epoch FROM ended_at - started_at)) FROM shift_attempts
         WHERE completion_status = 'handled') AS average_handle_seconds,
     (SELECT count(*) FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
         WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged;
+
+
+-- ==== agents and teams (store/agents.py) ========================================================================
+
+-- name: agent_upsert
+INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills;
+
+-- name: agent_queues_remove_others
+DELETE FROM agent_queues WHERE agent_id = $1 AND NOT (queue_id = ANY ($2::text[]));
+
+-- name: agent_queues_add
+INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
+
+-- name: agents_of_queue
+SELECT r.* FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id WHERE q.queue_id = $1 ORDER BY r.id;
+
+-- name: agent_get
+SELECT * FROM agent_routing WHERE id = $1;
+
+-- name: agent_set_ready
+UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
 
 -- name: agents_list
 SELECT * FROM agent_routing ORDER BY id;
@@ -476,15 +464,17 @@ DELETE FROM agent_teams WHERE agent_id = $1 AND NOT (team_id = ANY ($2::text[]))
 INSERT INTO agent_teams (agent_id, team_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
 
 -- name: agent_panel_count
+-- $2: the callback types that name a target agent; $3: the active states (both the domain's).
 SELECT count(*) FROM callbacks
-WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type IN ('agent', 'strict_agent')))
-  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue');
+WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type = ANY ($2::text[])))
+  AND state = ANY ($3::text[]);
 
 -- name: agent_panel
--- The agent's own callback panel (seed 003): what waits for this agent, soonest first.
+-- The agent's own callback panel (seed 003): what waits for this agent, soonest first. $3: the callback types
+-- that name a target agent; $4: the active states (both the domain's).
 SELECT * FROM callbacks
-WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type IN ('agent', 'strict_agent')))
-  AND state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue')
+WHERE (agent_id = $1 OR assigned_agent = $1 OR (created_by = $1 AND type = ANY ($3::text[])))
+  AND state = ANY ($4::text[])
 ORDER BY due_at, id
 LIMIT $2;
 
@@ -503,6 +493,27 @@ SELECT id FROM teams WHERE id = ANY ($1::text[]);
 -- name: queues_existing
 SELECT id FROM queues WHERE id = ANY ($1::text[]);
 
+
+-- ==== the DNC and exclusion lists (store/lists.py) ==============================================================
+
+-- name: dnc_add
+INSERT INTO dnc_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
+
+-- name: dnc_contains
+SELECT EXISTS (SELECT 1 FROM dnc_numbers WHERE number = $1);
+
+-- name: exclusion_add
+INSERT INTO excluded_numbers (number, added_by) VALUES ($1, $2) ON CONFLICT (number) DO NOTHING;
+
+-- name: numbers_restricted
+-- Which of a batch's numbers are on the DNC list or the exclusion list, in one round trip.
+SELECT number, 'dnc' AS list FROM dnc_numbers WHERE number = ANY ($1::text[])
+UNION ALL
+SELECT number, 'excluded' FROM excluded_numbers WHERE number = ANY ($1::text[]);
+
+-- name: exclusion_contains
+SELECT EXISTS (SELECT 1 FROM excluded_numbers WHERE number = $1);
+
 -- name: dnc_remove
 DELETE FROM dnc_numbers WHERE number = $1 RETURNING number;
 
@@ -514,6 +525,27 @@ DELETE FROM excluded_numbers WHERE number = $1 RETURNING number;
 
 -- name: exclusions_list
 SELECT number, added_at, added_by FROM excluded_numbers ORDER BY number LIMIT $1;
+
+
+-- ==== API tokens (store/tokens.py) ==============================================================================
+
+-- name: token_insert
+INSERT INTO api_tokens (id, token_hash, role, agent_id) VALUES ($1, $2, $3, $4);
+
+-- name: token_principal
+-- Who holds a token: its role, its agent and that agent's teams; nothing for an unknown or revoked token.
+SELECT t.id, t.role, t.agent_id,
+       array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams
+FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL;
+
+-- name: tokens_list
+SELECT id, role, agent_id, created_at, revoked_at FROM api_tokens ORDER BY created_at, id;
+
+-- name: token_revoke
+UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id;
+
+
+-- ==== reports and metrics (store/reports.py) ====================================================================
 
 -- name: report_scheduled
 -- Callbacks Scheduled Details (seed 001): callbacks created in [$1, $2), by creator agent and queue, with
@@ -533,7 +565,7 @@ LIMIT $5;
 
 -- name: report_completed
 -- Completed Callback Interaction (seed 002): callbacks that reached an end state in [$1, $2), with every
--- attempt (time, agent, state).
+-- attempt (time, agent, state). $6: the terminal states (the domain's).
 SELECT c.*, q.name AS queue_name, e.at AS ended_at,
        coalesce((SELECT json_agg(json_build_object(
                     'started_at', x.started_at, 'ended_at', x.ended_at, 'agent', x.agent_id,
@@ -544,8 +576,7 @@ JOIN queues q ON q.id = c.queue_id
 JOIN LATERAL (
     SELECT at FROM callback_events WHERE callback_id = c.id ORDER BY id DESC LIMIT 1
 ) e ON true
-WHERE c.state IN ('completed', 'failed', 'expired', 'cancelled', 'cancelled_by_inbound', 'overwritten',
-                  'contact_excluded', 'purged', 'queue_terminated')
+WHERE c.state = ANY ($6::text[])
   AND e.at >= $1 AND e.at < $2
   AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM attempts x WHERE x.callback_id = c.id AND x.agent_id = $3))
   AND ($4::text IS NULL OR c.queue_id = $4)
@@ -553,18 +584,13 @@ ORDER BY e.at, c.id
 LIMIT $5;
 
 -- name: metrics_states
--- Active callbacks only: they are few beside the stored history, and the (queue_id, state) index covers it.
+-- Active callbacks only ($1, the domain's): they are few beside the stored history, and the (queue_id, state)
+-- index covers it.
 SELECT queue_id, state, count(*) AS n FROM callbacks
-WHERE state IN ('scheduled', 'queued', 'in_progress', 'waiting_for_queue') GROUP BY queue_id, state;
+WHERE state = ANY ($1::text[]) GROUP BY queue_id, state;
 
 -- name: metrics_attempts
 SELECT completion_status, count(*) AS n FROM attempts WHERE ended_at IS NOT NULL GROUP BY completion_status;
 
 -- name: metrics_live
 SELECT count(*) FROM attempts WHERE ended_at IS NULL;
-
--- name: tokens_list
-SELECT id, role, agent_id, created_at, revoked_at FROM api_tokens ORDER BY created_at, id;
-
--- name: token_revoke
-UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id;
