@@ -1,8 +1,7 @@
-"""The dialer: agent first, then the customer (DESIGN.md section 4). Rule: an attempt is written and
+"""The dialer: agent first, then the customer (docs/design.md section 4). Rule: an attempt is written and
 committed before its Originate is sent, at most one Originate is sent per attempt, and every attempt ends
 exactly once, through the outcome table, whichever of Asterisk's report, our watchdog or a reconcile
-comes first.
-"""
+comes first. One attempt moves at a time (its lock), and a move is kept only once its effects are done."""
 
 from __future__ import annotations
 
@@ -10,25 +9,33 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from cbdialer.agent_board import AgentBoard
+from cbdialer.dialer.background import Background
+from cbdialer.dialer.inbound import Inbound
+from cbdialer.dialer.live import (
+    AGENT_QUEUE_RECHECK,
+    CALLBACK_CONTEXT,
+    SLOT_RECHECK,
+    LiveAttempt,
+    Pacer,
+)
+from cbdialer.dialer.recovery import Recovery
 from cbdialer.domain.attempt import (
     AgentAnswered,
     AttemptEvent,
     Call,
     CloseWrapUp,
-    DeadlinePassed,
     DispositionRefused,
     Effect,
     Finish,
     HangUp,
     IllegalMove,
-    LineChecked,
     NotDialled,
     OfferMissed,
     Progressed,
@@ -38,22 +45,24 @@ from cbdialer.domain.attempt import (
     StoreState,
     WrapUpClosed,
     advance,
-    closing,
     offered,
-    parse_kept_result,
-    taken_over,
 )
-from cbdialer.domain.book import Hold, cancelled_by_inbound, outside_hours
+from cbdialer.domain.book import Hold, outside_hours
 from cbdialer.domain.lifecycle import Reason, transition
-from cbdialer.domain.models import Agent, Attempt, Callback, CompletionStatus, InteractionState, Queue
-from cbdialer.domain.outcomes import LineReport, after_attempt
-from cbdialer.agent_board import AgentBoard
+from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
+from cbdialer.domain.outcomes import LineReport
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
+from cbdialer.ports import (
+    UNCHANGED,
+    DialerStore,
+    StartOutcome,
+    StoreUnavailable,
+    Unchanged,
+)
 from cbdialer.ports.telephony import (
     ActionFailed,
     AttemptReport,
-    ChannelInfo,
     DeviceStateChange,
     InboundCall,
     LinkDown,
@@ -64,70 +73,9 @@ from cbdialer.ports.telephony import (
     TelephonyError,
     TelephonyUnavailable,
 )
-from cbdialer.ports import (
-    UNCHANGED,
-    DialerStore,
-    StartOutcome,
-    StoreUnavailable,
-    Unchanged,
-)
-
-CALLBACK_CONTEXT = "cbdialer-callback"
-# How often a callback waiting in a busy agent's own queue looks whether the agent is free.
-AGENT_QUEUE_RECHECK = timedelta(seconds=2)
-# A callback waiting for a dial slot (this process's, another's, or the AMI link) looks again after this.
-SLOT_RECHECK = timedelta(seconds=1)
-# A takeover that could not see the line hands the callback back for this long.
-TAKEOVER_RETRY = timedelta(seconds=5)
-# Where the dialplan keeps each attempt's result in AstDB (asterisk/pbx/extensions_cbdialer.conf).
-RESULT_FAMILY = "cbdialer-result"
 
 
-@dataclass
-class LiveAttempt:
-    """A live attempt held by this process: the table's view of it (`call`), and what carrying out its
-    effects needs. Its lock makes the event consumer and the watchdog take turns on it."""
-
-    call: Call
-    queue: Queue
-    agent: Agent
-    started_at: datetime
-    contact_zone: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    pending: AttemptEvent | None = None  # an event whose effects met an outage, applied again by the watchdog
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.call.id
-
-    @property
-    def callback(self) -> Callback:
-        return self.call.callback
-
-    @property
-    def state(self) -> InteractionState:
-        return self.call.state
-
-
-class _Pacer:
-    """Calls per second for one queue, as this process sees it: a token bucket refilled continuously."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = max(1.0, rate)
-        self.at: datetime | None = None
-
-    def take(self, now: datetime) -> bool:
-        if self.at is not None:
-            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.at).total_seconds() * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
-class Dialer:
+class Dialer(Recovery, Background, Inbound):
     """The DialerPort and the AgentDirectory of the scheduler, and the consumer of AMI events."""
 
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
@@ -144,7 +92,7 @@ class Dialer:
         self.database_up = database_up
         self.actor = f"dialer:{owner}"
         self.live: dict[uuid.UUID, LiveAttempt] = {}
-        self._pacers: dict[str, _Pacer] = {}
+        self._pacers: dict[str, Pacer] = {}
         # Offers being written, not yet live: attempt id -> (queue id, agent id); they count for pacing and
         # make their agent busy for routing.
         self._offering: dict[uuid.UUID, tuple[str, str]] = {}
@@ -164,8 +112,6 @@ class Dialer:
 
     def _agents_offered(self) -> set[str]:
         return {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
-
-    # -- the dialer port ---------------------------------------------------------------------------------
 
     def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                 now: datetime) -> Awaitable[None]:
@@ -251,7 +197,7 @@ class Dialer:
             + sum(1 for queue_id, _ in self._offering.values() if queue_id == queue.id)
         if live >= queue.settings.max_concurrent_calls:
             return False
-        pacer = self._pacers.setdefault(queue.id, _Pacer(queue.settings.calls_per_second))
+        pacer = self._pacers.setdefault(queue.id, Pacer(queue.settings.calls_per_second))
         pacer.rate = queue.settings.calls_per_second
         return pacer.take(now)
 
@@ -287,8 +233,6 @@ class Dialer:
             return
         await self.store.wait(callback, owner=self.owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=due_at,
                               now=now, actor=self.actor, assigned_agent=assigned_agent)
-
-    # -- carrying out the attempt table's moves ------------------------------------------------------------
 
     async def _apply(self, live: LiveAttempt, event: AttemptEvent) -> None:
         """Advance one live attempt by `event` and carry out the effects, in order. The move is kept only once
@@ -346,8 +290,6 @@ class Dialer:
                                attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
         return None
 
-    # -- what Asterisk reports -----------------------------------------------------------------------------
-
     async def on_event(self, event: object) -> None:
         match event:
             case LinkUp(reconnect=reconnect):
@@ -366,21 +308,6 @@ class Dialer:
                 await self.cancel_for_inbound(number, withheld)
             case _:
                 pass
-
-    async def _link_up(self, reconnect: bool) -> None:
-        """Presence first, then the reconcile of what was live, and only then new offers (DESIGN.md section 8).
-        A failed step (an error answer, a timeout) fails this link, never the daemon: it is dropped, and the
-        reconnect brings a new LinkUp."""
-        self.ready.clear()
-        try:
-            self.board.device_states = await self.telephony.device_states()
-            if reconnect or self.live:
-                await self.reconcile()
-        except TelephonyError as exc:
-            self._log.warning("ami_link_setup_failed", error=str(exc))
-            self.telephony.drop(f"setup after LinkUp failed: {exc}")
-            return
-        self.ready.set()
 
     def _find(self, attempt_id: str) -> LiveAttempt | None:
         try:
@@ -412,155 +339,3 @@ class Dialer:
         if await self.store.result_heard(attempt, heard_at=self.clock(), dial_status=report.dial_status,
                                          hangup_cause=report.hangup_cause, amd_status=report.amd_status):
             self._log.info("attempt_result_recorded_for_another", attempt_id=attempt_id, dial_status=report.dial_status)
-
-    async def write_states(self, stop: asyncio.Event) -> None:
-        """Store the interaction states the event consumer heard, many per statement, so that the consumer
-        never waits for these writes (they inform watchers; no decision waits on them, and a takeover asks
-        Asterisk rather than trust them). Order does not matter: the statement only moves a state forward,
-        and not after the attempt ended."""
-        while True:
-            if not self._unwritten_states:
-                if stop.is_set():
-                    return
-                waiters = [asyncio.ensure_future(self._states_to_write.wait()), asyncio.ensure_future(stop.wait())]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
-            self._states_to_write.clear()
-            batch, self._unwritten_states = self._unwritten_states, {}
-            if batch:
-                try:
-                    await self.store.set_attempt_states(batch)
-                except BaseException:
-                    # Kept for the next try (PostgreSQL away): newer states heard meanwhile win.
-                    self._unwritten_states = {**batch, **self._unwritten_states}
-                    raise
-
-    # -- the watchdog, the reconcile and the takeover ------------------------------------------------------
-
-    async def watchdog(self, stop: asyncio.Event, interval: float = 0.5) -> None:
-        while not stop.is_set():
-            await self.check_deadlines()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await stop.wait()
-
-    async def check_deadlines(self) -> None:
-        """One round of the watchdog: deadlines passed, and windows or schedules closed before the dial. Not
-        while Asterisk or PostgreSQL is away: what happened on the line meanwhile may be waiting to be heard
-        or applied (the reconcile, or the event consumer once the database is back, decides then)."""
-        if not self.ready.is_set() or not self.telephony.connected or not self.database_up():
-            return
-        now = self.clock()
-        for live in list(self.live.values()):
-            if live.pending is not None:
-                await self._apply(live, live.pending)
-                live.pending = None
-            elif now >= live.call.deadline:
-                await self._apply(live, DeadlinePassed())
-            elif (closed := closing(live.call, contact_zone=live.contact_zone, now=now)) is not None:
-                await self._apply(live, closed)
-
-    async def reconcile(self) -> None:
-        """After a reconnect: what became of the attempts held while we could not hear. Live channels keep
-        their attempt (re-read: talking or not); gone ones end with the result Asterisk kept, and as of
-        unknown outcome only when the call left no trace. No offer is made meanwhile (ready is clear)."""
-        held = list(self.live.values())
-        channels = await self.telephony.core_show_channels()
-        for live in held:
-            legs = [c for c in channels if c.linkedid == str(live.id) or c.uniqueid == str(live.id)]
-            await self._apply(live, await self._line_event(live.id, legs))
-
-    async def _line_event(self, attempt_id: uuid.UUID, legs: Sequence[ChannelInfo]) -> AttemptEvent:
-        if legs:
-            return LineChecked(live=True, bridged=any(leg.bridge_id for leg in legs))
-        kept = await self.telephony.db_get(RESULT_FAMILY, str(attempt_id))
-        found = parse_kept_result(kept) if kept else None
-        if found is None:
-            self._log.warning("attempt_outcome_unknown", attempt_id=str(attempt_id))
-            return LineChecked(live=False)
-        self._log.info("attempt_result_found", attempt_id=str(attempt_id), where="astdb")
-        return found
-
-    async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
-        """A takeover: the in-progress callback of a process that died is ours now. Its attempt's result, if
-        one was recorded or Asterisk kept it, is applied; a live call is re-attached (bridged: talking, whatever
-        the stored state says); only a call that left no trace ends as of unknown outcome."""
-        attempts = await self.store.attempts(callback.id)
-        if attempts and attempts[-1].id in self.live:
-            return True  # our own call (its lease ran out in an outage and we claimed it back): still held
-        if attempts and attempts[-1].ended_at is not None:
-            return await self._follow_ended(callback, queue, attempts[-1], now)
-        last = attempts[-1] if attempts else None
-        if last is None or last.agent_id is None:
-            return False
-        event: AttemptEvent
-        channel = ""
-        if last.result_at is not None:
-            event = ResultHeard(LineReport(last.dial_status, last.hangup_cause, last.amd_status), last.result_at)
-        else:
-            try:
-                channels = await self.telephony.core_show_channels()
-                legs = [c for c in channels if c.linkedid == str(last.id) or c.uniqueid == str(last.id)]
-                channel = next((c.channel for c in legs if c.uniqueid == str(last.id)), "")
-                event = await self._line_event(last.id, legs)
-            except TelephonyError as exc:
-                # Cannot see the line: decide nothing; the lease goes back, and it is looked at again soon.
-                self._log.warning("takeover_deferred", callback_id=str(callback.id), error=str(exc))
-                await self.store.return_lease(callback.id, owner=self.owner, due_at=now + TAKEOVER_RETRY)
-                return True
-        record = await self.store.get_agent(last.agent_id)
-        agent = record.agent if record is not None else Agent(id=last.agent_id, dial_string="")
-        state = last.interaction_state
-        if state in (InteractionState.WRAP_UP, InteractionState.ENDED):
-            state = InteractionState.HANDLING  # its result is applied next, wrap-up included
-        call = taken_over(last.id, callback, queue.settings, state=state, channel=channel, now=now, grace=self.grace)
-        zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
-                            queue_timezone=queue.settings.schedule.timezone)
-        live = LiveAttempt(call, queue, agent, last.started_at, zone)
-        self.live[last.id] = live
-        self._log.info("attempt_taken_over", attempt_id=str(last.id), callback_id=str(callback.id),
-                       by=type(event).__name__, channel=channel)
-        try:
-            await self._apply(live, event)
-        except BaseException:
-            # Not applied (PostgreSQL away): not held either, so that the next claim does it all again.
-            self.live.pop(last.id, None)
-            with contextlib.suppress(Exception):
-                await self.store.return_lease(callback.id, owner=self.owner, due_at=now + TAKEOVER_RETRY)
-            raise
-        return True
-
-    async def _follow_ended(self, callback: Callback, queue: Queue, last: Attempt, now: datetime) -> bool:
-        """Its attempt ended, but the callback did not move (its holder had lost the lease meanwhile, e.g. in
-        a database outage): the callback follows the end on record rather than be treated as unknown."""
-        status = last.completion_status
-        if status is None or status is CompletionStatus.CALLBACK_REQUESTED:
-            return False  # no end on record that can be replayed: the scheduler's unknown outcome applies
-        step = after_attempt(callback, queue.settings, status, now=now)
-        moved = await self.store.transition(
-            callback.id, expected=callback.state, to=step.state, reason=step.reason, now=now, actor=self.actor,
-            owner=self.owner, due_at=step.due_at, attempts_count=step.attempts_count,
-            network_failures=step.network_failures, completion_status=step.status)
-        self._log.info("callback_follows_ended_attempt", callback_id=str(callback.id), attempt_id=str(last.id),
-                       status=status.value, moved=moved is not None)
-        return True
-
-    # -- inbound calls ---------------------------------------------------------------------------------------
-
-    async def cancel_for_inbound(self, caller_number: str, withheld: bool) -> list[uuid.UUID]:
-        if withheld or not caller_number:
-            return []
-        now = self.clock()
-        cancelled = []
-        for callback in cancelled_by_inbound(caller_number, withheld,
-                                             await self.store.active_for_contact(caller_number)):
-            if await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state,
-                                           Reason.INBOUND_CALL), reason=Reason.INBOUND_CALL, now=now,
-                                           actor=f"inbound:{caller_number}") is not None:
-                cancelled.append(callback.id)
-        if cancelled:
-            self._log.info("callbacks_cancelled_by_inbound", caller_number=caller_number, count=len(cancelled))
-        return cancelled

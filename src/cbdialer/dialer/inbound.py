@@ -1,0 +1,28 @@
+"""Inbound calls: a contact who calls in cancels their pending callbacks (seed 001, Cancelled By Inbound).
+Rule: a withheld or missing number cancels nothing; each cancel is a guarded transition."""
+
+from __future__ import annotations
+
+import uuid
+
+from cbdialer.domain.book import cancelled_by_inbound
+from cbdialer.domain.lifecycle import Reason, transition
+
+
+class Inbound:
+    """Cancelling for an inbound call, for the Dialer."""
+
+    async def cancel_for_inbound(self, caller_number: str, withheld: bool) -> list[uuid.UUID]:
+        if withheld or not caller_number:
+            return []
+        now = self.clock()
+        cancelled = []
+        for callback in cancelled_by_inbound(caller_number, withheld,
+                                             await self.store.active_for_contact(caller_number)):
+            if await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state,
+                                           Reason.INBOUND_CALL), reason=Reason.INBOUND_CALL, now=now,
+                                           actor=f"inbound:{caller_number}") is not None:
+                cancelled.append(callback.id)
+        if cancelled:
+            self._log.info("callbacks_cancelled_by_inbound", caller_number=caller_number, count=len(cancelled))
+        return cancelled

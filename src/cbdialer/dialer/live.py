@@ -1,0 +1,70 @@
+"""What the dialer keeps of each live attempt, and its constants. Rule: a LiveAttempt is the attempt table's
+view of one call this process holds (domain/attempt.py) plus what carrying out its effects needs; nothing here
+does I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cbdialer.domain.attempt import (
+    AttemptEvent,
+    Call,
+)
+from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
+
+CALLBACK_CONTEXT = "cbdialer-callback"
+# How often a callback waiting in a busy agent's own queue looks whether the agent is free.
+AGENT_QUEUE_RECHECK = timedelta(seconds=2)
+# A callback waiting for a dial slot (this process's, another's, or the AMI link) looks again after this.
+SLOT_RECHECK = timedelta(seconds=1)
+# A takeover that could not see the line hands the callback back for this long.
+TAKEOVER_RETRY = timedelta(seconds=5)
+# Where the dialplan keeps each attempt's result in AstDB (asterisk/pbx/extensions_cbdialer.conf).
+RESULT_FAMILY = "cbdialer-result"
+
+
+@dataclass
+class LiveAttempt:
+    """A live attempt held by this process: the table's view of it (`call`), and what carrying out its
+    effects needs. Its lock makes the event consumer and the watchdog take turns on it."""
+
+    call: Call
+    queue: Queue
+    agent: Agent
+    started_at: datetime
+    contact_zone: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: AttemptEvent | None = None  # an event whose effects met an outage, applied again by the watchdog
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.call.id
+
+    @property
+    def callback(self) -> Callback:
+        return self.call.callback
+
+    @property
+    def state(self) -> InteractionState:
+        return self.call.state
+
+
+class Pacer:
+    """Calls per second for one queue, as this process sees it: a token bucket refilled continuously."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(1.0, rate)
+        self.at: datetime | None = None
+
+    def take(self, now: datetime) -> bool:
+        if self.at is not None:
+            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.at).total_seconds() * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
