@@ -15,7 +15,7 @@ from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import CompletionStatus, InteractionState
 from cbdialer.domain.outcomes import NextStep
-from tests.integration.api_client import Api, open_api
+from tests.support.api_client import Api, open_api
 
 # A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
 PACING = {"max_calls": 100, "calls_per_second": 1000.0}

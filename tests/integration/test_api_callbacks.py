@@ -11,7 +11,7 @@ import pytest
 from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, InteractionState
-from tests.integration.api_client import Api, open_api
+from tests.support.api_client import Api, open_api
 
 # A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
 PACING = {"max_calls": 100, "calls_per_second": 1000.0}

@@ -100,7 +100,7 @@ async def test_a_scheduler_killed_with_sigkill_loses_nothing(database_url: str) 
         await db.store().save_queue(OPEN_ALL_HOURS)
         await load(database_url, count, datetime.now(UTC) - timedelta(seconds=1))
         doomed = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).with_name("doomed_scheduler.py")), database_url, str(count), str(lease),
+            sys.executable, str(Path(__file__).parents[1] / "support" / "doomed_scheduler.py"), database_url, str(count), str(lease),
             stdout=asyncio.subprocess.PIPE)
         try:
             assert doomed.stdout is not None

@@ -30,7 +30,7 @@ from cbdialer.adapters.ami import (
     OtherEvent,
 )
 from cbdialer.adapters.ami.link import _Session
-from tests.unit.fake_ami import SECRET, Connection, FakeAmi, transcript
+from tests.support.fake_ami import SECRET, Connection, FakeAmi, transcript
 
 ATTEMPT = "6f1c2a4e-0000-4000-8000-00000000abcd"
 
