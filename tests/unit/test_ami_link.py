@@ -29,7 +29,7 @@ from cbdialer.adapters.ami import (
     OriginateResponse,
     OtherEvent,
 )
-from cbdialer.adapters.ami.link import _Session
+from cbdialer.adapters.ami.wire import Session as _Session
 from tests.support.fake_ami import SECRET, Connection, FakeAmi, transcript
 
 ATTEMPT = "6f1c2a4e-0000-4000-8000-00000000abcd"

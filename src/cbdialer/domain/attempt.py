@@ -13,6 +13,10 @@ Two guarantees live here, so that each window of a fault is a unit test of this 
 - an attempt whose channels are live, or whose result can be found, is never ended as of unknown outcome:
   only `LineChecked(live=False)` with no result found, before the customer answered, ends it so (a customer
   who answered was reached: that is the trace the call left).
+
+Why one file of this length (~400 lines): the table (MOVES, EVENTS), its events, its effects and the handler
+of each pair are read together, top to bottom, as h11's _state.py is; split, a reader would have to hold
+three files to check one move.
 """
 
 from __future__ import annotations

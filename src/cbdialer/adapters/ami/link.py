@@ -17,20 +17,15 @@ import itertools
 import re
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from panoramisk.message import Message
 
 from cbdialer.adapters.ami.events import AmiEvent, LinkDown, LinkUp, parse_event
+from cbdialer.adapters.ami.wire import Session, serialise
 from cbdialer.ports.telephony import ActionFailed, ChannelInfo, OriginateRequest, TelephonyError, TelephonyUnavailable
 
-_FRAME_END = b"\r\n\r\n"
-_BANNER = b"Asterisk Call Manager/"
-# A frame this large without an end is not AMI: drop the link rather than grow without bound.
-_MAX_FRAME = 1 << 20
 _VARIABLE_NAME = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -80,71 +75,6 @@ class _Pending:
     items: list[dict[str, str]] = field(default_factory=list)
 
 
-def _headers(message: Message) -> dict[str, str]:
-    """A message's headers as a plain dict with lower-case keys; repeated headers joined by commas."""
-    out: dict[str, str] = {}
-    for key, value in message.items():
-        if key == "content":
-            continue
-        out[key.lower()] = ",".join(value) if isinstance(value, list) else str(value)
-    return out
-
-
-def _check_value(name: str, value: str) -> str:
-    # A CR or LF would end the header and let the rest be read as another header or action.
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"AMI header {name!r}: line breaks are not allowed")
-    return value
-
-
-def _serialise(headers: Mapping[str, str | Sequence[str]]) -> bytes:
-    lines = []
-    for name, value in headers.items():
-        values = [value] if isinstance(value, str) else list(value)
-        lines.extend(f"{name}: {_check_value(name, v)}" for v in values)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-
-
-class _Session(asyncio.Protocol):
-    """One TCP session: frames bytes into messages. Framing works on bytes, so a multi-byte character
-    split across reads is never damaged."""
-
-    def __init__(self, link: AmiLink) -> None:
-        self._link = link
-        self._buffer = bytearray()
-        self._banner_seen = False
-        self.transport: asyncio.Transport | None = None
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._banner_seen:
-            end = self._buffer.find(b"\r\n")
-            if end < 0:
-                return
-            if self._buffer.startswith(_BANNER):
-                del self._buffer[: end + 2]
-            self._banner_seen = True
-        while (end := self._buffer.find(_FRAME_END)) >= 0:
-            frame = bytes(self._buffer[:end])
-            del self._buffer[: end + len(_FRAME_END)]
-            message = Message.from_line(frame.decode("utf-8", "replace").strip())
-            if message is not None:
-                self._link._on_message(_headers(message))
-        if len(self._buffer) > _MAX_FRAME:
-            self._link._log.error("ami_frame_too_large", size=len(self._buffer))
-            if self.transport is not None:
-                self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(str(exc) if exc else "closed by Asterisk")
-
-
 class AmiLink:
     """A supervised link to one Asterisk. Run `run(stop)` as a task; read typed events from `events`."""
 
@@ -154,7 +84,7 @@ class AmiLink:
         # How many of each action went on the wire: lets tests prove nothing was sent twice.
         self.actions_sent: Counter[str] = Counter()
         self._log = log or structlog.get_logger("cbdialer.ami")
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._logged_in = False
         self._up = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
@@ -206,7 +136,7 @@ class AmiLink:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.config.connect_timeout):
-            _, session = await loop.create_connection(lambda: _Session(self), self.config.host, self.config.port)
+            _, session = await loop.create_connection(lambda: Session(self), self.config.host, self.config.port)
         self._session = session
         response = await self._send(
             {"Action": "Login", "Username": self.config.username, "Secret": self.config.secret, "Events": "on"},
@@ -295,7 +225,7 @@ class AmiLink:
         action_id = action_id or f"{self._prefix}-{next(self._ids)}"
         if action_id in self._pending:
             raise ValueError(f"ActionID {action_id!r} is already in flight")
-        data = _serialise({**headers, "ActionID": action_id})
+        data = serialise({**headers, "ActionID": action_id})
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(future, complete_event)
         session.transport.write(data)
