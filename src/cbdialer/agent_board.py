@@ -1,4 +1,4 @@
-"""The agent board: who can take a callback right now, for routing (DESIGN.md section 5). Rule: one read of a
+"""The agent board: who can take a callback right now, for routing (docs/design.md section 5). Rule: one read of a
 queue's agents serves a whole batch, with what this process did since laid over it (its offers, the agents'
 own callback queues); PostgreSQL's reservation still has the last word if another process changed something.
 """

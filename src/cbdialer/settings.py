@@ -1,6 +1,6 @@
 """Settings come from the environment (prefix CBDIALER_) or a config file, never from code.
 
-The names of DESIGN.md section 12 are a contract. Secrets are SecretStr so that no repr or log line
+The names of docs/design.md section 12 are a contract. Secrets are SecretStr so that no repr or log line
 shows them.
 """
 

@@ -1,4 +1,4 @@
-"""Riding a database outage through (DESIGN.md section 8: faults are ridden through, not escaped).
+"""Riding a database outage through (docs/design.md section 8: faults are ridden through, not escaped).
 
 Rule: no background task dies of StoreUnavailable. `ride_through` runs one unit of work (an AMI event to
 apply, or a task's whole loop); when the store is unavailable it waits with exponential backoff and jitter,

@@ -1,4 +1,4 @@
-"""Crashes mid-call (DESIGN.md section 8): kill -9 of the daemon, then a restart, and an Asterisk restart
+"""Crashes mid-call (docs/design.md section 8): kill -9 of the daemon, then a restart, and an Asterisk restart
 under a running daemon. The callback is never lost, and the customer never dialled twice for one attempt."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PostgreSQL going away under a live call (DESIGN.md section 8: faults are ridden through, not escaped): the
+"""PostgreSQL going away under a live call (docs/design.md section 8: faults are ridden through, not escaped): the
 `cbdialer run` daemon keeps running, the call's outcome is recorded once the database is back, and the
 customer is dialled once. The database is a server of the test's own (tests/support/postgres.py), which the
 test restarts or stops and starts; the shared server is never touched.

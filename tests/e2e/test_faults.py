@@ -1,4 +1,4 @@
-"""Faults under real calls (DESIGN.md section 8; the issue on faults): a kill -9 during a wrap-up, the AMI link
+"""Faults under real calls (docs/design.md section 8; the issue on faults): a kill -9 during a wrap-up, the AMI link
 dropped while callbacks fall due, and two dialer processes sharing one queue's pacing. Daemons are `cbdialer
 run` processes (tests/support/daemon.py); what reached the customer is counted on the test's own AMI link."""
 

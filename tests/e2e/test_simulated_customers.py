@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md section 10's simulated-customer table, originated through the AMI adapter and
+"""Every row of docs/design.md section 10's simulated-customer table, originated through the AMI adapter and
 the project's callback dialplan, with what Asterisk reported (DIALSTATUS, HANGUPCAUSE, AMDSTATUS)."""
 
 from __future__ import annotations

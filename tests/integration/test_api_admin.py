@@ -1,5 +1,5 @@
 """The admin API beyond callbacks: queues, agents and teams, lists, reports, metrics, health, and every role
-on every route (DESIGN.md section 13, issue 5)."""
+on every route (docs/design.md section 13, issue 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The admin API's callbacks (DESIGN.md section 13), through aiohttp's test client on PostgreSQL."""
+"""The admin API's callbacks (docs/design.md section 13), through aiohttp's test client on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PostgreSQL going away under cbdialer (DESIGN.md section 8: faults are ridden through, not escaped). Each
+"""PostgreSQL going away under cbdialer (docs/design.md section 8: faults are ridden through, not escaped). Each
 test runs on a PostgreSQL server of its own (tests/support/postgres.py), which it stops or restarts; the
 shared server is never touched.
 

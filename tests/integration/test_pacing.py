@@ -1,4 +1,4 @@
-"""What holds across every dialer process because PostgreSQL holds it (DESIGN.md sections 4 and 8): a queue's
+"""What holds across every dialer process because PostgreSQL holds it (docs/design.md sections 4 and 8): a queue's
 pacing, an agent's reservation for the whole call, a line result recorded once, and waits that do not fill
 the audit trail."""
 

@@ -1,4 +1,4 @@
-"""The AMI link against recorded Asterisk transcripts: one test per trap of DESIGN.md section 9."""
+"""The AMI link against recorded Asterisk transcripts: one test per trap of docs/design.md section 9."""
 
 from __future__ import annotations
 

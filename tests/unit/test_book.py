@@ -1,4 +1,4 @@
-"""Overwrite, inbound cancel and the due decision's order of checks (DESIGN.md sections 3 and 7)."""
+"""Overwrite, inbound cancel and the due decision's order of checks (docs/design.md sections 3 and 7)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_an_orphaned_attempt_is_recovered() -> None:
 
 def test_no_offer_whose_dial_could_fall_after_the_window_closes() -> None:
     """The window is checked for the moment the customer would be dialled: after the agent's ring (20 s by
-    default) and any preview, not only at the claim (DESIGN.md section 8)."""
+    default) and any preview, not only at the claim (docs/design.md section 8)."""
     london = cb(customer_timezone="Europe/London", end_at=NOW + timedelta(days=2))
     before_close = datetime(2026, 11, 24, 20, 59, 45, tzinfo=UTC)  # 20:59:45 in London, window 08:00-21:00
     decision = decide_due(london, QUEUE, now=before_close, on_dnc=False, excluded=False)

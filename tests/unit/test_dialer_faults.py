@@ -1,5 +1,5 @@
 """The dialer under faults: it feeds the attempt table and carries out its effects, and no AMI error answer,
-lost link or takeover makes it guess (the issue on faults; DESIGN.md section 8). The store and the telephony
+lost link or takeover makes it guess (the issue on faults; docs/design.md section 8). The store and the telephony
 here are recorders of the two ports; the table's own rules are in test_attempt.py."""
 
 from __future__ import annotations

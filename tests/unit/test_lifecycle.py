@@ -1,4 +1,4 @@
-"""The lifecycle transition table (DESIGN.md section 3)."""
+"""The lifecycle transition table (docs/design.md section 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outcome table (DESIGN.md section 6): every row, dispositions, and the counting rules."""
+"""The outcome table (docs/design.md section 6): every row, dispositions, and the counting rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Agent presence from device state, ready flag, wrap-up and reservation (DESIGN.md section 5)."""
+"""Agent presence from device state, ready flag, wrap-up and reservation (docs/design.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing of due callbacks (DESIGN.md section 5; POM callback management, its worked examples included)."""
+"""Routing of due callbacks (docs/design.md section 5; POM callback management, its worked examples included)."""
 
 from __future__ import annotations
 

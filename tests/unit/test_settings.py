@@ -1,4 +1,4 @@
-"""Settings: the names of DESIGN.md section 12, environment over config file, secrets never shown."""
+"""Settings: the names of docs/design.md section 12, environment over config file, secrets never shown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Timing rules (DESIGN.md section 7): start and end, recall delays, the contact's zone, schedule and window."""
+"""Timing rules (docs/design.md section 7): start and end, recall delays, the contact's zone, schedule and window."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class Dialer(Recovery, Background, Inbound):
         self._unwritten_states: dict[uuid.UUID, InteractionState] = {}
         self._states_to_write = asyncio.Event()
         # Set while the AMI link is up, presence is known and the reconcile after a reconnect is done: only
-        # then are new offers made (DESIGN.md section 8).
+        # then are new offers made (docs/design.md section 8).
         self.ready = asyncio.Event()
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
@@ -331,7 +331,7 @@ class Dialer(Recovery, Background, Inbound):
 
     async def _record_unheld(self, attempt_id: str, report: LineReport) -> None:
         """Another process's attempt, or one whose holder died: its result is recorded all the same, once, for
-        the holder or the next taker (DESIGN.md section 4, step 5)."""
+        the holder or the next taker (docs/design.md section 4, step 5)."""
         try:
             attempt = uuid.UUID(attempt_id)
         except ValueError:

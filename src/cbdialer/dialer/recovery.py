@@ -31,7 +31,7 @@ class Recovery:
     """The reconcile and the takeover, for the Dialer."""
 
     async def _link_up(self, reconnect: bool) -> None:
-        """Presence first, then the reconcile of what was live, and only then new offers (DESIGN.md section 8).
+        """Presence first, then the reconcile of what was live, and only then new offers (docs/design.md section 8).
         A failed step (an error answer, a timeout) fails this link, never the daemon: it is dropped, and the
         reconnect brings a new LinkUp."""
         self.ready.clear()

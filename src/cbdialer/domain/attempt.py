@@ -1,4 +1,4 @@
-"""The attempt: one try to connect agent and customer, as a transition table (DESIGN.md sections 4, 6 and 8),
+"""The attempt: one try to connect agent and customer, as a transition table (docs/design.md sections 4, 6 and 8),
 in the manner of the callback's lifecycle.
 
 Rule: a live attempt moves only through `advance(call, event, now=...)`. The pair (state, kind of event) is
@@ -47,7 +47,7 @@ from cbdialer.domain.timing import hold_reason, next_dialable
 A = InteractionState
 FOREVER = datetime.max.replace(tzinfo=UTC)
 
-# Where a live attempt may go from each state: only forward (DESIGN.md section 4, step 3).
+# Where a live attempt may go from each state: only forward (docs/design.md section 4, step 3).
 MOVES: dict[InteractionState, frozenset[InteractionState]] = {
     A.OFFERED: frozenset({A.OFFERED, A.PREVIEW, A.DIALING, A.HANDLING, A.WRAP_UP, A.ENDED}),
     A.PREVIEW: frozenset({A.PREVIEW, A.DIALING, A.HANDLING, A.WRAP_UP, A.ENDED}),
@@ -216,7 +216,7 @@ def offer_ceiling(settings: QueueSettings, now: datetime, grace: timedelta) -> d
 
 def latest_dial(settings: QueueSettings, now: datetime) -> datetime:
     """The latest moment the customer of an offer made now can be dialled: after the agent's ring and any
-    preview (DESIGN.md section 8: the window and schedule must hold then too)."""
+    preview (docs/design.md section 8: the window and schedule must hold then too)."""
     preview = settings.max_preview_time if settings.preview_mode is not PreviewMode.DISABLED else 0
     return now + timedelta(seconds=settings.agent_offer_timeout + preview)
 
@@ -300,7 +300,7 @@ def _on_progress(call: Call, event: Progressed, now: datetime) -> Move:
     if event.state not in (A.PREVIEW, A.DIALING, A.HANDLING) or FORWARD.index(event.state) <= FORWARD.index(call.state):
         return call, ()  # late or repeated: states only move forward
     if event.state is A.DIALING:
-        # Our own duration-for-no-answer, beside the Dial timeout (DESIGN.md section 4, step 4).
+        # Our own duration-for-no-answer, beside the Dial timeout (docs/design.md section 4, step 4).
         deadline = now + timedelta(seconds=call.settings.duration_for_no_answer) + call.grace
     elif event.state is A.HANDLING:
         deadline = FOREVER  # a conversation has no timeout

@@ -1,5 +1,5 @@
 """The callback book's rules for a callback that falls due, for a new callback, and for an inbound call
-(DESIGN.md sections 3, 5 and 7). Rule: each function takes the facts and the time, and returns what should
+(docs/design.md sections 3, 5 and 7). Rule: each function takes the facts and the time, and returns what should
 happen; the scheduler and the API carry it out.
 """
 
@@ -40,7 +40,7 @@ class End:
 
 @dataclass(frozen=True, slots=True)
 class Recover:
-    """It was in progress under a holder that died: its outcome is unknown (DESIGN.md section 8)."""
+    """It was in progress under a holder that died: its outcome is unknown (docs/design.md section 8)."""
 
     step: NextStep
 
@@ -75,7 +75,7 @@ def decide_due(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool,
 
 def outside_hours(callback: Callback, queue: Queue, *, now: datetime) -> Hold | End | None:
     """Not dialable now, or no longer when the customer would be dialled (after the agent's ring and any
-    preview; DESIGN.md section 8): held until the next opening. None if an offer made at `now` may go."""
+    preview; docs/design.md section 8): held until the next opening. None if an offer made at `now` may go."""
     settings = queue.settings
     zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
                         queue_timezone=settings.schedule.timezone)
@@ -89,7 +89,7 @@ def outside_hours(callback: Callback, queue: Queue, *, now: datetime) -> Hold | 
 
 
 def decide_postponed(callback: Callback, postpone: Postpone, *, now: datetime) -> Hold | End:
-    """Routing found no agent to take it now (DESIGN.md section 5)."""
+    """Routing found no agent to take it now (docs/design.md section 5)."""
     return _hold_or_expire(callback, postpone.reason, now + postpone.delay, strict_retry=postpone.strict_retry)
 
 

@@ -1,4 +1,4 @@
-"""The callback lifecycle (DESIGN.md section 3) as a transition table, in the manner of h11's _state.py.
+"""The callback lifecycle (docs/design.md section 3) as a transition table, in the manner of h11's _state.py.
 
 Rule: a callback changes state only through `transition(state, reason)`, which looks the pair up in
 TRANSITIONS; a pair that is not there raises IllegalTransition. The reason is the event: it is stored with
@@ -116,7 +116,7 @@ TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
     (S.QUEUED, R.DIAL_SLOT_UNAVAILABLE): S.QUEUED,
     **{(S.QUEUED, r): S.SCHEDULED for r in _HOLDS if r is not R.DIAL_SLOT_UNAVAILABLE},
     **{(S.QUEUED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
-    # A live attempt ends in an outcome (DESIGN.md section 6); people and inbound calls leave it alone.
+    # A live attempt ends in an outcome (docs/design.md section 6); people and inbound calls leave it alone.
     (S.IN_PROGRESS, R.HANDLED): S.COMPLETED,
     (S.IN_PROGRESS, R.NO_ANSWER): S.SCHEDULED,
     (S.IN_PROGRESS, R.BUSY): S.SCHEDULED,

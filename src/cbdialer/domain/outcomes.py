@@ -1,4 +1,4 @@
-"""What happened on the line, and what happens to the callback next (DESIGN.md section 6).
+"""What happened on the line, and what happens to the callback next (docs/design.md section 6).
 
 Rule: `classify` turns Asterisk's report into a completion status by the outcome table alone, and
 `after_attempt` / `after_disposition` turn a status into the callback's next state, counted attempts and
@@ -153,7 +153,7 @@ def disposition_start(status: CompletionStatus, *, start_at: str | None, start_i
 
 def after_disposition(callback: Callback, settings: QueueSettings, disposition: CompletionStatus, *, now: datetime,
                       new_start: datetime | None = None) -> NextStep:
-    """The agent's disposition after the call overrides the line's status (DESIGN.md section 6): handled;
+    """The agent's disposition after the call overrides the line's status (docs/design.md section 6): handled;
     answering_machine (left a voicemail, keep it in the queue); callback_requested (at `new_start`);
     wrong_destination."""
     if disposition not in DISPOSITIONS:

@@ -1,4 +1,4 @@
-"""Agent presence (DESIGN.md section 5): what an agent can take now, from the device state Asterisk
+"""Agent presence (docs/design.md section 5): what an agent can take now, from the device state Asterisk
 reports for its endpoint, its ready flag, its wrap-up and any offer reserved for it. Rule: pure; the time
 is a parameter."""
 

@@ -1,4 +1,4 @@
-"""Routing of a due callback to an agent (DESIGN.md section 5, POM's four callback types).
+"""Routing of a due callback to an agent (docs/design.md section 5, POM's four callback types).
 
 Rule: `route` looks at one due callback, its queue and a snapshot of the agents, and returns exactly one
 decision (offer it to an idle agent, enqueue it in a busy agent's own callback queue, or postpone it by the

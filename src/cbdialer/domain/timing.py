@@ -1,4 +1,4 @@
-"""When a callback may start, when it ends, and when it may be dialled (DESIGN.md section 7).
+"""When a callback may start, when it ends, and when it may be dialled (docs/design.md section 7).
 
 Rule: every instant is handed in by the caller (never read from the clock) and handed back in UTC, while
 opening hours, calling windows and local start times are judged on the wall clock of the zone they are

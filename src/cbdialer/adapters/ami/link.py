@@ -1,4 +1,4 @@
-"""The link to Asterisk's AMI: the only module that talks to the wire (DESIGN.md section 9).
+"""The link to Asterisk's AMI: the only module that talks to the wire (docs/design.md section 9).
 
 Rule: an action is written to the wire at most once. If the link drops before its answer, the caller gets
 `AmiDisconnected` (outcome unknown) and the action is forgotten, never replayed after a reconnect.

@@ -50,7 +50,7 @@ UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
 -- ==== callbacks: the book, claims, leases, search and edits (store/callbacks.py) ================================
 
 -- name: callback_insert_overwriting
--- A new callback, and the older ones of the same contact and queue that it overwrites (DESIGN.md section 3:
+-- A new callback, and the older ones of the same contact and queue that it overwrites (docs/design.md section 3:
 -- those in the states the domain names, $17; none for an empty list) moved to overwritten, each change with
 -- its audit line, in one statement.
 WITH created AS (
@@ -80,7 +80,7 @@ SELECT * FROM created;
 SELECT * FROM callbacks WHERE id = $1;
 
 -- name: callbacks_claim_due
--- The claim (DESIGN.md section 8): due callbacks in due order, skipping rows another process is claiming.
+-- The claim (docs/design.md section 8): due callbacks in due order, skipping rows another process is claiming.
 -- The lease's expiry is written as due_at, so a callback whose holder died falls due again by itself.
 WITH due AS (
     SELECT id, state AS old_state, due_at AS old_due_at FROM callbacks
@@ -128,7 +128,7 @@ SELECT * FROM changed;
 
 -- name: callbacks_extend_leases
 -- The heartbeat: this process's leases, and the reservations of the agents on its live calls, which last as
--- long as the call (DESIGN.md section 8). A reservation outlives the lease by one more lease, so that a
+-- long as the call (docs/design.md section 8). A reservation outlives the lease by one more lease, so that a
 -- call whose holder died is taken over before its agent can be offered another call.
 -- $4: the callbacks whose calls this process holds (NULL: all). An in-progress callback of this process that
 -- it does not hold (its start's answer was lost with a connection) is not extended: it falls due, and a
@@ -263,7 +263,7 @@ UPDATE agents SET reserved_for = NULL, reserved_until = NULL, wrap_up_until = $3
 WHERE id = $1 AND reserved_for = $2;
 
 -- name: attempt_start
--- DESIGN.md section 4, steps 1 and 2 in one statement, committed before any Originate: see the function
+-- docs/design.md section 4, steps 1 and 2 in one statement, committed before any Originate: see the function
 -- cbdialer_start_attempt (migration 0006). $9, $10: the queue's max_concurrent_calls and calls_per_second,
 -- held across every dialer process. The callback's lease ($6) is now the attempt's.
 SELECT outcome, (started).* FROM cbdialer_start_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
@@ -313,7 +313,7 @@ WITH finished AS (
 SELECT EXISTS (SELECT 1 FROM finished) AS finished, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
 
 -- name: attempt_record_result
--- The line's result, durable the moment it is heard (DESIGN.md section 4, step 5), by the attempt's holder:
+-- The line's result, durable the moment it is heard (docs/design.md section 4, step 5), by the attempt's holder:
 -- written on the attempt once (the first record wins), the attempt into wrap_up (a disposition is accepted
 -- from then on), and the agent released into its wrap-up ($7 until $8), in one statement. The callback
 -- waits for the wrap-up's end.
@@ -333,7 +333,7 @@ SELECT pg_notify('cbdialer_changed', '') FROM recorded;
 
 -- name: attempt_result_heard
 -- A result heard for an attempt this process does not hold (another process's, or one whose holder died):
--- recorded once, for the holder or the next taker to apply (DESIGN.md section 4, step 5).
+-- recorded once, for the holder or the next taker to apply (docs/design.md section 4, step 5).
 UPDATE attempts SET result_at = $2, dial_status = $3, hangup_cause = $4, amd_status = $5
 WHERE id = $1 AND ended_at IS NULL AND result_at IS NULL
 RETURNING id;

@@ -1,4 +1,4 @@
--- The dialer processes that share this database (DESIGN.md section 8): each registers at start and
+-- The dialer processes that share this database (docs/design.md section 8): each registers at start and
 -- heartbeats, so that leases held by a dead process can be recognised and taken over.
 CREATE TABLE dialer_nodes (
     id            uuid PRIMARY KEY,

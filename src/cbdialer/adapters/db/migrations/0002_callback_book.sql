@@ -1,4 +1,4 @@
--- The callback book (DESIGN.md sections 3, 5-8): queues, agents and teams, callbacks with their leases,
+-- The callback book (docs/design.md sections 3, 5-8): queues, agents and teams, callbacks with their leases,
 -- attempts, the audit trail of every state change, and the DNC and exclusion lists.
 
 CREATE TABLE queues (
@@ -21,7 +21,7 @@ CREATE TABLE agents (
     dial_string      text        NOT NULL,
     skills           text[]      NOT NULL DEFAULT '{}',
     ready            boolean     NOT NULL DEFAULT true,
-    -- Reservation: one live offer per agent, across dialer processes (DESIGN.md section 4, step 1).
+    -- Reservation: one live offer per agent, across dialer processes (docs/design.md section 4, step 1).
     reserved_for     uuid,
     reserved_until   timestamptz,
     wrap_up_until    timestamptz,

@@ -1,4 +1,4 @@
--- The dialer (DESIGN.md section 4): when each agent became free, and the agent whose own callback queue a
+-- The dialer (docs/design.md section 4): when each agent became free, and the agent whose own callback queue a
 -- callback waits in.
 ALTER TABLE agents ADD COLUMN idle_since timestamptz;
 ALTER TABLE callbacks ADD COLUMN assigned_agent text;

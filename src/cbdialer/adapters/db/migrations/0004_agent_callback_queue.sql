@@ -1,4 +1,4 @@
--- An agent's own callback queue (DESIGN.md section 5): when a callback joined it, so that the callbacks
+-- An agent's own callback queue (docs/design.md section 5): when a callback joined it, so that the callbacks
 -- waiting for one agent are offered in the order they started waiting.
 ALTER TABLE callbacks ADD COLUMN assigned_at timestamptz;
 
@@ -14,5 +14,5 @@ SELECT a.id, a.dial_string, a.skills, a.ready, a.wrap_up_until, a.reserved_until
              ORDER BY c.assigned_at, c.id) AS waiting
 FROM agents a;
 
--- The agent's disposition after the call (DESIGN.md section 6), set during wrap-up and applied at its end.
+-- The agent's disposition after the call (docs/design.md section 6), set during wrap-up and applied at its end.
 ALTER TABLE attempts ADD COLUMN disposition text, ADD COLUMN disposition_start timestamptz;

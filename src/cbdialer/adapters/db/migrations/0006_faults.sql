@@ -1,4 +1,4 @@
--- Faults (DESIGN.md sections 4 and 8): the line's result is durable the moment it is heard, and a queue's
+-- Faults (docs/design.md sections 4 and 8): the line's result is durable the moment it is heard, and a queue's
 -- pacing and an agent's reservation hold across every dialer process.
 
 -- When the line's result was heard (the CbdialerResult), written at once, by whichever process heard it,
@@ -26,7 +26,7 @@ CREATE INDEX queue_slots_attempt ON queue_slots (attempt_id) WHERE attempt_id IS
 -- calls_per_second across processes: the virtual time of the queue's next dial (GCRA).
 ALTER TABLE queues ADD COLUMN next_dial_at timestamptz;
 
--- DESIGN.md section 4, steps 1 and 2, committed before any Originate, for every dialer process at once:
+-- docs/design.md section 4, steps 1 and 2, committed before any Originate, for every dialer process at once:
 -- the callback must still be queued and leased to the caller; the queue must have a dial slot (a free row of
 -- queue_slots below max_concurrent_calls, and calls_per_second not exceeded); the agent must be free. Then
 -- the agent is reserved, the slot taken, the attempt written, the callback moved to in_progress, with its

@@ -33,7 +33,7 @@ class PostgresAttempts(StoreBase):
                             max_calls: int, calls_per_second: float) -> Started:
         """Take a dial slot of the queue (across every process), reserve the agent until `reserve_until`,
         write the attempt and move the callback to in_progress, in one statement committed before anything is
-        sent to Asterisk (DESIGN.md sections 4 and 8)."""
+        sent to Asterisk (docs/design.md sections 4 and 8)."""
         rows = await self._fetch("attempt_start", callback.id, attempt_id, agent_id, owner, now, lease,
                                  reserve_until, actor, max_calls, calls_per_second)
         row = rows[0]
