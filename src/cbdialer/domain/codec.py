@@ -1,10 +1,14 @@
 """Queue settings to and from plain JSON-able dicts. Rule: a stored or posted dict round-trips exactly,
-unknown keys are refused by name, and missing keys take the seeds' defaults."""
+unknown keys are refused by name, and missing keys take the seeds' defaults. This is the one reader and
+writer of settings (the stores and the admin API, through the queue service, all go through it); it knows the
+nested settings (calling window, schedule) by name, and numbers, bools, text, StrEnums and tuples by type."""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from datetime import date, time
+from enum import Enum
 from typing import Any
 
 from cbdialer.domain.models import (
@@ -12,7 +16,6 @@ from cbdialer.domain.models import (
     CallingWindow,
     InvalidValue,
     OpeningHours,
-    PreviewMode,
     QueueSettings,
     Schedule,
 )
@@ -44,12 +47,24 @@ def settings_to_dict(settings: QueueSettings) -> dict[str, Any]:
                            for o in value.weekly],
                 "closed_dates": sorted(d.isoformat() for d in value.closed_dates),
             }
-        elif isinstance(value, PreviewMode):
+        elif isinstance(value, Enum):
             value = value.value
         elif isinstance(value, tuple):
             value = list(value)
         out[f.name] = value
     return out
+
+
+def _plain(hint: Any) -> tuple[type[Enum] | None, type | None]:
+    """The StrEnum a setting's type names, or the item type of its tuple (`tuple[int, ...]`)."""
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint, None
+    if typing.get_origin(hint) is tuple:
+        return None, typing.get_args(hint)[0]
+    return None, None
+
+
+_PLAIN = {name: _plain(hint) for name, hint in typing.get_type_hints(QueueSettings).items()}
 
 
 def settings_from_dict(data: dict[str, Any]) -> QueueSettings:
@@ -72,10 +87,11 @@ def settings_from_dict(data: dict[str, Any]) -> QueueSettings:
                              for o in schedule["weekly"]) if "weekly" in schedule else ALWAYS_OPEN,
                 closed_dates=frozenset(date.fromisoformat(d) for d in schedule.get("closed_dates", [])),
             )
-        if "preview_mode" in values:
-            values["preview_mode"] = PreviewMode(values["preview_mode"])
-        if "recall_intervals" in values:
-            values["recall_intervals"] = tuple(int(i) for i in values["recall_intervals"])
+        for name, (enum, item) in _PLAIN.items():
+            if name in values and enum is not None:
+                values[name] = enum(values[name])
+            elif name in values and item is not None:
+                values[name] = tuple(item(i) for i in values[name])
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, InvalidValue):
             raise

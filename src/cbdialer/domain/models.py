@@ -6,9 +6,10 @@ All durations are seconds; all datetimes are timezone-aware (stored in UTC).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -123,45 +124,128 @@ class CallingWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class Bounds:
+    """The limits of one value, declared once on the field they bound (`field(metadata=bounded(...))`): the
+    domain checks them on construction, and the admin API's input model and OpenAPI document are generated
+    from them (plain values: no library needed to read them). Numbers: `gt`, `ge`, `le`. Text: `min_length`,
+    `max_length` in characters; a tuple: in items, each bounded by `items`. `note` ends the message."""
+
+    gt: int | float | None = None
+    ge: int | float | None = None
+    le: int | float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    items: Bounds | None = None
+    note: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.gt is not None or self.ge is not None or self.le is not None
+
+    def problem(self, value: object) -> str | None:
+        """What is wrong with `value` by these bounds, in words (an InvalidValue's message), or None."""
+        found = self._problem(value)
+        return f"{found} ({self.note})" if found is not None and self.note else found
+
+    def _problem(self, value: object) -> str | None:
+        if self.numeric:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return "must be a number"
+            # Written as "not within" so that NaN is out of every bound.
+            if self.gt is not None and not value > self.gt:
+                return f"must be greater than {self.gt}"
+            if self.ge is not None and not value >= self.ge:
+                return "must not be negative" if self.ge == 0 else f"must be at least {self.ge}"
+            if self.le is not None and not value <= self.le:
+                return f"must be at most {self.le}"
+        if self.min_length is None and self.max_length is None and self.items is None:
+            return None
+        if not isinstance(value, str | tuple | list):
+            return "must be text or a list"
+        unit = "characters" if isinstance(value, str) else "items"
+        if self.min_length is not None and len(value) < self.min_length:
+            return "must not be empty" if self.min_length == 1 else f"must have at least {self.min_length} {unit}"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"must have at most {self.max_length} {unit}"
+        if self.items is not None and not isinstance(value, str):
+            for item in value:
+                if (wrong := self.items.problem(item)) is not None:
+                    return f"each item {wrong}"
+        return None
+
+
+BOUNDS = "bounds"  # the key of a field's Bounds in its dataclass metadata
+
+
+def bounded(**limits: Any) -> dict[str, Bounds]:
+    """A dataclass field's metadata that bounds it: `field(default=60, metadata=bounded(gt=0))`."""
+    return {BOUNDS: Bounds(**limits)}
+
+
+def bounds_of(f: Field[Any]) -> Bounds | None:
+    return f.metadata.get(BOUNDS)
+
+
+def check_bounds(value: Any) -> None:
+    """Every bounded field of a dataclass instance within its bounds, else InvalidValue naming the first
+    that is not. A field whose default is None may be None (not set)."""
+    for f in fields(value):
+        bounds = bounds_of(f)
+        given = getattr(value, f.name)
+        if bounds is None or (given is None and f.default is None):
+            continue
+        if (wrong := bounds.problem(given)) is not None:
+            raise InvalidValue(f.name, wrong)
+
+
+_TEN_YEARS = 10 * 365 * 86_400  # the longest duration a setting may take
+_SECONDS = bounded(gt=0, le=_TEN_YEARS)
+_COUNT = bounded(ge=0, le=1000)
+
+
+@dataclass(frozen=True, slots=True)
 class QueueSettings:
-    duration_for_no_answer: int = 60  # the customer's Dial timeout (ECS default 60 s)
-    attempts_before_failure: int = 3  # counted attempts before `failed`
-    recall_intervals: tuple[int, ...] = (300, 900, 1800)  # after the n-th counted attempt; the last repeats
-    retry_interval: int = 1800  # postponement when no agent is suitable (POM example: 30 min)
-    network_failure_delay: int = 60  # requeue after a trunk or network failure (not counted)
-    max_network_failures: int = 5  # bounded: then the failure counts as an attempt
-    default_end_offset: int = 300 * 60  # end = start + this, unless given (POM default 300 min)
-    strict_agent_max_retries: int = 4  # POM default
-    callbacks_in_agent_queue: int = 10  # POM "Number of Callbacks in Queue"
+    """A queue's settings (DESIGN.md sections 5-7) under their design names, with the seeds' defaults.
+
+    Rule: each setting's bounds are declared here once, as its field's metadata (`bounded`): construction
+    checks them, the admin API generates its input model from these fields and that metadata, and the codec
+    (cbdialer.domain.codec) is their one reader and writer. A new setting that is a number, a bool, a str, a
+    StrEnum or a tuple of those is one line here."""
+
+    # the customer's Dial timeout (ECS default 60 s)
+    duration_for_no_answer: int = field(default=60, metadata=_SECONDS)
+    # counted attempts before `failed`
+    attempts_before_failure: int = field(default=3, metadata=bounded(gt=0, le=100))
+    # after the n-th counted attempt; the last repeats
+    recall_intervals: tuple[int, ...] = field(
+        default=(300, 900, 1800), metadata=bounded(min_length=1, max_length=50, items=Bounds(gt=0, le=_TEN_YEARS)))
+    # postponement when no agent is suitable (POM example: 30 min)
+    retry_interval: int = field(default=1800, metadata=_SECONDS)
+    # requeue after a trunk or network failure (not counted)
+    network_failure_delay: int = field(default=60, metadata=bounded(ge=0, le=86_400))
+    # bounded: then the failure counts as an attempt
+    max_network_failures: int = field(default=5, metadata=_COUNT)
+    # end = start + this, unless given (POM default 300 min)
+    default_end_offset: int = field(default=300 * 60, metadata=_SECONDS)
+    strict_agent_max_retries: int = field(default=4, metadata=_COUNT)  # POM default
+    callbacks_in_agent_queue: int = field(default=10, metadata=_COUNT)  # POM "Number of Callbacks in Queue"
     preview_mode: PreviewMode = PreviewMode.DISABLED
-    max_preview_time: int = 30
-    agent_offer_timeout: int = 20  # how long the agent's phone rings
+    max_preview_time: int = field(default=30, metadata=bounded(gt=0, le=3600))
+    agent_offer_timeout: int = field(default=20, metadata=bounded(gt=0, le=3600))  # how long the agent's phone rings
     not_ready_after_missed_offer: bool = False  # an agent who misses or rejects an offer is set not ready
-    wrap_up_time: int = 10  # agent's wrap-up after each callback
+    wrap_up_time: int = field(default=10, metadata=bounded(ge=0, le=86_400))  # agent's wrap-up after each callback
     amd: bool = False
     calling_window: CallingWindow = field(default_factory=CallingWindow)
     apply_dnc: bool = True
     schedule: Schedule = field(default_factory=Schedule)
-    caller_id: str | None = None
-    customer_dial_string: str = "Local/{number}@cbdialer-sim-customers"
-    max_concurrent_calls: int = 10
-    calls_per_second: float = 5.0
+    caller_id: str | None = field(default=None, metadata=bounded(max_length=80))
+    customer_dial_string: str = field(default="Local/{number}@cbdialer-sim-customers",
+                                      metadata=bounded(min_length=1, max_length=200))
+    max_concurrent_calls: int = field(default=10, metadata=bounded(gt=0, le=100_000))
+    calls_per_second: float = field(default=5.0, metadata=bounded(ge=0.01, le=100_000, note="one call every 100 s"))
 
     def __post_init__(self) -> None:
-        positive = ("duration_for_no_answer", "attempts_before_failure", "retry_interval", "default_end_offset",
-                    "max_preview_time", "agent_offer_timeout", "max_concurrent_calls")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise InvalidValue(name, "must be greater than 0")
-        non_negative = ("network_failure_delay", "max_network_failures", "strict_agent_max_retries",
-                        "callbacks_in_agent_queue", "wrap_up_time")
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise InvalidValue(name, "must not be negative")
-        if not self.recall_intervals or any(i <= 0 for i in self.recall_intervals):
-            raise InvalidValue("recall_intervals", "must be one or more durations greater than 0")
-        if not self.calls_per_second >= 0.01:
-            raise InvalidValue("calls_per_second", "must be at least 0.01 (one call every 100 s)")
+        check_bounds(self)
         for name in ("caller_id", "customer_dial_string"):
             # Both travel as AMI Originate variables: a comma or a line break would split or forge them.
             if any(ch in (getattr(self, name) or "") for ch in ",\r\n\x00"):

@@ -1,18 +1,53 @@
 """The admin API's request and response bodies. Rule: the handlers validate with exactly these models and
 the OpenAPI document is generated from them, so the two cannot drift; the domain's own rules (E.164 numbers,
 start times, queue settings) are applied after them by the service and reported by field name the same way.
+
+Every contract once: what the domain declares is derived here, never restated. The queue settings'
+input model (QueueSettingsIn, and so QueueIn and QueuePatch) is generated from the fields of
+domain.models.QueueSettings: their names, their types and the bounds in their metadata (domain.models.Bounds);
+a setting whose default is None (caller_id) may be posted as null to clear it. The enums are the domain's own
+(CallbackType, CallbackState, Reason, CompletionStatus, InteractionState, PreviewMode, QueueStatus), the
+dispositions come from domain.outcomes.DISPOSITIONS and the list names from services.lists.Listing.
+
+Kept explicit, on purpose: the nested settings' models (CallingWindowIn, ScheduleIn, OpeningIn), which say
+how a person writes a time of day or a date in JSON (the codec reads them) and would cost more to derive than
+they save; the bodies of the other resources, whose limits (an id's pattern, a remark's length) belong to
+the API alone; and the output models (CallbackOut, QueueOut, ...), which are the API's deliberate public shape
+(DESIGN.md section 13) and name their fields in the API's words (`queue`, `agent`), not the domain's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 
+from cbdialer.adapters.http.derive import clearable, optional_fields
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackType, CompletionStatus, InteractionState, PreviewMode
+from cbdialer.domain.models import (
+    CallbackType,
+    CallingWindow,
+    CompletionStatus,
+    InteractionState,
+    QueueSettings,
+    QueueStatus,
+    Schedule,
+)
+from cbdialer.domain.outcomes import DISPOSITIONS
+from cbdialer.domain.timing import MAX_DELAY_SECONDS
+from cbdialer.services.lists import Listing
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 Text = Annotated[str, StringConstraints(max_length=200)]
@@ -21,9 +56,9 @@ Number = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 DialString = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+/\S{1,200}$")]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$|^24:00$")]
 Zone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Seconds = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)]
-StartIn = Annotated[int, Field(gt=0, le=10 * 365 * 86_400)] | Annotated[str, StringConstraints(max_length=40)]
-SmallCount = Annotated[int, Field(ge=0, le=1000)]
+StartIn = Annotated[int, Field(gt=0, le=MAX_DELAY_SECONDS)] | Annotated[str, StringConstraints(max_length=40)]
+# The statuses an agent may give a call: the domain's dispositions.
+Disposition = Literal[tuple(sorted(d.value for d in DISPOSITIONS))]  # type: ignore[valid-type]
 
 
 def _iso_only(value: Any) -> Any:
@@ -126,7 +161,7 @@ class CallbackSearch(_Input):
 
 
 class DispositionIn(_Input):
-    status: Literal["handled", "answering_machine", "callback_requested", "wrong_destination"]
+    status: Disposition
     start_at: Annotated[str, StringConstraints(max_length=64)] | None = None
     start_in: StartIn | None = None
 
@@ -173,37 +208,22 @@ class ScheduleIn(_Input):
     closed_dates: Annotated[list[date], Field(max_length=1000)] = []
 
 
-class QueueSettingsIn(_Input):
-    """Every setting of DESIGN.md sections 5-7, by its name there; durations are seconds."""
+SETTINGS = tuple(f.name for f in dataclasses.fields(QueueSettings))
+_CLEARABLE = clearable(QueueSettings)  # caller_id: null clears it; for the others null means "not given"
 
-    duration_for_no_answer: Seconds | None = None
-    attempts_before_failure: Annotated[int, Field(gt=0, le=100)] | None = None
-    recall_intervals: Annotated[list[Seconds], Field(min_length=1, max_length=50)] | None = None
-    retry_interval: Seconds | None = None
-    network_failure_delay: Annotated[int, Field(ge=0, le=86_400)] | None = None
-    max_network_failures: SmallCount | None = None
-    default_end_offset: Seconds | None = None
-    strict_agent_max_retries: SmallCount | None = None
-    callbacks_in_agent_queue: SmallCount | None = None
-    preview_mode: PreviewMode | None = None
-    max_preview_time: Annotated[int, Field(gt=0, le=3600)] | None = None
-    agent_offer_timeout: Annotated[int, Field(gt=0, le=3600)] | None = None
-    not_ready_after_missed_offer: bool | None = None
-    wrap_up_time: Annotated[int, Field(ge=0, le=86_400)] | None = None
-    amd: bool | None = None
-    calling_window: CallingWindowIn | None = None
-    apply_dnc: bool | None = None
-    schedule: ScheduleIn | None = None
-    caller_id: Annotated[str, StringConstraints(max_length=80)] | None = None
-    customer_dial_string: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    max_concurrent_calls: Annotated[int, Field(gt=0, le=100_000)] | None = None
-    calls_per_second: Annotated[float, Field(ge=0.01, le=100_000)] | None = None
 
+class _Settings(_Input):
     def given(self) -> dict[str, Any]:
         """The settings present in the request, as the domain's codec reads them."""
-        given = self.model_dump(mode="json", exclude_unset=True, exclude={"id", "name", "skills"})
-        # null means "not given" for every setting but caller_id, which may be cleared
-        return {k: v for k, v in given.items() if v is not None or k == "caller_id"}
+        given = self.model_dump(mode="json", exclude_unset=True, include=set(SETTINGS))
+        return {k: v for k, v in given.items() if v is not None or k in _CLEARABLE}
+
+
+QueueSettingsIn = create_model(  # type: ignore[call-overload]
+    "QueueSettingsIn", __base__=_Settings, __module__=__name__,
+    __doc__="Every setting of DESIGN.md sections 5-7, by its name there; durations are seconds.",
+    # The nested settings keep their own models (see the module's docstring); every other one is derived.
+    **optional_fields(QueueSettings, nested={CallingWindow: CallingWindowIn, Schedule: ScheduleIn}))
 
 
 class QueueIn(QueueSettingsIn):
@@ -220,7 +240,7 @@ class QueuePatch(QueueSettingsIn):
 class QueueOut(BaseModel):
     id: str
     name: str
-    status: Literal["active", "off_schedule", "stopped"] = Field(
+    status: QueueStatus = Field(
         description="stopped by a person, else active or off_schedule by the weekly schedule")
     skills: list[str]
     settings: dict[str, Any] = Field(description="every setting, by its DESIGN.md name")
@@ -233,7 +253,7 @@ class QueueRunOut(BaseModel):
 
 class QueueMetricsOut(BaseModel):
     queue: str
-    status: Literal["active", "off_schedule", "stopped"]
+    status: QueueStatus
     shift_start: datetime
     processed: int
     to_be_processed: int
@@ -302,7 +322,7 @@ class TeamOut(BaseModel):
 
 class NumberOut(BaseModel):
     number: str
-    list: Literal["dnc", "exclusions"]
+    list: Listing
 
 
 class ListedNumberOut(BaseModel):

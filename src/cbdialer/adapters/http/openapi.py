@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from cbdialer import __version__
 from cbdialer.adapters.http import models as m
+from cbdialer.adapters.http.table import Route
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -25,7 +26,7 @@ _ERRORS = {
 }
 
 
-def _models(routes: list[Any]) -> list[type[BaseModel]]:
+def _models(routes: list[Route]) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorOut": m.ErrorOut}
     for route in routes:
         for candidate in (route.body, route.response):
@@ -50,7 +51,7 @@ def _query_parameters(model: type[BaseModel], defs: dict[str, Any]) -> list[dict
             for name, prop in schema.get("properties", {}).items()]
 
 
-def openapi_document(routes: list[Any], prefix: str) -> dict[str, Any]:
+def openapi_document(routes: list[Route], prefix: str) -> dict[str, Any]:
     models = _models(routes)
     _, top = models_json_schema([(model, "validation") for model in models], ref_template=_REF)
     schemas: dict[str, Any] = dict(top.get("$defs", {}))

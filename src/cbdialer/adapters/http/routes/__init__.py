@@ -1,0 +1,13 @@
+"""The route table, one module per resource (each with its handlers, its output shaping and its rows).
+`DOCUMENTED` is the API the OpenAPI document describes, in its order; `SERVED` adds health, metrics and the
+document itself."""
+
+from __future__ import annotations
+
+from cbdialer.adapters.http.routes import agents, callbacks, health, lists, queues, reports
+from cbdialer.adapters.http.table import Route
+
+DOCUMENTED: list[Route] = [*callbacks.ROUTES, *queues.ROUTES, *agents.ROUTES, *lists.ROUTES, *reports.ROUTES]
+SERVED: list[Route] = [*DOCUMENTED, *health.ROUTES]
+
+__all__ = ["DOCUMENTED", "SERVED"]
