@@ -1,4 +1,4 @@
-"""The things of a callback dialer, in the contact centre's words (DESIGN.md section 1), with the seeds'
+"""The things of a callback dialer, in the contact centre's words (docs/design.md section 1), with the seeds'
 defaults. Rule: plain frozen values, validated on construction; no I/O and no clock.
 
 All durations are seconds; all datetimes are timezone-aware (stored in UTC).
@@ -67,7 +67,7 @@ class QueueStatus(StrEnum):
 
 
 class CompletionStatus(StrEnum):
-    """What happened on the line (DESIGN.md section 6), or the agent's disposition over it."""
+    """What happened on the line (docs/design.md section 6), or the agent's disposition over it."""
 
     HANDLED = "handled"
     NO_ANSWER = "no_answer"
@@ -205,7 +205,7 @@ _COUNT = bounded(ge=0, le=1000)
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """A queue's settings (DESIGN.md sections 5-7) under their design names, with the seeds' defaults.
+    """A queue's settings (docs/design.md sections 5-7) under their design names, with the seeds' defaults.
 
     Rule: each setting's bounds are declared here once, as its field's metadata (`bounded`): construction
     checks them, the admin API generates its input model from these fields and that metadata, and the codec
@@ -290,7 +290,7 @@ class Callback:
     created_by: str | None = None
     customer_timezone: str | None = None
     remark: str = ""
-    attempts_count: int = 0  # counted attempts (DESIGN.md section 6)
+    attempts_count: int = 0  # counted attempts (docs/design.md section 6)
     network_failures: int = 0
     strict_retries: int = 0  # postponements while the strict agent was unavailable
     completion_status: CompletionStatus | None = None

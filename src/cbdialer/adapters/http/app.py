@@ -1,4 +1,4 @@
-"""The admin API over aiohttp (DESIGN.md section 13): the request pipeline and the application. Rule: one
+"""The admin API over aiohttp (docs/design.md section 13): the request pipeline and the application. Rule: one
 table of routes (routes/, one module per resource; its types in table.py), each row with its body, query
 and response models and the permission-checked service call it makes; validation, errors, authentication
 and the OpenAPI document all come from that table. Bad input is a 4xx naming the field and stores nothing.

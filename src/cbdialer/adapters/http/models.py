@@ -13,7 +13,7 @@ Kept explicit, on purpose: the nested settings' models (CallingWindowIn, Schedul
 how a person writes a time of day or a date in JSON (the codec reads them) and would cost more to derive than
 they save; the bodies of the other resources, whose limits (an id's pattern, a remark's length) belong to
 the API alone; and the output models (CallbackOut, QueueOut, ...), which are the API's deliberate public shape
-(DESIGN.md section 13) and name their fields in the API's words (`queue`, `agent`), not the domain's.
+(docs/design.md section 13) and name their fields in the API's words (`queue`, `agent`), not the domain's.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class _Settings(_Input):
 
 QueueSettingsIn = create_model(  # type: ignore[call-overload]
     "QueueSettingsIn", __base__=_Settings, __module__=__name__,
-    __doc__="Every setting of DESIGN.md sections 5-7, by its name there; durations are seconds.",
+    __doc__="Every setting of docs/design.md sections 5-7, by its name there; durations are seconds.",
     # The nested settings keep their own models (see the module's docstring); every other one is derived.
     **optional_fields(QueueSettings, nested={CallingWindow: CallingWindowIn, Schedule: ScheduleIn}))
 
@@ -243,7 +243,7 @@ class QueueOut(BaseModel):
     status: QueueStatus = Field(
         description="stopped by a person, else active or off_schedule by the weekly schedule")
     skills: list[str]
-    settings: dict[str, Any] = Field(description="every setting, by its DESIGN.md name")
+    settings: dict[str, Any] = Field(description="every setting, by its docs/design.md name")
 
 
 class QueueRunOut(BaseModel):

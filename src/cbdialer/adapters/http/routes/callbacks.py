@@ -1,5 +1,5 @@
 """The callbacks: schedule, search, edit, act on one (cancel, call now, purge, send to queue, disposition),
-and read its attempts and audit trail (DESIGN.md section 13)."""
+and read its attempts and audit trail (docs/design.md section 13)."""
 
 from __future__ import annotations
 
