@@ -1,4 +1,4 @@
-"""PostgreSQL passes the CallbackStore conformance suite."""
+"""PostgreSQL passes every store conformance suite (tests/support/contracts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import pytest
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.db.store import PostgresStore
-from tests.store_contract import QUEUE, StoreContract
+from tests.support.contracts import (
+    QUEUE,
+    AgentContract,
+    AttemptContract,
+    CallbackBookContract,
+    ListContract,
+    QueueContract,
+    ReportContract,
+    StoreContract,
+    TokenContract,
+)
 
 
 @pytest.fixture
@@ -17,4 +27,32 @@ async def store(db: Database) -> PostgresStore:
 
 
 class TestPostgresStore(StoreContract):
+    pass
+
+
+class TestPostgresCallbackBook(CallbackBookContract):
+    pass
+
+
+class TestPostgresQueues(QueueContract):
+    pass
+
+
+class TestPostgresAgents(AgentContract):
+    pass
+
+
+class TestPostgresAttempts(AttemptContract):
+    pass
+
+
+class TestPostgresLists(ListContract):
+    pass
+
+
+class TestPostgresReports(ReportContract):
+    pass
+
+
+class TestPostgresTokens(TokenContract):
     pass

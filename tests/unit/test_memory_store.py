@@ -1,11 +1,21 @@
-"""The in-memory store passes the CallbackStore conformance suite."""
+"""The in-memory store passes every store conformance suite (tests/support/contracts)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cbdialer.adapters.memory import MemoryStore
-from tests.store_contract import QUEUE, StoreContract
+from tests.support.contracts import (
+    QUEUE,
+    AgentContract,
+    AttemptContract,
+    CallbackBookContract,
+    ListContract,
+    QueueContract,
+    ReportContract,
+    StoreContract,
+    TokenContract,
+)
 
 
 @pytest.fixture
@@ -16,4 +26,32 @@ async def store() -> MemoryStore:
 
 
 class TestMemoryStore(StoreContract):
+    pass
+
+
+class TestMemoryCallbackBook(CallbackBookContract):
+    pass
+
+
+class TestMemoryQueues(QueueContract):
+    pass
+
+
+class TestMemoryAgents(AgentContract):
+    pass
+
+
+class TestMemoryAttempts(AttemptContract):
+    pass
+
+
+class TestMemoryLists(ListContract):
+    pass
+
+
+class TestMemoryReports(ReportContract):
+    pass
+
+
+class TestMemoryTokens(TokenContract):
     pass

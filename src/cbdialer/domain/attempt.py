@@ -56,8 +56,10 @@ MOVES: dict[InteractionState, frozenset[InteractionState]] = {
     A.WRAP_UP: frozenset({A.WRAP_UP, A.ENDED}),
     A.ENDED: frozenset(),
 }
-# The same order as one sequence (the store's write of interaction states takes it as a parameter).
+# The same order as one sequence.
 FORWARD = tuple(MOVES)
+# What the store's writer of interaction states may write, in that order: an end is written by the end alone.
+WRITTEN_FORWARD = tuple(state for state in FORWARD if state is not A.ENDED)
 # The line's result when only the customer's answer is known (the call was cut before its Result).
 REACHED = LineReport("ANSWER", 16, "")
 # Before the customer is dialled: the only states a closing of the window or schedule may cut short.

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
-from cbdialer.domain.attempt import FORWARD
+from cbdialer.domain.attempt import WRITTEN_FORWARD
 from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import (
     Attempt,
@@ -69,7 +69,7 @@ class PostgresAttempts(StoreBase):
     async def set_attempt_states(self, states: Mapping[UUID, InteractionState]) -> None:
         """Move live attempts' interaction states forward, in one statement (see attempt_states)."""
         await self._execute("attempt_states", list(states), [state.value for state in states.values()],
-                            [state.value for state in FORWARD])
+                            [state.value for state in WRITTEN_FORWARD])
 
     async def end_attempt(self, attempt_id: UUID, *, agent_id: str, owner: UUID, now: datetime,
                           wrap_up_until: datetime, step: NextStep, dial_status: str, hangup_cause: int,

@@ -1,0 +1,121 @@
+"""Queues in memory. Rule: settings are kept as the codec writes them; a start or stop moves the waiting callbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow
+from cbdialer.domain.codec import settings_from_dict, settings_to_dict
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import CompletionStatus, Queue, QueueStatus
+
+_MICROSECOND = datetime.resolution
+
+
+def _stored(queue: Queue) -> Queue:
+    """The queue as it comes back from its row: settings through JSON, skills as a set."""
+    settings = settings_from_dict(json.loads(json.dumps(settings_to_dict(queue.settings))))
+    return Queue(id=queue.id, name=queue.name, status=QueueStatus(queue.status), settings=settings,
+                 skills=frozenset(queue.skills))
+
+
+def numeric_avg(micros: list[int]) -> Decimal | None:
+    """PostgreSQL's avg() over `extract(epoch FROM interval)` values (numeric, scale 6), given in microseconds:
+    the quotient at the scale numeric division picks (select_div_scale: at least 16 significant digits),
+    rounded half away from zero, as asyncpg decodes it."""
+    if not micros:
+        return None
+    total, count = sum(micros), len(micros)
+
+    def weight_and_first(value: Decimal) -> tuple[int, int]:  # in base-10000 digits, as numeric stores it
+        if value == 0:
+            return 0, 0
+        weight = value.adjusted() // 4
+        return weight, int(value.scaleb(-4 * weight))
+
+    weight1, first1 = weight_and_first(abs(Decimal(total).scaleb(-6)))
+    weight2, first2 = weight_and_first(Decimal(count))
+    qweight = weight1 - weight2 - (1 if first1 <= first2 else 0)
+    scale = min(max(16 - qweight * 4, 6, 0), 1000)
+    quotient, remainder = divmod(abs(total) * 10 ** (scale - 6), count)
+    if 2 * remainder >= count:
+        quotient += 1
+    result = Decimal(quotient).scaleb(-scale)
+    return -result if total < 0 else result
+
+
+class QueuesMixin(MemoryBase):
+    async def save_queue(self, queue: Queue) -> None:
+        row = self._s.queues.get(queue.id)
+        if row is None:
+            self._s.queues[queue.id] = QueueRow(_stored(queue))
+        else:
+            row.queue = _stored(queue)
+
+    async def get_queue(self, queue_id: str) -> Queue | None:
+        row = self._s.queues.get(queue_id)
+        return row.queue if row is not None else None
+
+    async def queues(self) -> list[Queue]:
+        return [self._s.queues[q].queue for q in sorted(self._s.queues)]
+
+    async def create_queue(self, queue: Queue) -> bool:
+        if queue.id in self._s.queues:
+            return False
+        self._s.queues[queue.id] = QueueRow(_stored(queue))
+        return True
+
+    async def update_queue(self, queue: Queue) -> bool:
+        """Name, settings and skills; the status stays (set_queue_running changes it)."""
+        row = self._s.queues.get(queue.id)
+        if row is None:
+            return False
+        row.queue = dataclasses.replace(_stored(queue), status=row.queue.status)
+        return True
+
+    async def set_queue_running(self, queue_id: str, running: bool, *, now: datetime, actor: str) -> int | None:
+        """Start or stop a queue's callbacks; how many callbacks moved, or None if there is no such queue."""
+        row = self._s.queues.get(queue_id)
+        if row is None:
+            return None
+        row.queue = dataclasses.replace(row.queue, status=QueueStatus.ACTIVE if running else QueueStatus.STOPPED)
+        mine = [c for c in self._s.callbacks.values() if c.queue_id == queue_id]
+        if running:  # queue_callbacks_start
+            moved = [c for c in mine if c.state is CallbackState.WAITING_FOR_QUEUE]
+            for c in moved:
+                c.state, c.reason, c.due_at = CallbackState.SCHEDULED, Reason.QUEUE_STARTED, max(c.start_at, now)
+                c.touch(now)
+                self._audit(c.id, now, CallbackState.WAITING_FOR_QUEUE, CallbackState.SCHEDULED,
+                            Reason.QUEUE_STARTED, actor, c.due_at)
+            return len(moved)
+        moved = [c for c in mine if c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED)]  # queue_callbacks_stop
+        for c in moved:
+            old_state = c.state
+            c.state, c.reason, c.lease_owner = CallbackState.WAITING_FOR_QUEUE, Reason.QUEUE_STOPPED, None
+            c.touch(now)
+            self._audit(c.id, now, old_state, CallbackState.WAITING_FOR_QUEUE, Reason.QUEUE_STOPPED, actor, c.due_at)
+        return len(moved)
+
+    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
+        """Supervisor metrics for one queue since the shift began (see the query queue_metrics)."""
+        s = self._s
+        shift = [a for a in s.attempts.values()
+                 if s.callbacks[a.callback_id].queue_id == queue_id and a.ended_at is not None and a.ended_at >= since]
+        reached: dict[Any, bool] = {}
+        for a in shift:
+            reached[a.callback_id] = reached.get(a.callback_id, False) or (a.dial_status or "").upper() == "ANSWER"
+        handled = [a for a in shift if a.completion_status is CompletionStatus.HANDLED]
+        return {
+            "processed": len(reached),
+            "reached": sum(reached.values()),
+            "to_be_processed": sum(1 for c in s.callbacks.values() if c.queue_id == queue_id and c.state in ACTIVE),
+            "average_handle_seconds": numeric_avg(
+                [(a.ended_at - a.started_at) // _MICROSECOND for a in handled if a.ended_at is not None]),
+            "purged": sum(1 for cid, events in s.events.items() if s.callbacks[cid].queue_id == queue_id
+                          for e in events if e.to_state is CallbackState.PURGED and e.at >= since),
+        }
+
