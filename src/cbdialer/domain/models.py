@@ -142,21 +142,19 @@ class Bounds:
     def numeric(self) -> bool:
         return self.gt is not None or self.ge is not None or self.le is not None
 
-    def problem(self, value: object) -> str | None:
-        """What is wrong with `value` by these bounds, in words (an InvalidValue's message), or None."""
-        found = self._problem(value)
-        return f"{found} ({self.note})" if found is not None and self.note else found
-
-    def _problem(self, value: object) -> str | None:
+    def problem(self, value: object, *, upper: bool = True) -> str | None:
+        """What is wrong with `value` by these bounds, in words (an InvalidValue's message), or None. With
+        `upper=False`, only what makes the value meaningless (its type and lower bounds) is checked."""
         if self.numeric:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return "must be a number"
             # Written as "not within" so that NaN is out of every bound.
+            note = f" ({self.note})" if self.note else ""
             if self.gt is not None and not value > self.gt:
-                return f"must be greater than {self.gt}"
+                return f"must be greater than {self.gt}{note}"
             if self.ge is not None and not value >= self.ge:
-                return "must not be negative" if self.ge == 0 else f"must be at least {self.ge}"
-            if self.le is not None and not value <= self.le:
+                return ("must not be negative" if self.ge == 0 else f"must be at least {self.ge}") + note
+            if upper and self.le is not None and not value <= self.le:
                 return f"must be at most {self.le}"
         if self.min_length is None and self.max_length is None and self.items is None:
             return None
@@ -165,11 +163,11 @@ class Bounds:
         unit = "characters" if isinstance(value, str) else "items"
         if self.min_length is not None and len(value) < self.min_length:
             return "must not be empty" if self.min_length == 1 else f"must have at least {self.min_length} {unit}"
-        if self.max_length is not None and len(value) > self.max_length:
+        if upper and self.max_length is not None and len(value) > self.max_length:
             return f"must have at most {self.max_length} {unit}"
         if self.items is not None and not isinstance(value, str):
             for item in value:
-                if (wrong := self.items.problem(item)) is not None:
+                if (wrong := self.items.problem(item, upper=upper)) is not None:
                     return f"each item {wrong}"
         return None
 
@@ -187,14 +185,16 @@ def bounds_of(f: Field[Any]) -> Bounds | None:
 
 
 def check_bounds(value: Any) -> None:
-    """Every bounded field of a dataclass instance within its bounds, else InvalidValue naming the first
-    that is not. A field whose default is None may be None (not set)."""
+    """Every bounded field of a dataclass instance of its type and above its lower bounds, else InvalidValue
+    naming the first that is not. A field whose default is None may be None (not set). The upper bounds are
+    what a person may enter: the admin API's input model enforces them, and a stored value above one (kept
+    by an older version, or written past the API) is still read, so that no queue becomes unreadable."""
     for f in fields(value):
         bounds = bounds_of(f)
         given = getattr(value, f.name)
         if bounds is None or (given is None and f.default is None):
             continue
-        if (wrong := bounds.problem(given)) is not None:
+        if (wrong := bounds.problem(given, upper=False)) is not None:
             raise InvalidValue(f.name, wrong)
 
 

@@ -58,7 +58,7 @@ ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5]
 Zone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 StartIn = Annotated[int, Field(gt=0, le=MAX_DELAY_SECONDS)] | Annotated[str, StringConstraints(max_length=40)]
 # The statuses an agent may give a call: the domain's dispositions.
-Disposition = Literal[tuple(sorted(d.value for d in DISPOSITIONS))]  # type: ignore[valid-type]
+Disposition = Literal[tuple(d.value for d in CompletionStatus if d in DISPOSITIONS)]  # type: ignore[valid-type]
 
 
 def _iso_only(value: Any) -> Any:
