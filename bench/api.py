@@ -1,12 +1,12 @@
 """bench/api: the admin API's create-callback rate on one core, and search latency over 1,000,000 callbacks
-(DESIGN.md section 11: create >= 1,000 requests/s on one core; search p99 < 50 ms over 1M callbacks).
+(docs/design.md section 11: create >= 1,000 requests/s on one core; search p99 < 50 ms over 1M callbacks).
 
 One run, one PostgreSQL server:
   1. a fresh database, migrated; 10 queues, 100 agents in 10 teams, one admin token; R (1,000,000) callbacks
      written with COPY (created over 90 days by 100 agents, to 200,000 numbers, 30 % of them still active),
      ANALYZE, CHECKPOINT;
-  2. the API served by a child process pinned to one core (cbdialer's make_app over its Database, nothing
-     else), this process (the load) pinned to the other;
+  2. the API served by a child process pinned to one core (the daemon as cbdialer.app.build_daemon wires it,
+     running its admin API and nothing else), this process (the load) pinned to the other;
   3. create: W workers POST /api/v1/callbacks for S seconds over keep-alive connections; requests/s of 201s,
      latency, and the server's CPU (it must stay within its one core);
   4. search: Q searches of GET /api/v1/callbacks of seven kinds (by number, by creator, by target agent, by
@@ -33,25 +33,18 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import asyncpg
 
-from cbdialer.adapters.db import Database
-from cbdialer.adapters.http import make_app, serve
-from cbdialer.services import Admin
+from cbdialer.app import build_daemon
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, Team
 from cbdialer.logs import configure_logging
+from cbdialer.services import Admin
+from cbdialer.settings import Settings
 
-from benchlib import (
-    cpu_by_program,
-    cpu_delta,
-    database_url,
-    drop_databases,
-    elapsed,
-    fmt_ms,
-    fmt_rate,
-    log,
-    pct,
-    verdict,
-)
+from support.cli import add_server_url
+from support.databases import drop_databases, migrated_database
+from support.http import RawClient
+from support.machine import cpu_by_program, cpu_delta, cpu_seconds
+from support.output import elapsed, fmt_ms, fmt_rate, log, pct, verdict
 
 CALLBACK_COLUMNS = ["id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at",
                     "created_at", "updated_at", "created_by", "agent_id", "team_id", "remark"]
@@ -60,6 +53,7 @@ AGENTS = [f"a{i:03d}" for i in range(100)]
 TERMINAL = {"completed": "handled", "failed": "attempts_exhausted", "expired": "expired", "cancelled": "cancelled",
             "overwritten": "overwritten"}  # end state: the reason that leads there
 ACTIVE = ["scheduled", "scheduled", "scheduled", "waiting_for_queue"]
+API_POOL = 10  # the admin API's pool in the child process (cbdialer run's: cbdialer.app.API_POOL_SIZE)
 
 
 def number(i: int) -> str:
@@ -83,12 +77,11 @@ def rows(start: int, count: int, now: datetime, rng: random.Random) -> list[tupl
                     f"t{AGENTS.index(agent) % 10}" if rng.random() < 0.1 else None, ""))
     return out
 
+async def prepare(args: argparse.Namespace, server_url: str, name: str) -> tuple[str, str]:
+    """The database (migrated, seeded, R callbacks loaded): its URL and an admin token."""
+    token: list[str] = []
 
-async def prepare(args: argparse.Namespace, url: str) -> str:
-    db = await Database.connect(url, max_size=2)
-    try:
-        await db.migrate()
-        store = db.store()
+    async def seed(store) -> None:
         for queue_id in QUEUES:
             await store.save_queue(Queue(id=queue_id, name=f"Queue {queue_id}"))
         for t in range(10):
@@ -96,9 +89,9 @@ async def prepare(args: argparse.Namespace, url: str) -> str:
         for n, agent_id in enumerate(AGENTS):
             await store.upsert_agent(Agent(id=agent_id, dial_string=f"PJSIP/agent-{agent_id}",
                                            queues=frozenset({QUEUES[n % 10]}), teams=frozenset({f"t{n % 10}"})))
-        token = await Admin(store, lambda: datetime.now(UTC)).issue_token(Role.ADMIN)
-    finally:
-        await db.close()
+        token.append(await Admin(store, lambda: datetime.now(UTC)).tokens.issue_token(Role.ADMIN))
+
+    url, _ = await migrated_database(server_url, name, max_size=2, seed=seed)
     conn = await asyncpg.connect(url)
     try:
         rng, now, t0 = random.Random(7), datetime.now(UTC), time.perf_counter()
@@ -112,59 +105,26 @@ async def prepare(args: argparse.Namespace, url: str) -> str:
         log(f"{args.rows:,} stored in {time.perf_counter() - t0:.0f} s; ANALYZE; CHECKPOINT")
     finally:
         await conn.close()
-    return token
+    return url, token[0]
 
 
 # -- the server (a child process of its own, on one core) -----------------------------------------------------
 
 
 async def run_server(url: str) -> None:
+    """The daemon as build_daemon wires it, serving nothing but its admin API (on a pool of API_POOL
+    connections), on port 0: the bound port goes to stdout."""
     os.sched_setaffinity(0, {0})
-    db = await Database.connect(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(sys.stdin.fileno(), stop.set)  # the bench closes our stdin to stop us
-    try:
-        await serve(make_app(Admin(db.store(), lambda: datetime.now(UTC))), "127.0.0.1", 0, stop,
-                    lambda port: print(port, flush=True))
-    finally:
-        await db.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    settings = Settings(database_url=url, http_host="127.0.0.1", http_port=0, log_level="warning")
+    async with build_daemon(settings, stop=stop, api_pool_size=API_POOL,
+                            api_started=lambda port: print(port, flush=True)) as daemon:
+        await daemon.run("admin-api")
 
 
 # -- the load -----------------------------------------------------------------------------------------------
-
-
-class RawClient:
-    """A keep-alive HTTP/1.1 connection with almost no client-side cost (aiohttp's client would take a good
-    part of the second core, which PostgreSQL needs): it writes a prepared request and reads the response by
-    its Content-Length."""
-
-    def __init__(self, port: int, headers: dict[str, str]) -> None:
-        self.port = port
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\n{self.head}Content-Type: application/json\r\n"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def bench_create(args: argparse.Namespace, port: int, headers: dict[str, str], pid: int) -> dict:
@@ -253,15 +213,9 @@ async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, s
 
 async def main(args: argparse.Namespace) -> int:
     name = f"cbdialer_bench_{os.getpid()}_api"
-    url = database_url(args.server_url, name)
-    admin = await asyncpg.connect(args.server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
     server = None
     try:
-        token = await prepare(args, url)
+        url, token = await prepare(args, args.server_url, name)
         server = subprocess.Popen([sys.executable, __file__, "--serve", url], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         port = int(server.stdout.readline())  # type: ignore[union-attr]
@@ -298,10 +252,8 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    env = os.environ
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--server-url", default=env.get("CBDIALER_TEST_DATABASE_URL",
-                                                   "postgresql://postgres@127.0.0.1:5432/postgres"))
+    add_server_url(p)
     p.add_argument("--rows", type=int, default=1_000_000, help="callbacks stored before measuring")
     p.add_argument("--chunk", type=int, default=100_000, help="rows per COPY")
     p.add_argument("--create-seconds", type=float, default=10.0)

@@ -1,4 +1,4 @@
-"""bench/chaos: does cbdialer keep its promises while it is being crashed? (DESIGN.md sections 4, 8 and 11)
+"""bench/chaos: does cbdialer keep its promises while it is being crashed? (docs/design.md sections 4, 8 and 11)
 
 Two `cbdialer run` processes on one database dial a few hundred callbacks on a sandbox PBX with Local-channel
 agents, while the bench SIGKILLs one daemon (and restarts it) several times, SIGKILLs both at once, restarts
@@ -22,50 +22,42 @@ touches the server on 5432 or the default sandbox, and stops what it started, by
 Run (as root): .venv/bin/python bench/chaos.py [--callbacks N] [--agents K] ...
 The daemons run the cbdialer that .venv imports (the working tree); PYTHONPATH=DIR/src runs another copy.
 Exit status 0 when every count is 0, 1 otherwise or when it could not run.
+
+Why this file is a little over 350 lines: the run is one scenario, read top to bottom (start, faults, settle,
+count); its plumbing (processes, databases, the AMI watcher) is in bench/support.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import pwd
 import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from pathlib import Path
 
-import asyncpg
-
-from cbdialer.adapters.ami import AmiConfig, AmiLink, DialBegin, DialEnd, Hangup, LinkDown, LinkUp, Newchannel
 from cbdialer.adapters.db import Database
-from cbdialer.services import Admin
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.models import Agent, CallbackType, CallingWindow, PreviewMode, Queue, QueueSettings, Schedule
 from cbdialer.logs import configure_logging
+from cbdialer.services import Admin
 
-from benchlib import UTC, elapsed, log
+from support.ami import AmiTarget, LegWatch  # the bench's own AMI session
+from support.databases import TERMINAL
+from support.isolated import CBDIALER, DaemonProcess, Postgres, Sandbox, command, daemon_env, wait_for_log
+from support.output import UTC, elapsed, log
 
-REPO = Path(__file__).resolve().parent.parent
-SANDBOX = str(REPO / "deploy" / "sandbox")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-CBDIALER = str(Path(sys.executable).parent / "cbdialer")
 QUEUE = "chaos"
-TERMINAL = ["completed", "failed", "expired", "cancelled", "cancelled_by_inbound", "overwritten",
-            "contact_excluded", "purged", "queue_terminated"]
 CUSTOMER_LEG = re.compile(r"^Local/(\+\d+)@cbdialer-sim-customers-[0-9a-f]+;1$")
-# DESIGN.md section 10: the last two digits of the number choose what the simulated customer does.
+# docs/design.md section 10: the last two digits of the number choose what the simulated customer does.
 BEHAVIOURS = {"answer (10 s call)": range(0, 20), "answer (2 s call)": range(80, 100), "never answer": range(30, 40),
               "busy": range(40, 50)}
 MIX = (0.4, 0.4, 0.1, 0.1)
@@ -76,209 +68,13 @@ CHAOS = [(10, "A"), (22, "B"), (34, "pg-fast"), (46, "A+B"), (60, "asterisk"), (
          (100, "pg-immediate"), (112, "A")]
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def command(*argv: str, env: dict | None = None, out: Path | None = None, timeout: float = 120) -> int:
-    """Run a command to completion, its output appended to `out` (or dropped); its exit status."""
-    with open(out or os.devnull, "ab") as f:
-        proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL)
-        try:
-            return await asyncio.wait_for(proc.wait(), timeout)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-
-
-def tail(path: Path, n: int = 8) -> list[str]:
-    """The last n JSON log lines and the last other line (a traceback's last line says what killed it)."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    other = [line for line in lines if not line.startswith("{")][-1:]
-    return [line[:300] for line in [line for line in lines if line.startswith("{")][-n:] + other]
-
-
-class Postgres:
-    """A PostgreSQL 15 server of the bench's own: initdb into the temp dir, trust auth, loopback, a free port."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.dir, self.port = tmp / "pg", free_port()
-        self.data, self.log = self.dir / "data", self.dir / "server.log"
-        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
-
-    def ctl(self, *args: str) -> list[str]:
-        return [*self.as_pg, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *args]
-
-    async def start(self) -> None:
-        self.dir.mkdir()
-        if self.as_pg:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        out = self.dir.parent / "initdb.log"
-        if await command(*self.as_pg, str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                         "-E", "UTF8", "--no-sync", out=out):
-            raise RuntimeError(f"initdb failed: {out.read_text()[-500:]}")
-        with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
-                       "fsync = off\nfull_page_writes = off\nmax_connections = 80\nshared_buffers = 64MB\n")
-        if await command(*self.ctl("start")):
-            raise RuntimeError(f"PostgreSQL did not start: {self.log.read_text()[-500:]}")
-
-    async def restart(self, mode: str) -> None:
-        if await command(*self.ctl("-m", mode, "restart")):
-            log(f"PostgreSQL restart failed: {self.log.read_text()[-300:]}")
-
-    def stop(self) -> None:
-        pid_file = self.data / "postmaster.pid"
-        if pid_file.exists():
-            subprocess.run(self.ctl("-m", "immediate", "stop"), capture_output=True)
-        if pid_file.exists():  # pg_ctl could not: the postmaster we started, by its pid
-            try:
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/cbdialer_chaos"
-
-
-class Sandbox:
-    """A sandbox PBX instance of the bench's own (deploy/sandbox's instance variables; no SIPp agents)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.name, self.out, self.used = f"chaos-{os.getpid()}", tmp / "sandbox.log", False
-        self.env = {**os.environ, "CBDIALER_SANDBOX_INSTANCE": self.name, "CBDIALER_SANDBOX_STATE": str(tmp / "sandbox"),
-                    "CBDIALER_SANDBOX_AMI_PORT": str(free_port()), "CBDIALER_SANDBOX_SIPP": "no",
-                    "CBDIALER_SANDBOX_SIP_PORT": str(free_port(socket.SOCK_DGRAM))}
-
-    async def up(self) -> None:
-        self.used = True
-        if await command(SANDBOX, "up", env=self.env, out=self.out, timeout=300):
-            raise RuntimeError(f"deploy/sandbox up failed: {self.out.read_text()[-500:]}")
-
-    async def restart(self) -> None:
-        await command(SANDBOX, "down", env=self.env, out=self.out)
-        await self.up()
-
-    def ami(self) -> dict[str, str]:
-        text = subprocess.run([SANDBOX, "env"], env=self.env, capture_output=True, text=True, check=True).stdout
-        return dict(re.findall(r"export (CBDIALER_AMI_\w+)=(\S*)", text))
-
-    def stop(self) -> None:
-        if self.used:
-            subprocess.run([SANDBOX, "down"], env=self.env, capture_output=True)
-            root = subprocess.run([SANDBOX, "root"], env=self.env, capture_output=True, text=True).stdout.strip()
-            if root:
-                shutil.rmtree(Path(root) / "cbdialer-instances" / self.name, ignore_errors=True)
-                with contextlib.suppress(OSError):  # only if no other instance is there
-                    (Path(root) / "cbdialer-instances").rmdir()
-
-
-class Daemon:
-    """One `cbdialer run` subprocess (a log file per incarnation); exits the bench did not cause are recorded."""
-
-    def __init__(self, name: str, env: dict[str, str], run: Run) -> None:
-        self.name, self.env, self.run = name, env, run
-        self.proc: asyncio.subprocess.Process | None = None
-        self.incarnation, self.expected = 0, False
-        self.log_path = run.tmp / "logs" / f"{name}-0.log"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def start(self) -> None:
-        if self.alive() or self.run.stopping:
-            return
-        self.incarnation += 1
-        self.log_path = self.run.tmp / "logs" / f"{self.name}-{self.incarnation}.log"
-        with open(self.log_path, "ab") as f:
-            self.proc = await asyncio.create_subprocess_exec(CBDIALER, "run", env=self.env, stdout=f,
-                                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                             start_new_session=True)
-        self.expected = False
-        self.run.restarts += self.incarnation > 1
-        self.run.background(self.watch(self.proc, self.log_path))
-
-    async def watch(self, proc: asyncio.subprocess.Process, log_path: Path) -> None:
-        rc = await proc.wait()
-        if self.expected or proc is not self.proc:
-            return
-        self.run.exits.append((f"{self.name} #{self.incarnation}", rc, elapsed(), log_path.name, tail(log_path)))
-        log(f"daemon {self.name} (pid {proc.pid}) EXITED by itself with status {rc}: {tail(log_path, 1)[-1:]}")
-        await asyncio.sleep(3)  # deploy/cbdialer.service's RestartSec
-        await self.start()
-
-    async def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.alive():
-            self.expected = True
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(sig)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
-
-@dataclass
-class Leg:
-    """One customer leg; times are this machine's clock when the event arrived."""
-    number: str
-    attempt: str
-    begin: float
-    end: float | None = None
-    answered: float | None = None
-    cut: bool = False  # its end is when the bench's AMI link went down (the Asterisk restart)
-
-
-class Watch:
-    """The bench's own AMI session: every customer leg, reconnecting across the Asterisk restart."""
-
-    def __init__(self, ami: dict[str, str]) -> None:
-        self.link = AmiLink(AmiConfig(host=ami["CBDIALER_AMI_HOST"], port=int(ami["CBDIALER_AMI_PORT"]),
-                                      username=ami["CBDIALER_AMI_USERNAME"], secret=ami["CBDIALER_AMI_SECRET"],
-                                      ping_interval=1.0, ping_timeout=2.0, backoff_max=0.5))
-        self.legs: dict[str, Leg] = {}
-
-    async def consume(self) -> None:
-        while True:
-            event, now = await self.link.events.get(), time.time()
-            match event:
-                case Newchannel(channel=channel, uniqueid=uid, linkedid=linkedid) | \
-                        DialBegin(dest_channel=channel, dest_uniqueid=uid, linkedid=linkedid):
-                    if uid in self.legs:
-                        self.legs[uid].attempt = self.legs[uid].attempt or linkedid
-                    elif m := CUSTOMER_LEG.match(channel):
-                        self.legs[uid] = Leg(m[1], linkedid, now)
-                case DialEnd(dest_uniqueid=uid, dial_status="ANSWER") if uid in self.legs:
-                    self.legs[uid].answered = now
-                case Hangup(uniqueid=uid) if uid in self.legs and self.legs[uid].end is None:
-                    self.legs[uid].end = now
-                case LinkDown(reason=reason):
-                    cut = [leg for leg in self.legs.values() if leg.end is None]
-                    for leg in cut:
-                        leg.end, leg.cut = now, True
-                    log(f"bench AMI link down ({reason}): {len(cut)} live customer legs taken as ended now")
-                case LinkUp(reconnect=True):
-                    log("bench AMI link up again")
-
-    def live(self) -> int:
-        return sum(1 for leg in self.legs.values() if leg.end is None)
-
-
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args, self.tmp = args, Path(tempfile.mkdtemp(prefix="cbdialer-chaos-"))
         os.chmod(self.tmp, 0o711)  # the postgres user reaches its directory inside
         (self.tmp / "logs").mkdir()
-        self.pg, self.sandbox, self.daemons = Postgres(self.tmp), Sandbox(self.tmp), []
+        self.pg, self.sandbox = Postgres(self.tmp, "cbdialer_chaos"), Sandbox(self.tmp, f"chaos-{os.getpid()}")
+        self.daemons: list[DaemonProcess] = []
         self.tasks: set[asyncio.Task] = set()
         self.exits: list[tuple] = []
         self.stopping, self.restarts, self.done = False, 0, Counter()
@@ -289,45 +85,29 @@ class Run:
         task.add_done_callback(self.tasks.discard)
 
     async def fetch(self, sql: str, *params) -> list | None:
-        """A query on a fresh connection; None while PostgreSQL is away."""
-        try:
-            conn = await asyncpg.connect(self.pg.url(), timeout=3)
-        except Exception:  # noqa: BLE001 - refused, starting, shutting down: all mean "away"
-            return None
-        try:
-            return await conn.fetch(sql, *params)
-        except Exception:  # noqa: BLE001
-            return None
-        finally:
-            conn.terminate()
+        return await self.pg.fetch(sql, *params)
 
     async def states(self, ids: list[uuid.UUID]) -> str:
         rows = await self.fetch("SELECT state, count(*) AS n FROM callbacks WHERE id = ANY($1) GROUP BY 1 ORDER BY 2 DESC", ids)
         return "database away" if rows is None else ", ".join(f"{r['n']} {r['state']}" for r in rows)
 
-    async def setup(self) -> Watch:
+    async def setup(self) -> LegWatch:
         await self.pg.start()
         log(f"own PostgreSQL up on 127.0.0.1:{self.pg.port}")
         await self.sandbox.up()
         ami = self.sandbox.ami()
         log(f"own sandbox PBX '{self.sandbox.name}' up, AMI on 127.0.0.1:{ami['CBDIALER_AMI_PORT']}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CBDIALER_")}
-        env.update(ami, CBDIALER_DATABASE_URL=self.pg.url(), CBDIALER_LEASE_SECONDS=str(self.args.lease),
-                   CBDIALER_HTTP_HOST="127.0.0.1", CBDIALER_HTTP_PORT="0", CBDIALER_LOG_FORMAT="json")
+        env = daemon_env(ami, self.pg.url(), CBDIALER_LEASE_SECONDS=str(self.args.lease))
         if await command(CBDIALER, "migrate", env=env, out=self.tmp / "migrate.log"):
             raise RuntimeError(f"cbdialer migrate failed: {(self.tmp / 'migrate.log').read_text()[-500:]}")
-        watch = Watch(ami)
+        watch = LegWatch(AmiTarget.from_env(ami), CUSTOMER_LEG)
         self.background(watch.link.run(asyncio.Event()))
         self.background(watch.consume())
         await watch.link.wait_connected(20)
-        self.daemons = [Daemon(name, env, self) for name in ("A", "B")]
+        self.daemons = [DaemonProcess(name, env, self.tmp / "logs", self) for name in ("A", "B")]
         for d in self.daemons:
             await d.start()
-        deadline = time.monotonic() + 30
-        while not all("ami_link_up" in d.log_path.read_text(errors="replace") for d in self.daemons):
-            if time.monotonic() > deadline or not all(d.alive() for d in self.daemons):
-                raise RuntimeError(f"the daemons did not come up: {[tail(d.log_path, 3) for d in self.daemons]}")
-            await asyncio.sleep(0.2)
+        await wait_for_log(self.daemons, "ami_link_up", 30)
         return watch
 
     def plan(self, t0: float) -> tuple[list[tuple], float, QueueSettings]:
@@ -424,7 +204,7 @@ class Run:
         settle_end = time.monotonic() + a.settle_timeout
         while time.monotonic() < settle_end:
             rows = await self.fetch("SELECT count(*) AS n FROM callbacks WHERE id = ANY($1) AND state <> ALL($2)",
-                                    ids, TERMINAL)
+                                    ids, list(TERMINAL))
             if rows is not None and rows[0]["n"] == 0 and watch.live() == 0:
                 break
             await asyncio.sleep(2)
@@ -433,7 +213,7 @@ class Run:
         await asyncio.gather(*(d.kill(signal.SIGTERM) for d in self.daemons))
         return await self.report(created, watch, close, t0)
 
-    async def report(self, created: dict, watch: Watch, close: float, t0: float) -> int:
+    async def report(self, created: dict, watch: LegWatch, close: float, t0: float) -> int:
         ids, tolerance = list(created), self.args.tolerance
         rows = await self.fetch("SELECT id, state FROM callbacks WHERE id = ANY($1)", ids)
         attempts = await self.fetch("SELECT id, completion_status FROM attempts WHERE callback_id = ANY($1)", ids)
@@ -506,10 +286,7 @@ class Run:
     def cleanup(self) -> None:
         self.stopping = True
         for d in self.daemons:
-            if d.alive():
-                d.expected = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(d.proc.pid, signal.SIGKILL)
+            d.kill_now()
         self.sandbox.stop()
         self.pg.stop()
         if self.args.logs:

@@ -1,4 +1,5 @@
-"""The composition root: the one place that reads settings, builds the adapters and runs the daemon.
+"""The composition root: the one place that reads settings, builds the adapters and runs the daemon
+(`build_daemon` wires it, for `cbdialer run` and the benchmarks alike; `run_daemon` runs it).
 
 Rule: every background task is named and supervised; the first one to fail stops the daemon cleanly,
 and shutdown always goes through the `stop` event. No task fails of an unavailable database: each one that
@@ -13,8 +14,10 @@ import asyncio
 import contextlib
 import functools
 import signal
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -32,6 +35,7 @@ from cbdialer.adapters.http import make_app, serve
 from cbdialer.services import Admin
 from cbdialer.dialer import Dialer
 from cbdialer.ports import StoreUnavailable
+from cbdialer.ports.telephony import Telephony
 from cbdialer.scheduler import Scheduler
 from cbdialer.settings import Settings
 from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
@@ -39,6 +43,7 @@ from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
 log = structlog.get_logger("cbdialer")
 
 HEARTBEAT_INTERVAL = 5.0
+POOL_SIZE = 10  # the dialer's pool: the scheduler's batches, the event consumer, the background writers
 API_POOL_SIZE = 5
 # How long /healthz and the tasks' probe wait for PostgreSQL to answer (seconds).
 DATABASE_PROBE_TIMEOUT = 1.0
@@ -139,7 +144,7 @@ async def run_scheduler(scheduler: Scheduler, stop: asyncio.Event) -> None:
 def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, scheduler: Scheduler,
                  stop: asyncio.Event, *, health: DatabaseHealth | None = None,
                  backoff: Backoff = Backoff()) -> dict[str, Callable[[], Awaitable[None]]]:
-    """The daemon's named background tasks, for `supervise` (bench/dialer runs the same set). Each one that
+    """The daemon's named background tasks, for `supervise` (build_daemon adds the admin API). Each one that
     touches the database rides an outage through (see the module's docstring); `health` is shared by all of
     them, so that an outage is logged once."""
     health = health or DatabaseHealth()
@@ -164,40 +169,90 @@ def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, sche
     }
 
 
-async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
-    db = await Database.connect(str(settings.database_url))
-    try:
+@dataclass
+class Daemon:
+    """One dialer node, built and not yet running: `run` supervises its named tasks until `stop` is set or one
+    of them ends. `telephony` and `store` are what the dialer and the scheduler talk to (the link and the
+    database's store, or what build_daemon's wrappers made of them); `app` is the admin API (None without it)."""
+
+    settings: Settings
+    node_id: uuid.UUID
+    db: Database
+    link: AmiLink
+    telephony: Telephony
+    store: Any
+    health: DatabaseHealth
+    dialer: Dialer
+    scheduler: Scheduler
+    stop: asyncio.Event
+    tasks: dict[str, Callable[[], Awaitable[None]]]
+    api_db: Database | None = None
+    app: Any = None  # the admin API's application (an aiohttp one: this module names no aiohttp type)
+
+    async def run(self, *only: str) -> None:
+        """Supervise the tasks (only those named, if any: bench/api serves the admin API alone)."""
+        await supervise({name: self.tasks[name] for name in only} if only else self.tasks, self.stop)
+
+
+@contextlib.asynccontextmanager
+async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
+                       clock: Callable[[], datetime] = utc_now,
+                       wrap_store: Callable[[Any], Any] | None = None,
+                       wrap_telephony: Callable[[AmiLink], Telephony] | None = None,
+                       pool_size: int = POOL_SIZE, api_pool_size: int = API_POOL_SIZE, serve_api: bool = True,
+                       api_started: Callable[[int], None] | None = None) -> AsyncIterator[Daemon]:
+    """The daemon's wiring, for `cbdialer run` and the benchmarks alike: connects the database and checks its
+    schema, registers the node, builds the AMI link, the store, the dialer, the scheduler and (with
+    `serve_api`) the admin API on a pool of its own, and the named tasks, sharing `stop`. On the way out, even
+    after a failure: the API's pool closed, the node marked stopped (`dialer_stopped`), the pool closed.
+
+    Seams for a benchmark: `wrap_store` and `wrap_telephony` get the database's store and the AMI link and
+    return what the dialer and the scheduler use instead (the link's own tasks keep the link itself); the pool
+    sizes; `api_started` gets the admin API's bound port (useful with http_port 0)."""
+    stop = asyncio.Event() if stop is None else stop
+    async with contextlib.AsyncExitStack() as on_exit:
+        db = await Database.connect(str(settings.database_url), max_size=pool_size)
+        on_exit.push_async_callback(db.close)
         await db.require_schema()
         node_id = await db.register_node()
         log.info("dialer_started", node_id=str(node_id), ami=f"{settings.ami_host}:{settings.ami_port}")
+        on_exit.push_async_callback(node_stopped, db, node_id)
         link = AmiLink(ami_config(settings))
-        store = db.store()
+        telephony = wrap_telephony(link) if wrap_telephony is not None else link
+        store = wrap_store(db.store()) if wrap_store is not None else db.store()
         lease = timedelta(seconds=settings.lease_seconds)
         health = DatabaseHealth()
-        dialer = Dialer(store, link, owner=node_id, clock=utc_now, lease=lease,
+        dialer = Dialer(store, telephony, owner=node_id, clock=clock, lease=lease,
                         database_up=lambda: health.available)
-        scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=utc_now, lease=lease, ready=dialer.ready,
+        scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
                               holding=dialer.holding)
-        # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
-        api_db = await Database.connect(str(settings.database_url), max_size=API_POOL_SIZE)
-        # /healthz: a ping of the API's own pool (its answer is the API's), and the AMI link's state.
-        api = make_app(Admin(api_db.store(), utc_now, default_region=settings.default_region),
-                       presence=dialer.board.presence,
-                       database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
-                       ami_up=lambda: link.connected)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)
-        tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop)
-        try:
-            await supervise(tasks, stop)
-        finally:
-            await api_db.close()
-            try:
-                await db.node_stopped(node_id)
-            except StoreUnavailable as exc:  # its heartbeat stops all the same; the row just says so later
-                log.warning("node_stop_not_recorded", node_id=str(node_id), error=str(exc))
-            log.info("dialer_stopped", node_id=str(node_id))
-    finally:
-        await db.close()
+        daemon = Daemon(settings, node_id, db, link, telephony, store, health, dialer, scheduler, stop, tasks)
+        if serve_api:
+            # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
+            daemon.api_db = api_db = await Database.connect(str(settings.database_url), max_size=api_pool_size)
+            on_exit.push_async_callback(api_db.close)
+            # /healthz: a ping of the API's own pool (its answer is the API's), and the AMI link's state.
+            daemon.app = api = make_app(Admin(api_db.store(), clock, default_region=settings.default_region),
+                                        presence=dialer.board.presence,
+                                        database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
+                                        ami_up=lambda: link.connected)
+            tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started)
+        yield daemon
+
+
+async def node_stopped(db: Database, node_id: uuid.UUID) -> None:
+    try:
+        await db.node_stopped(node_id)
+    except StoreUnavailable as exc:  # its heartbeat stops all the same; the row just says so later
+        log.warning("node_stop_not_recorded", node_id=str(node_id), error=str(exc))
+    log.info("dialer_stopped", node_id=str(node_id))
+
+
+async def run_daemon(settings: Settings, stop: asyncio.Event) -> None:
+    """`cbdialer run`: the daemon built, supervised until `stop` (or the first task to fail), stopped cleanly."""
+    async with build_daemon(settings, stop=stop) as daemon:
+        await daemon.run()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
