@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -155,6 +156,26 @@ async def test_dnc_and_exclusion_lists(api: Api) -> None:
     assert (await api.call("POST", "/exclusions/12", expect=422))["field"] == "number"
     await api.call("POST", "/exclusions/+442079460024", expect=201)
     assert len(await api.call("GET", "/exclusions", expect=200)) == 1
+
+
+async def test_an_excluded_number_ends_its_waiting_callbacks_at_once(api: Api) -> None:
+    """Seed 000: adding a number to the exclusion list marks its active callbacks contact_excluded."""
+    def create(queue: str, number: str) -> Any:
+        return api.call("POST", "/callbacks", json={"queue": queue, "destination": number, "start_in": 60},
+                        expect=201)
+    sales, support = await create("sales", "+442079460024"), await create("support", "+442079460024")
+    other = await create("sales", "+442079460033")
+    await api.call("POST", "/exclusions/+44 20 7946 0024", "supervisor", expect=201)
+    for excluded in (sales, support):
+        found = await api.call("GET", f"/callbacks/{excluded['id']}")
+        assert (found["state"], found["reason"]) == ("contact_excluded", "contact_excluded")
+        last = (await api.call("GET", f"/callbacks/{excluded['id']}/history"))[-1]
+        assert (last["from_state"], last["to_state"], last["actor"].split(":")[0]) == (
+            "scheduled", "contact_excluded", "supervisor")
+    assert (await api.call("GET", f"/callbacks/{other['id']}"))["state"] == "scheduled"
+    # The DNC list holds a callback (restricted_dnc at its due time); it does not end it.
+    await api.call("POST", "/dnc/+442079460033", expect=201)
+    assert (await api.call("GET", f"/callbacks/{other['id']}"))["state"] == "scheduled"
 
 
 async def test_the_scheduled_callbacks_report_in_json_and_csv(api: Api) -> None:

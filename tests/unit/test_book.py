@@ -6,7 +6,16 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from cbdialer.domain.book import End, Hold, Present, Recover, cancelled_by_inbound, decide_due, overwritten_by
+from cbdialer.domain.book import (
+    End,
+    Hold,
+    Present,
+    Recover,
+    cancelled_by_inbound,
+    decide_due,
+    ended_by_exclusion,
+    overwritten_by,
+)
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, Queue, QueueSettings, QueueStatus
 
@@ -29,6 +38,12 @@ def test_a_new_callback_overwrites_the_older_ones_of_the_same_contact_and_queue(
     elsewhere = cb(queue_id="support")
     other_number = cb(destination="+442079460099")
     assert overwritten_by(new, [*older, live, elsewhere, other_number, new]) == older
+
+
+def test_an_exclusion_ends_the_numbers_waiting_callbacks_but_not_a_live_one() -> None:
+    waiting = [cb(), cb(CallbackState.QUEUED, queue_id="support"), cb(CallbackState.WAITING_FOR_QUEUE)]
+    live, other = cb(CallbackState.IN_PROGRESS), cb(destination="+442079460099")
+    assert ended_by_exclusion("+442079460012", [*waiting, live, other]) == waiting
 
 
 def test_an_inbound_call_cancels_pending_callbacks_but_not_a_live_one() -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cbdialer.domain.attempt import latest_dial
-from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
 from cbdialer.domain.models import Callback, Queue, QueueStatus
 from cbdialer.domain.outcomes import NextStep, after_unknown_outcome
 from cbdialer.domain.routing import Postpone
@@ -103,6 +103,12 @@ def overwritten_by(new: Callback, active: Sequence[Callback]) -> list[Callback]:
     return [c for c in active
             if c.id != new.id and c.queue_id == new.queue_id and c.destination == new.destination
             and c.state in OVERWRITTEN_STATES]
+
+
+def ended_by_exclusion(number: str, active: Sequence[Callback]) -> list[Callback]:
+    """The number was added to the exclusion list (seed 000): its waiting callbacks end at once as
+    contact_excluded. One in a live attempt is left to its call; its next due decision ends it so."""
+    return [c for c in active if c.destination == number and c.state in sources_of(Reason.CONTACT_EXCLUDED)]
 
 
 def cancelled_by_inbound(caller_number: str, withheld: bool, active: Sequence[Callback]) -> list[Callback]:

@@ -15,15 +15,15 @@ from cbdialer.ports.callbacks import (
 )
 from cbdialer.ports.dialing import DialerStore, Ended, Started, StartOutcome
 from cbdialer.ports.errors import IdempotencyConflict, StoreUnavailable
-from cbdialer.ports.lists import ListStore
+from cbdialer.ports.lists import ListPort, ListStore
 from cbdialer.ports.queues import QueueStore
 from cbdialer.ports.reports import ReportStore
 from cbdialer.ports.scheduling import AgentDirectory, AgentSource, DialerPort
-from cbdialer.ports.tokens import TokenStore
+from cbdialer.ports.tokens import TokenPort, TokenStore
 
 __all__ = [
     "UNCHANGED", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore", "CallbackBook", "CallbackQuery",
     "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended", "GuardedTransitions", "IdempotencyConflict",
-    "ListStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
-    "TokenStore", "Unchanged",
+    "ListPort", "ListStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
+    "TokenPort", "TokenStore", "Unchanged",
 ]

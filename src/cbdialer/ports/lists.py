@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
+from cbdialer.domain.models import Callback
+from cbdialer.ports.callbacks import GuardedTransitions
+
 
 class ListStore(Protocol):
     async def add_dnc(self, number: str, *, actor: str) -> None: ...
@@ -26,3 +29,9 @@ class ListStore(Protocol):
     async def numbers(self, listing: str, limit: int) -> list[dict[str, Any]]:
         """The `dnc` or `exclusions` list: number, added_at, added_by."""
         ...
+
+
+class ListPort(ListStore, GuardedTransitions, Protocol):
+    """What the lists service needs: the lists, and the contact's callbacks that an exclusion ends."""
+
+    async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]: ...

@@ -6,6 +6,7 @@ import uuid
 from typing import Any, Protocol
 
 from cbdialer.domain.access import Principal, Role
+from cbdialer.ports.agents import Directory
 
 
 class TokenStore(Protocol):
@@ -16,3 +17,7 @@ class TokenStore(Protocol):
     async def tokens(self) -> list[dict[str, Any]]: ...
 
     async def revoke_token(self, token_id: uuid.UUID) -> bool: ...
+
+
+class TokenPort(TokenStore, Directory, Protocol):
+    """What the tokens service needs: the tokens, and the agent a token of the agent role speaks for."""

@@ -28,5 +28,5 @@ class Admin:
         self.queues = Queues(store, clock)
         self.callbacks = Callbacks(store, clock, self.queues, default_region=default_region)
         self.agents = Agents(store)
-        self.lists = Lists(store, default_region=default_region)
+        self.lists = Lists(store, clock, default_region=default_region)
         self.reports = Reports(store, clock)

@@ -8,18 +8,14 @@ import hashlib
 import secrets
 import uuid
 from time import monotonic
-from typing import Any, Protocol
+from typing import Any
 
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.models import InvalidValue
-from cbdialer.ports import Directory, TokenStore
+from cbdialer.ports import TokenPort
 
 TOKEN_TTL = 5.0
 CACHE_LIMIT = 10_000
-
-
-class TokenPort(TokenStore, Directory, Protocol):
-    """The tokens' port, plus the agent a token of the agent role speaks for."""
 
 
 def hash_token(token: str) -> str:
