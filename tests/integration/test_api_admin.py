@@ -207,6 +207,19 @@ async def test_the_scheduled_callbacks_report_in_json_and_csv(api: Api) -> None:
     assert error["field"] == "format"
 
 
+async def test_a_report_in_csv_is_safe_to_open_in_a_spreadsheet(api: Api) -> None:
+    """A value a spreadsheet would run as a formula is written as text; a phone number stays as it is."""
+    await api.call("POST", "/queues", json={"id": "tricky", "name": "=HYPERLINK(\"http://x\")"}, expect=201)
+    await api.call("POST", "/callbacks", json={"queue": "tricky", "destination": "+442079460012", "start_in": 600},
+                   expect=201)
+    window = {"from": (api.clock.now - timedelta(minutes=1)).isoformat(),
+              "to": (api.clock.now + timedelta(minutes=1)).isoformat()}
+    text = await api.call("GET", "/reports/scheduled-callbacks",
+                          params={**window, "queue": "tricky", "format": "csv"}, expect=200)
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert (row["queue"], row["contact"]) == ("'=HYPERLINK(\"http://x\")", "+442079460012")
+
+
 async def test_health_metrics_and_openapi_need_no_token(api: Api) -> None:
     assert await api.call("GET", "/healthz", None, expect=200) == {"status": "ok", "database": True}
     await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460012", "start_in": 60},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,6 +13,19 @@ from aiohttp import web
 
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.table import Call, Handler, Route
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^\+?[0-9]+$")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as the text it is (seed 001's reports are opened in one): a value that a
+    spreadsheet would run as a formula (=, +, -, @, a tab or a CR first) is prefixed with an apostrophe. A
+    number (an E.164 number, say) is left alone: it has nothing to run."""
+    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
+        return "'" + text
+    return text
 
 
 def report_csv(records: list[dict[str, Any]]) -> str:
@@ -27,7 +41,7 @@ def report_csv(records: list[dict[str, Any]]) -> str:
                 value = "; ".join(f"{a['time']} {a['agent'] or '-'} {a['state']}" for a in value)
             elif isinstance(value, datetime):
                 value = value.isoformat()
-            row[key] = "" if value is None else value
+            row[key] = "" if value is None else spreadsheet_safe(value) if isinstance(value, str) else value
         writer.writerow(row)
     return out.getvalue()
 
