@@ -223,7 +223,7 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
         lease = timedelta(seconds=settings.lease_seconds)
         health = DatabaseHealth()
         dialer = Dialer(store, telephony, owner=node_id, clock=clock, lease=lease,
-                        database_up=lambda: health.available)
+                        database_up=lambda: health.available, default_region=settings.default_region)
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
                               holding=dialer.holding)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)

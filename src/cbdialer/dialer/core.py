@@ -81,7 +81,7 @@ class Dialer(Recovery, Background, Inbound):
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
                  lease: timedelta = timedelta(seconds=30), grace: timedelta = timedelta(seconds=5),
                  context: str = CALLBACK_CONTEXT, database_up: Callable[[], bool] = lambda: True,
-                 log: Any = None) -> None:
+                 default_region: str | None = None, log: Any = None) -> None:
         self.store = store
         self.telephony = telephony
         self.owner = owner
@@ -90,6 +90,7 @@ class Dialer(Recovery, Background, Inbound):
         self.grace = grace
         self.context = context
         self.database_up = database_up
+        self.default_region = default_region  # how an inbound caller's national number is read
         self.actor = f"dialer:{owner}"
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self._pacers: dict[str, Pacer] = {}

@@ -1,5 +1,6 @@
 """Inbound calls: a contact who calls in cancels their pending callbacks (seed 001, Cancelled By Inbound).
-Rule: a withheld or missing number cancels nothing; each cancel is a guarded transition."""
+Rule: a withheld or missing number cancels nothing; a national number is read in the default region (as the
+book stores E.164); each cancel is a guarded transition."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 
 from cbdialer.domain.book import cancelled_by_inbound
 from cbdialer.domain.lifecycle import Reason, transition
+from cbdialer.domain.numbers import caller_as_e164
 
 
 class Inbound:
@@ -15,6 +17,11 @@ class Inbound:
     async def cancel_for_inbound(self, caller_number: str, withheld: bool) -> list[uuid.UUID]:
         if withheld or not caller_number:
             return []
+        as_stored = caller_as_e164(caller_number, default_region=self.default_region)
+        if as_stored is None:
+            self._log.info("inbound_caller_not_a_number", caller_number=caller_number)
+            return []
+        caller_number = as_stored
         now = self.clock()
         cancelled = []
         for callback in cancelled_by_inbound(caller_number, withheld,

@@ -22,3 +22,12 @@ def to_e164(text: object, *, field_name: str = "destination", default_region: st
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidValue(field_name, f"{raw!r} is not a valid telephone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def caller_as_e164(caller_number: str, *, default_region: str | None = None) -> str | None:
+    """An inbound caller's number (CALLERID(num): E.164, or national as a trunk delivers it) as E.164, or
+    None when it is not a number that can be read (an extension, "anonymous", or national without a region)."""
+    try:
+        return to_e164(caller_number, field_name="caller_number", default_region=default_region)
+    except InvalidValue:
+        return None
