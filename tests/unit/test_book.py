@@ -85,3 +85,15 @@ def test_no_offer_whose_dial_could_fall_after_the_window_closes() -> None:
     assert decision == Hold(Reason.RESTRICTED_TIME, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
     in_time = datetime(2026, 11, 24, 20, 59, 39, tzinfo=UTC)  # dialled by 20:59:59
     assert decide_due(london, QUEUE, now=in_time, on_dnc=False, excluded=False) == Present()
+
+
+def test_with_the_time_restriction_off_only_the_queues_schedule_holds_a_call() -> None:
+    """Seed 000's "Enable Time Restriction" (a queue setting, on by default): off, the contact's calling
+    window is not applied; the queue's own schedule still is."""
+    london = cb(customer_timezone="Europe/London", end_at=NOW + timedelta(days=2))
+    night = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # 23:30 in London: outside 08:00-21:00
+    assert decide_due(london, QUEUE, now=night, on_dnc=False, excluded=False) == Hold(
+        Reason.RESTRICTED_TIME, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+    unrestricted = dataclasses.replace(QUEUE, settings=dataclasses.replace(QUEUE.settings, time_restriction=False))
+    assert decide_due(london, unrestricted, now=night, on_dnc=False, excluded=False) == Present()
+    assert QueueSettings().time_restriction is True

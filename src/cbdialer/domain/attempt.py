@@ -243,9 +243,9 @@ def closing(call: Call, *, contact_zone: str, now: datetime) -> Closing | None:
     if call.state not in NOT_YET_DIALLED or call.aborting is not None:
         return None
     settings = call.settings
-    if hold_reason(now, schedule=settings.schedule, window=settings.calling_window, contact_zone=contact_zone) is None:
+    if hold_reason(now, schedule=settings.schedule, window=settings.restricted_window, contact_zone=contact_zone) is None:
         return None
-    return Closing(next_dialable(now, schedule=settings.schedule, window=settings.calling_window,
+    return Closing(next_dialable(now, schedule=settings.schedule, window=settings.restricted_window,
                                  contact_zone=contact_zone))
 
 

@@ -80,9 +80,9 @@ def outside_hours(callback: Callback, queue: Queue, *, now: datetime) -> Hold | 
     zone = contact_zone(callback.destination, customer_timezone=callback.customer_timezone,
                         queue_timezone=settings.schedule.timezone)
     for moment in (now, latest_dial(settings, now)):
-        reason = hold_reason(moment, schedule=settings.schedule, window=settings.calling_window, contact_zone=zone)
+        reason = hold_reason(moment, schedule=settings.schedule, window=settings.restricted_window, contact_zone=zone)
         if reason is not None:
-            opening = next_dialable(moment, schedule=settings.schedule, window=settings.calling_window,
+            opening = next_dialable(moment, schedule=settings.schedule, window=settings.restricted_window,
                                     contact_zone=zone)
             return _hold_or_expire(callback, reason, opening)
     return None

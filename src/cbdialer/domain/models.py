@@ -236,6 +236,7 @@ class QueueSettings:
     wrap_up_time: int = field(default=10, metadata=bounded(ge=0, le=86_400))  # agent's wrap-up after each callback
     amd: bool = False
     calling_window: CallingWindow = field(default_factory=CallingWindow)
+    time_restriction: bool = True  # POM "Enable Time Restriction": the calling window applies
     apply_dnc: bool = True
     schedule: Schedule = field(default_factory=Schedule)
     caller_id: str | None = field(default=None, metadata=bounded(max_length=80))
@@ -243,6 +244,11 @@ class QueueSettings:
                                       metadata=bounded(min_length=1, max_length=200))
     max_concurrent_calls: int = field(default=10, metadata=bounded(gt=0, le=100_000))
     calls_per_second: float = field(default=5.0, metadata=bounded(ge=0.01, le=100_000, note="one call every 100 s"))
+
+    @property
+    def restricted_window(self) -> CallingWindow | None:
+        """The calling window that applies to a dial: none while the time restriction is off."""
+        return self.calling_window if self.time_restriction else None
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -203,17 +203,24 @@ def next_window_opening(window: CallingWindow, zone: str, at: datetime) -> datet
     return found
 
 
-def next_dialable(at: datetime, *, schedule: Schedule, window: CallingWindow, contact_zone: str) -> datetime | None:
-    """The earliest instant >= at when the queue is open and the contact is in their calling window;
-    None if there is none within 400 days. Where a callback held with off_schedule/restricted_time goes."""
-    return _earliest((_schedule_rule(schedule), _window_rule(window, contact_zone)), at)
+def next_dialable(at: datetime, *, schedule: Schedule, window: CallingWindow | None,
+                  contact_zone: str) -> datetime | None:
+    """The earliest instant >= at when the queue is open and the contact is in their calling window (no
+    window: the queue's schedule alone); None if there is none within 400 days. Where a callback held with
+    off_schedule/restricted_time goes."""
+    rules = [_schedule_rule(schedule)]
+    if window is not None:
+        rules.append(_window_rule(window, contact_zone))
+    return _earliest(rules, at)
 
 
-def hold_reason(at: datetime, *, schedule: Schedule, window: CallingWindow, contact_zone: str) -> Reason | None:
-    """Why a callback may not be dialled at `at`: the queue is closed, or the contact is outside their window."""
+def hold_reason(at: datetime, *, schedule: Schedule, window: CallingWindow | None,
+                contact_zone: str) -> Reason | None:
+    """Why a callback may not be dialled at `at`: the queue is closed, or the contact is outside their window
+    (no window: the queue's time restriction is off)."""
     if not is_open(schedule, at):
         return Reason.OFF_SCHEDULE
-    if not in_calling_window(window, contact_zone, at):
+    if window is not None and not in_calling_window(window, contact_zone, at):
         return Reason.RESTRICTED_TIME
     return None
 
