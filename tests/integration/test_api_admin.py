@@ -51,6 +51,14 @@ async def test_a_queue_holds_every_setting_under_its_design_name(api: Api) -> No
     assert [q["id"] for q in await api.call("GET", "/queues", expect=200)] == ["billing", "sales", "support"]
 
 
+async def test_the_time_restriction_is_a_queue_setting_on_by_default(api: Api) -> None:
+    assert (await api.call("GET", "/queues/sales"))["settings"]["time_restriction"] is True
+    patched = await api.call("PATCH", "/queues/sales", "supervisor", json={"time_restriction": False}, expect=200)
+    assert patched["settings"]["time_restriction"] is False
+    error = await api.call("PATCH", "/queues/sales", json={"time_restriction": "no"}, expect=422)
+    assert error["field"] == "time_restriction"
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"duration_for_no_answer": 0}, "duration_for_no_answer"),
     ({"calling_window": {"start": "21:00", "end": "08:00"}}, "calling_window"),
