@@ -50,6 +50,7 @@ from cbdialer.domain.attempt import (
 from cbdialer.domain.book import Hold, outside_hours
 from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
+from cbdialer.domain.offer import offer_caller_id
 from cbdialer.domain.outcomes import LineReport
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
@@ -217,7 +218,7 @@ class Dialer(Recovery, Background, Inbound):
             variables["CBDIALER_CALLER_ID"] = settings.caller_id
         return OriginateRequest(channel=live.agent.dial_string, channel_id=str(live.id), context=self.context,
                                 timeout_ms=settings.agent_offer_timeout * 1000,
-                                caller_id=f'"Callback" <{callback.destination}>', variables=variables)
+                                caller_id=offer_caller_id(callback), variables=variables)
 
     async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
         if due_at >= callback.end_at:

@@ -1,0 +1,26 @@
+"""What the agent's phone shows of an offer (seed 003: the remark reaches the agent). Rule: the caller name
+carries a short form of the remark and the number carries the contact's number; nothing a person typed can
+reach AMI as a line break, a quote or a comma (which would break or forge the Originate's headers)."""
+
+from __future__ import annotations
+
+import re
+
+from cbdialer.domain.models import Callback
+
+# Most desk and soft phones show 20-40 characters of a caller name.
+CALLER_NAME_LENGTH = 40
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"<>\\,]+')
+
+
+def offer_caller_name(callback: Callback) -> str:
+    """The caller name of the offer: "CB" and the remark, shortened to CALLER_NAME_LENGTH with "..." (ASCII: not every phone shows UTF-8)
+    (the panel has the whole remark)."""
+    remark = " ".join(_UNSAFE.sub(" ", callback.remark).split())
+    name = f"CB {remark}" if remark else "CB"
+    return name if len(name) <= CALLER_NAME_LENGTH else name[: CALLER_NAME_LENGTH - 3].rstrip() + "..."
+
+
+def offer_caller_id(callback: Callback) -> str:
+    """The Originate's CallerID for the agent's leg: `"name" <number>`."""
+    return f'"{offer_caller_name(callback)}" <{callback.destination}>'
