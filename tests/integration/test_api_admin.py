@@ -301,7 +301,9 @@ async def test_an_agent_sees_and_changes_only_its_own_and_its_teams_callbacks(ap
                            expect=201)
     for_me = await api.call("POST", "/callbacks", "supervisor", json=body(
         destination="+442079460033", type="agent", agent="1001"), expect=201)
-    others = await api.call("POST", "/callbacks", "agent1002", json=body(destination="+442079460045"), expect=201)
+    # Another agent's own callback (issue 11: a queue's standard callbacks are seen by every agent serving it).
+    others = await api.call("POST", "/callbacks", "agent1002", json=body(
+        destination="+442079460045", type="agent", agent="1002"), expect=201)
     listed = await api.call("GET", "/callbacks", "agent1001", expect=200)
     assert {c["id"] for c in listed["items"]} == {own["id"], teams["id"], for_me["id"]}
     assert len((await api.call("GET", "/callbacks", "admin"))["items"]) == 4
@@ -317,6 +319,26 @@ async def test_an_agent_sees_and_changes_only_its_own_and_its_teams_callbacks(ap
     assert (await api.call("POST", f"/callbacks/{own['id']}/cancel", "agent1001", expect=200))["state"] == \
         "cancelled"
     assert (await api.call("GET", f"/callbacks/{others['id']}", "agent1002", expect=200))["state"] == "scheduled"
+
+
+async def test_an_agent_sees_the_queue_callbacks_of_the_queues_it_serves(api: Api) -> None:
+    """Seed 004: "Agents can view any pending callbacks that they may handle and edit their scheduled times or
+    delete them": the standard and campaign callbacks of its queues, beside its own and its teams'."""
+    sales = await api.call("POST", "/callbacks", "supervisor", json={
+        "queue": "sales", "destination": "+442079460012", "start_in": 600}, expect=201)
+    support = await api.call("POST", "/callbacks", "supervisor", json={
+        "queue": "support", "destination": "+442079460024", "start_in": 600}, expect=201)
+    named = await api.call("POST", "/callbacks", "supervisor", json={
+        "queue": "sales", "destination": "+442079460033", "start_in": 600, "type": "strict_agent", "agent": "1002"},
+        expect=201)
+    assert {c["id"] for c in (await api.call("GET", "/callbacks", "agent1001"))["items"]} == {sales["id"]}
+    assert {c["id"] for c in (await api.call("GET", "/callbacks", "agent1002"))["items"]} == {sales["id"],
+                                                                                           named["id"]}
+    await api.call("PATCH", f"/callbacks/{sales['id']}", "agent1001", json={"start_in": 1200}, expect=200)
+    await api.call("GET", f"/callbacks/{support['id']}", "agent1001", expect=404)
+    await api.call("GET", f"/callbacks/{named['id']}", "agent1001", expect=404)
+    assert (await api.call("POST", f"/callbacks/{sales['id']}/cancel", "agent1002", expect=200))["state"] == \
+        "cancelled"
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent1001"])

@@ -1,8 +1,9 @@
 """Who may do what through the admin API (issue 5). Rule: every route names one permission, and every
 callback an agent reads or changes passes `sees`; nothing here reads a token or a request.
 
-Admins and supervisors steer everything the API offers. An agent sees and changes only its own callbacks
-(created by it, meant for it, or waiting in its callback queue) and its teams', may mark itself ready or not
+Admins and supervisors steer everything the API offers. An agent sees and changes its own callbacks (created
+by it, meant for it, or waiting in its callback queue), its teams', and the standard and campaign callbacks of
+the queues it serves (seed 004: "any pending callbacks that they may handle"); it may mark itself ready or not
 ready, and reads queues without changing them.
 """
 
@@ -55,6 +56,7 @@ class Principal:
     role: Role
     agent_id: str | None = None  # set for (and only for) the agent role
     teams: frozenset[str] = frozenset()
+    queues: frozenset[str] = frozenset()  # the queues the agent serves
     name: str | None = None  # set for the operator at the command line, who has no token
 
     @property
@@ -80,7 +82,8 @@ def sees(principal: Principal, callback: Callback) -> bool:
         return True
     me = principal.agent_id
     return (callback.created_by == me or callback.agent_id == me or callback.assigned_agent == me
-            or (callback.team_id is not None and callback.team_id in principal.teams))
+            or (callback.team_id is not None and callback.team_id in principal.teams)
+            or (not callback.type.has_target_agent and callback.queue_id in principal.queues))
 
 
 def may_act_for_agent(principal: Principal, agent_id: str) -> bool:

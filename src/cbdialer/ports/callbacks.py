@@ -54,6 +54,7 @@ class CallbackQuery:
     after: tuple[datetime, UUID] | None = None
     scope_agent: str | None = None
     scope_teams: frozenset[str] = frozenset()
+    scope_queues: frozenset[str] = frozenset()  # with scope_agent: the queues whose queue callbacks it sees
 
 
 class GuardedTransitions(Protocol):

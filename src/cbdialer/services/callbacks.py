@@ -95,7 +95,8 @@ class Callbacks:
             query = dataclasses.replace(query, destination=to_e164(query.destination,
                                                                    default_region=self.default_region))
         if who.role is Role.AGENT:
-            query = dataclasses.replace(query, scope_agent=who.agent_id, scope_teams=who.teams)
+            query = dataclasses.replace(query, scope_agent=who.agent_id, scope_teams=who.teams,
+                                        scope_queues=who.queues)
         # One more than a page may be asked for: that is how the caller learns there is a next page.
         return await self.store.search_callbacks(query, limit=max(1, min(limit, MAX_PAGE + 1)))
 

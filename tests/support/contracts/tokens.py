@@ -20,11 +20,13 @@ class TokenContract:
         await store.create_token(agent_token, "hash-agent", Role.AGENT, "1001")
         await store.create_token(admin_token, "hash-admin", Role.ADMIN, None)
         assert await store.principal("hash-agent") == Principal(agent_token, Role.AGENT, "1001",
-                                                                frozenset({"blue", "red"}))
+                                                                frozenset({"blue", "red"}), frozenset({"sales"}))
         assert await store.principal("hash-admin") == Principal(admin_token, Role.ADMIN, None, frozenset())
         assert await store.principal("hash-nobody") is None
         await add_agent(store, "1001", teams=frozenset({"red"}))  # the teams are read with the token
         assert (await store.principal("hash-agent")).teams == frozenset({"red"})
+        await add_agent(store, "1001", queues=frozenset(), teams=frozenset({"red"}))  # and so are its queues
+        assert (await store.principal("hash-agent")).queues == frozenset()
         assert await store.revoke_token(agent_token) is True
         assert await store.revoke_token(agent_token) is False
         assert await store.revoke_token(uuid.uuid4()) is False

@@ -19,7 +19,6 @@ from cbdialer.adapters.db.migrations import Migration, MigrationError, SchemaOut
 from cbdialer.adapters.db.queries import load_queries
 from cbdialer.adapters.db.store import PostgresStore
 
-
 _DUE_CHANNEL = "cbdialer_due"
 _CHANGED_CHANNEL = "cbdialer_changed"
 

@@ -185,9 +185,10 @@ INSERT INTO idempotency_keys (token_id, key, request_hash, callback_id) VALUES (
 SET LOCAL plan_cache_mode = force_custom_plan;
 
 -- name: callbacks_search
--- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13: an agent's scope (its own,
--- those it is the target of or waits for, and its teams'). Planned per call (plan_each_call), so an absent
--- filter costs nothing and the best index is used.
+-- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13/$15: an agent's scope (its own,
+-- those it is the target of or waits for, its teams', and the callbacks of the queues it serves whose type,
+-- $16, names no agent: the domain's QUEUE_TYPES). Planned per call (plan_each_call), so an absent filter
+-- costs nothing and the best index is used.
 SELECT * FROM callbacks
 WHERE ($1::text IS NULL OR state = $1)
   AND ($2::text IS NULL OR queue_id = $2)
@@ -200,7 +201,7 @@ WHERE ($1::text IS NULL OR state = $1)
   AND ($9::timestamptz IS NULL OR due_at < $9)
   AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
   AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
-       OR team_id = ANY ($13::text[]))
+       OR team_id = ANY ($13::text[]) OR (queue_id = ANY ($15::text[]) AND type = ANY ($16::text[])))
 ORDER BY created_at DESC, id DESC
 LIMIT $14;
 
@@ -533,9 +534,11 @@ SELECT number, added_at, added_by FROM excluded_numbers ORDER BY number LIMIT $1
 INSERT INTO api_tokens (id, token_hash, role, agent_id) VALUES ($1, $2, $3, $4);
 
 -- name: token_principal
--- Who holds a token: its role, its agent and that agent's teams; nothing for an unknown or revoked token.
+-- Who holds a token: its role, its agent and that agent's teams and queues; nothing for an unknown or revoked
+-- token.
 SELECT t.id, t.role, t.agent_id,
-       array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams
+       array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams,
+       array(SELECT queue_id FROM agent_queues WHERE agent_id = t.agent_id ORDER BY queue_id) AS queues
 FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL;
 
 -- name: tokens_list

@@ -12,7 +12,7 @@ from cbdialer.domain.attempt import WRITTEN_FORWARD
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Attempt, Callback, CompletionStatus, InteractionState
 from cbdialer.domain.outcomes import NextStep
-from cbdialer.ports import UNCHANGED, Ended, StartOutcome, Started, Unchanged
+from cbdialer.ports import UNCHANGED, Ended, Started, StartOutcome, Unchanged
 
 
 class AttemptsMixin(MemoryBase):

@@ -40,4 +40,5 @@ class TokensMixin(MemoryBase):
             return None
         agent = self._s.agents.get(token.agent_id) if token.agent_id is not None else None
         return Principal(token_id=token.id, role=Role(token.role), agent_id=token.agent_id,
-                         teams=frozenset(agent.teams) if agent is not None else frozenset())
+                         teams=frozenset(agent.teams) if agent is not None else frozenset(),
+                         queues=frozenset(agent.queues) if agent is not None else frozenset())

@@ -26,4 +26,4 @@ class PostgresTokens(StoreBase):
             return None
         row = rows[0]
         return Principal(token_id=row["id"], role=Role(row["role"]), agent_id=row["agent_id"],
-                         teams=frozenset(row["teams"]))
+                         teams=frozenset(row["teams"]), queues=frozenset(row["queues"]))

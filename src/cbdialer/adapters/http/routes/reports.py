@@ -14,7 +14,6 @@ from aiohttp import web
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.table import Call, Handler, Route
 
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^\+?[0-9]+$")
 
