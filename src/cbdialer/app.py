@@ -233,7 +233,8 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
             daemon.api_db = api_db = await Database.connect(str(settings.database_url), max_size=api_pool_size)
             on_exit.push_async_callback(api_db.close)
             # /healthz: a ping of the API's own pool (its answer is the API's), and the AMI link's state.
-            daemon.app = api = make_app(Admin(api_db.store(), clock, default_region=settings.default_region),
+            daemon.app = api = make_app(Admin(api_db.store(), clock, default_region=settings.default_region,
+                                              dial_contexts=settings.allowed_dial_contexts),
                                         presence=dialer.board.presence,
                                         database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
                                         ami_up=lambda: link.connected)

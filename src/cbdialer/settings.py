@@ -40,8 +40,17 @@ class Settings(BaseSettings):
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                        description="ISO 3166 country for numbers given without +, e.g. GB "
                                        "(unset: numbers must be international)")
+    dial_contexts: str = Field(default="", description="comma-separated dialplan contexts that a Local/ dial "
+                               "string (a queue's customer leg, an agent's phone) may reach; empty: only "
+                               "cbdialer-sim-customers, the sandbox's")
     log_format: Literal["console", "json"] = Field(default="console", description="console or json")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+
+    @property
+    def allowed_dial_contexts(self) -> frozenset[str] | None:
+        """The contexts of CBDIALER_DIAL_CONTEXTS, or None (the services' default) when it is empty."""
+        named = frozenset(part.strip() for part in self.dial_contexts.split(",") if part.strip())
+        return named or None
 
     @field_validator("database_url")
     @classmethod

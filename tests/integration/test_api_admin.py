@@ -256,39 +256,60 @@ async def test_tokens_are_required_and_never_logged(api: Api, capsys: pytest.Cap
 
 # Every route, every role: who may, and who may not.
 ROUTES = [
-    # (method, path, body, admin/supervisor status, agent status)
-    ("GET", "/queues", None, 200, 200),
-    ("GET", "/queues/sales", None, 200, 200),
-    ("POST", "/queues", {"id": "new-q"}, 201, 403),
-    ("PATCH", "/queues/sales", {"amd": True}, 200, 403),
-    ("POST", "/queues/support/stop", None, 200, 403),
-    ("POST", "/queues/support/start", None, 200, 403),
-    ("GET", "/queues/sales/metrics", None, 200, 200),
-    ("POST", "/agents", {"id": "3001", "dial_string": "PJSIP/agent-3001"}, 201, 403),
-    ("PATCH", "/agents/1003", {"skills": ["de"]}, 200, 403),
-    ("GET", "/agents", None, 200, 200),
-    ("GET", "/agents/1003", None, 200, 404),
-    ("PUT", "/agents/1003/ready", {"ready": True}, 200, 404),
-    ("GET", "/agents/1003/callbacks", None, 200, 404),
-    ("GET", "/teams", None, 200, 200),
-    ("POST", "/teams", {"id": "green", "name": "Green"}, 201, 403),
-    ("PATCH", "/teams/blue", {"name": "Navy"}, 200, 403),
-    ("GET", "/dnc", None, 200, 403),
-    ("POST", "/dnc/+442079460099", None, 201, 403),
-    ("DELETE", "/dnc/+442079460099", None, 200, 403),
-    ("GET", "/exclusions", None, 200, 403),
-    ("POST", "/exclusions/+442079460098", None, 201, 403),
-    ("DELETE", "/exclusions/+442079460098", None, 200, 403),
-    ("GET", "/reports/scheduled-callbacks", None, 200, 403),
-    ("GET", "/reports/completed-callbacks", None, 200, 403),
+    # (method, path, body, admin status, supervisor status, agent status)
+    ("GET", "/queues", None, 200, 200, 200),
+    ("GET", "/queues/sales", None, 200, 200, 200),
+    ("POST", "/queues", {"id": "new-q"}, 201, 201, 403),
+    ("PATCH", "/queues/sales", {"retry_interval": 900}, 200, 200, 403),
+    # What reaches the telephony is the admin's (issue 11): a queue's dial string, caller ID and AMD.
+    ("PATCH", "/queues/sales", {"amd": True}, 200, 403, 403),
+    ("PATCH", "/queues/sales", {"caller_id": "+442079460000"}, 200, 403, 403),
+    ("POST", "/queues", {"id": "dialled", "customer_dial_string": "PJSIP/{number}@trunk"}, 201, 403, 403),
+    ("POST", "/queues/support/stop", None, 200, 200, 403),
+    ("POST", "/queues/support/start", None, 200, 200, 403),
+    ("GET", "/queues/sales/metrics", None, 200, 200, 200),
+    # An agent's dial string too, and so creating one.
+    ("POST", "/agents", {"id": "3001", "dial_string": "PJSIP/agent-3001"}, 201, 403, 403),
+    ("PATCH", "/agents/1003", {"skills": ["de"]}, 200, 200, 403),
+    ("PATCH", "/agents/1003", {"dial_string": "PJSIP/agent-1003b"}, 200, 403, 403),
+    ("GET", "/agents", None, 200, 200, 200),
+    ("GET", "/agents/1003", None, 200, 200, 404),
+    ("PUT", "/agents/1003/ready", {"ready": True}, 200, 200, 404),
+    ("GET", "/agents/1003/callbacks", None, 200, 200, 404),
+    ("GET", "/teams", None, 200, 200, 200),
+    ("POST", "/teams", {"id": "green", "name": "Green"}, 201, 201, 403),
+    ("PATCH", "/teams/blue", {"name": "Navy"}, 200, 200, 403),
+    ("GET", "/dnc", None, 200, 200, 403),
+    ("POST", "/dnc/+442079460099", None, 201, 201, 403),
+    ("DELETE", "/dnc/+442079460099", None, 200, 200, 403),
+    ("GET", "/exclusions", None, 200, 200, 403),
+    ("POST", "/exclusions/+442079460098", None, 201, 201, 403),
+    ("DELETE", "/exclusions/+442079460098", None, 200, 200, 403),
+    ("GET", "/reports/scheduled-callbacks", None, 200, 200, 403),
+    ("GET", "/reports/completed-callbacks", None, 200, 200, 403),
 ]
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent1001"])
 async def test_every_route_for_every_role(api: Api, role: str) -> None:
-    for method, path, body, staff, agent in ROUTES:
-        expected = agent if role.startswith("agent") else staff
+    for method, path, body, admin, supervisor, agent in ROUTES:
+        expected = agent if role.startswith("agent") else supervisor if role == "supervisor" else admin
         await api.call(method, path, role, json=body, expect=expected)
+
+
+async def test_a_local_dial_string_reaches_only_an_allowed_context(api: Api) -> None:
+    """A Local channel runs dialplan: whoever may edit a queue or an agent must not reach the PBX's own contexts
+    (CBDIALER_DIAL_CONTEXTS; by default only the sandbox's cbdialer-sim-customers)."""
+    error = await api.call("PATCH", "/queues/sales", json={"customer_dial_string": "Local/{number}@from-internal"},
+                           expect=422)
+    assert error["field"] == "customer_dial_string" and "from-internal" in error["message"]
+    await api.call("PATCH", "/queues/sales", json={"customer_dial_string": "Local/{number}@cbdialer-sim-customers"},
+                   expect=200)
+    error = await api.call("POST", "/agents", json={"id": "3002", "dial_string": "Local/3002@from-internal"},
+                           expect=422)
+    assert error["field"] == "dial_string"
+    await api.call("PATCH", "/agents/1003", json={"dial_string": "Local/1003"}, expect=422)
+    assert (await api.call("GET", "/agents/1003"))["dial_string"] == "PJSIP/agent-1003"
 
 
 async def test_an_agent_sees_and_changes_only_its_own_and_its_teams_callbacks(api: Api) -> None:

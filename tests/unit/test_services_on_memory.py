@@ -16,7 +16,7 @@ from cbdialer.ports import CallbackQuery
 from cbdialer.services import Admin, Conflict
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday
-STAFF = Principal(token_id=uuid.uuid4(), role=Role.SUPERVISOR)
+STAFF = Principal(token_id=uuid.uuid4(), role=Role.ADMIN)  # it creates agents: an admin's (issue 11)
 NUMBER = "+442079460012"
 
 

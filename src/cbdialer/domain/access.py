@@ -1,7 +1,8 @@
 """Who may do what through the admin API (issue 5). Rule: every route names one permission, and every
 callback an agent reads or changes passes `sees`; nothing here reads a token or a request.
 
-Admins and supervisors steer everything the API offers. An agent sees and changes its own callbacks (created
+Admins and supervisors steer everything the API offers, but only an admin changes what reaches the telephony:
+a queue's dial string, caller ID and AMD, and an agent's dial string (so, creating an agent). An agent sees and changes its own callbacks (created
 by it, meant for it, or waiting in its callback queue), its teams', and the standard and campaign callbacks of
 the queues it serves (seed 004: "any pending callbacks that they may handle"); it may mark itself ready or not
 ready, and reads queues without changing them.
@@ -33,15 +34,20 @@ class Permission(StrEnum):
     SET_READY = "set_ready"  # agents: only themselves
     MANAGE_LISTS = "manage_lists"  # DNC and exclusion lists
     READ_REPORTS = "read_reports"
+    MANAGE_TELEPHONY = "manage_telephony"  # dial strings, caller ID, AMD: admins only
 
 
 _EVERYTHING = frozenset(Permission)
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _EVERYTHING,
-    Role.SUPERVISOR: _EVERYTHING,
+    Role.SUPERVISOR: _EVERYTHING - {Permission.MANAGE_TELEPHONY},
     Role.AGENT: frozenset({Permission.READ_CALLBACKS, Permission.WRITE_CALLBACKS, Permission.READ_QUEUES,
                            Permission.READ_AGENTS, Permission.SET_READY}),
 }
+
+
+# The queue settings that reach the telephony: changing one needs MANAGE_TELEPHONY.
+TELEPHONY_SETTINGS = frozenset({"customer_dial_string", "caller_id", "amd"})
 
 
 class AccessDenied(Exception):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cbdialer.domain.access import Permission, Principal, Role, may_act_for_agent, require
+from cbdialer.domain.dialstrings import check_dial_string
 from cbdialer.domain.models import Agent, Callback, InvalidValue, Team
 from cbdialer.ports import AgentRecord, AgentStore
 from cbdialer.services.callbacks import MAX_PAGE
@@ -16,8 +17,9 @@ from cbdialer.services.errors import Conflict, NotFound
 
 
 class Agents:
-    def __init__(self, store: AgentStore) -> None:
+    def __init__(self, store: AgentStore, *, dial_contexts: frozenset[str] = frozenset()) -> None:
         self.store = store
+        self.dial_contexts = dial_contexts
 
     async def _check_memberships(self, queues: frozenset[str], teams: frozenset[str]) -> None:
         for kind, ids in (("queues", queues), ("teams", teams)):
@@ -40,6 +42,8 @@ class Agents:
 
     async def create_agent(self, who: Principal, agent: Agent) -> AgentRecord:
         require(who, Permission.MANAGE_AGENTS)
+        require(who, Permission.MANAGE_TELEPHONY)  # a new agent has a dial string
+        check_dial_string("dial_string", agent.dial_string, self.dial_contexts)
         await self._check_memberships(agent.queues, agent.teams)
         if not await self.store.upsert_agent(agent, create_only=True):
             raise Conflict(f"agent {agent.id!r} exists already")
@@ -47,6 +51,9 @@ class Agents:
 
     async def update_agent(self, who: Principal, agent_id: str, changes: Mapping[str, Any]) -> AgentRecord:
         require(who, Permission.MANAGE_AGENTS)
+        if changes.get("dial_string") is not None:
+            require(who, Permission.MANAGE_TELEPHONY)
+            check_dial_string("dial_string", changes["dial_string"], self.dial_contexts)
         current = (await self.agent(who, agent_id)).agent
         updated = dataclasses.replace(current, **{k: v for k, v in changes.items() if v is not None})
         await self._check_memberships(updated.queues, updated.teams)

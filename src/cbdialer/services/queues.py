@@ -11,8 +11,9 @@ from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cbdialer.domain.access import Permission, Principal, require
+from cbdialer.domain.access import TELEPHONY_SETTINGS, Permission, Principal, require
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
+from cbdialer.domain.dialstrings import check_dial_string
 from cbdialer.domain.models import InvalidValue, Queue, QueueStatus
 from cbdialer.domain.timing import is_open
 from cbdialer.ports import QueueStore
@@ -37,9 +38,11 @@ def queue_status(queue: Queue, now: datetime) -> QueueStatus:
 
 
 class Queues:
-    def __init__(self, store: QueueStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: QueueStore, clock: Callable[[], datetime], *,
+                 dial_contexts: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.clock = clock
+        self.dial_contexts = dial_contexts
         self._cache: dict[str, tuple[float, Queue]] = {}
 
     async def lookup(self, queue_id: str, field_name: str = "queue") -> Queue:
@@ -70,7 +73,9 @@ class Queues:
     async def create_queue(self, who: Principal, *, id: str, name: str | None, settings: Mapping[str, Any],
                            skills: frozenset[str]) -> Queue:
         require(who, Permission.MANAGE_QUEUES)
+        self._check_telephony(who, settings)
         queue = Queue(id=id, name=name or id, settings=settings_from_dict(dict(settings)), skills=skills)
+        check_dial_string("customer_dial_string", queue.settings.customer_dial_string, self.dial_contexts)
         if not await self.store.create_queue(queue):
             raise Conflict(f"queue {id!r} exists already")
         return queue
@@ -79,7 +84,10 @@ class Queues:
                            settings: Mapping[str, Any] | None = None, skills: frozenset[str] | None = None) -> Queue:
         """Change some settings; those not given keep their values."""
         require(who, Permission.MANAGE_QUEUES)
+        self._check_telephony(who, settings or {})
         queue = await self.queue(who, queue_id)
+        if settings and "customer_dial_string" in settings:
+            check_dial_string("customer_dial_string", str(settings["customer_dial_string"]), self.dial_contexts)
         merged = settings_to_dict(queue.settings) | dict(settings or {})
         updated = dataclasses.replace(queue, name=name or queue.name, settings=settings_from_dict(merged),
                                       skills=queue.skills if skills is None else skills)
@@ -87,6 +95,12 @@ class Queues:
             raise NotFound(f"no queue {queue_id!r}")
         self._cache.pop(queue_id, None)
         return updated
+
+    @staticmethod
+    def _check_telephony(who: Principal, settings: Mapping[str, Any]) -> None:
+        """Only an admin sets what reaches the telephony (dial string, caller ID, AMD)."""
+        if TELEPHONY_SETTINGS & settings.keys():
+            require(who, Permission.MANAGE_TELEPHONY)
 
     async def run_queue(self, who: Principal, queue_id: str, running: bool) -> tuple[Queue, int]:
         """Start or stop a queue's callbacks (POM: its waiting callbacks wait for it, then resume)."""
