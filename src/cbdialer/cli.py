@@ -75,7 +75,8 @@ async def _service(settings: Settings, *, pool: int = 1) -> AsyncIterator[Admin]
     db = await Database.connect(str(settings.database_url), max_size=pool)
     try:
         await db.require_schema()
-        yield Admin(db.store(), lambda: datetime.now(UTC), default_region=settings.default_region)
+        yield Admin(db.store(), lambda: datetime.now(UTC), default_region=settings.default_region,
+                    dial_contexts=settings.allowed_dial_contexts)
     finally:
         await db.close()
 
