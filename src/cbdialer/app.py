@@ -32,11 +32,11 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
-from cbdialer.services import Admin
 from cbdialer.dialer import Dialer
 from cbdialer.ports import StoreUnavailable
 from cbdialer.ports.telephony import Telephony
 from cbdialer.scheduler import Scheduler
+from cbdialer.services import Admin
 from cbdialer.settings import Settings
 from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
 

@@ -23,8 +23,8 @@ from cbdialer.app import DaemonError, install_signal_handlers, run_daemon
 from cbdialer.domain.access import COMMAND_LINE, Role
 from cbdialer.domain.models import CompletionStatus, InvalidValue
 from cbdialer.domain.outcomes import DISPOSITIONS
-from cbdialer.services import Admin, Conflict, NotFound
 from cbdialer.logs import configure_logging
+from cbdialer.services import Admin, Conflict, NotFound
 from cbdialer.settings import Settings, SettingsError, load_settings
 from cbdialer.watch import watch
 

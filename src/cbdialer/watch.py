@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 Rows = Callable[[datetime], Awaitable[list[dict[str, Any]]]]

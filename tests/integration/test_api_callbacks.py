@@ -261,3 +261,22 @@ async def test_an_agent_gives_the_disposition_of_its_own_call_only(api: Api) -> 
     # this standard callback of a queue it serves, issue 11: it learns why).
     await api.call("POST", path, "admin", json={"status": "handled"}, expect=409)
     await api.call("POST", path, "agent1002", json={"status": "handled"}, expect=409)
+
+
+async def test_a_team_callback_and_the_routing_types_a_queue_offers(api: Api) -> None:
+    """Seed 003: a callback goes to a specific agent or to a team of agents, as the queue's routing types
+    (its preconfigured options) allow."""
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460012",
+                                                       "start_in": 600, "type": "team"}, expect=422)
+    assert error["field"] == "team"
+    team = await new(api, "agent1001", type="team", team="blue")
+    assert (team["type"], team["team"]) == ("team", "blue")
+    # Seen by the team's agents, not by every agent of the queue (1002 serves sales but is not in blue).
+    await api.call("GET", f"/callbacks/{team['id']}", "agent1002", expect=404)
+    await api.call("PATCH", "/queues/sales", json={"routing_types": ["standard", "team"]}, expect=200)
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460024",
+                                                       "start_in": 600, "type": "agent", "agent": "1001"},
+                           expect=422)
+    assert error["field"] == "type" and "does not offer agent callbacks" in error["message"]
+    error = await api.call("PATCH", "/queues/sales", json={"routing_types": []}, expect=422)
+    assert error["field"] == "routing_types"

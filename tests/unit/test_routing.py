@@ -28,14 +28,16 @@ STANDARD = CallbackType.STANDARD
 CAMPAIGN = CallbackType.CAMPAIGN
 AGENT = CallbackType.AGENT
 STRICT = CallbackType.STRICT_AGENT
+TEAM = CallbackType.TEAM
 RETRY = timedelta(seconds=QueueSettings().retry_interval)
 
 
 def make_callback(type_: CallbackType = STANDARD, agent_id: str | None = None, *, strict_retries: int = 0,
-                  queue_id: str = "sales") -> Callback:
+                  queue_id: str = "sales", team_id: str | None = None) -> Callback:
     return Callback(id=uuid4(), queue_id=queue_id, destination="+442079460012", type=type_,
                     state=CallbackState.QUEUED, due_at=T0, start_at=T0, end_at=T0 + timedelta(minutes=300),
-                    created_at=T0 - timedelta(hours=1), agent_id=agent_id, strict_retries=strict_retries)
+                    created_at=T0 - timedelta(hours=1), agent_id=agent_id, strict_retries=strict_retries,
+                    team_id=team_id)
 
 
 def make_queue(*, skills: frozenset[str] = frozenset(), **overrides: int) -> Queue:
@@ -54,6 +56,27 @@ def busy(id_: str, *waiting: CallbackType, **overrides: object) -> AgentView:
 
 
 QUEUE = make_queue()
+
+
+# --- team callbacks (seed 003: "a specific agent or team of agents") ----------------------------------------
+
+
+def test_a_team_callback_goes_only_to_the_teams_agents_by_the_standard_rules() -> None:
+    team = make_callback(TEAM, team_id="blue")
+    longest_idle_outsider = make_agent("a1", idle_since=T0 - timedelta(hours=1))
+    blue = [make_agent("a2", teams=frozenset({"blue"}), idle_since=T0 - timedelta(minutes=3)),
+            make_agent("a3", teams=frozenset({"blue", "red"}), idle_since=T0 - timedelta(minutes=9))]
+    assert route(team, QUEUE, [longest_idle_outsider, *blue]) == Offer("a3")
+    assert route(team, QUEUE, [longest_idle_outsider, busy("a2", teams=frozenset({"blue"}))]) == \
+        EnqueueForAgent("a2")
+    # Nobody of the team can take it: it waits for the team, however free the others are.
+    assert route(team, QUEUE, [longest_idle_outsider]) == Postpone(Reason.POSTPONED, RETRY)
+
+
+def test_a_team_callback_needs_its_team() -> None:
+    with pytest.raises(InvalidValue, match="needs its team") as refused:
+        replace(make_callback(), type=CallbackType.TEAM)
+    assert refused.value.field == "team"
 
 
 # --- strict agent searches (POM examples 1 and 2) -----------------------------------------------------------
@@ -362,6 +385,7 @@ TYPES = tuple(CallbackType)
 # Built once: strategies made inside the composite would be rebuilt (and their lambdas described) per example.
 QUEUE_IDS = st.frozensets(st.sampled_from(("sales", "support")))
 SKILLS = st.frozensets(st.sampled_from(("en", "fr")))
+TEAMS = st.frozensets(st.sampled_from(("blue", "red")))
 IDLE_SINCE = st.none() | st.sampled_from([T0 - timedelta(minutes=m) for m in range(4)])
 TYPE = st.sampled_from(TYPES)
 TARGET = st.sampled_from((*AGENT_IDS, "ghost"))
@@ -380,6 +404,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Queue, list[AgentView], list[Callback]]:
         id=agent_id,
         queues=draw(QUEUE_IDS),
         skills=draw(SKILLS),
+        teams=draw(TEAMS),
         logged_in=draw(st.booleans()),
         ready=draw(st.booleans()),
         busy=draw(st.booleans()),
@@ -390,7 +415,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Queue, list[AgentView], list[Callback]]:
     for _ in range(draw(st.integers(0, 12))):
         type_ = draw(TYPE)
         target = draw(TARGET) if type_ in (AGENT, STRICT) else None
-        callbacks.append(make_callback(type_, target, strict_retries=draw(st.integers(0, 6))))
+        team = draw(st.sampled_from(("blue", "red"))) if type_ is TEAM else None
+        callbacks.append(make_callback(type_, target, strict_retries=draw(st.integers(0, 6)), team_id=team))
     return queue, agents, callbacks
 
 
@@ -431,7 +457,7 @@ def test_property_standard_never_waits_behind_another_callback(
         scenario: tuple[Queue, list[AgentView], list[Callback]]) -> None:
     for callback, decision, seen in _replay(*scenario):
         effective = decision.converted_to or callback.type
-        if isinstance(decision, EnqueueForAgent) and effective in (STANDARD, CAMPAIGN):
+        if isinstance(decision, EnqueueForAgent) and effective in (STANDARD, CAMPAIGN, TEAM):
             assert seen[decision.agent_id].agent_queue == ()
 
 
@@ -469,7 +495,9 @@ def test_property_every_decision_is_one_of_three_and_sound(
             if decision.agent_id != callback.agent_id:  # anyone but the target must suit the queue
                 assert queue.id in agent.queues and queue.skills <= agent.skills
                 assert decision.converted_to in (None, STANDARD)
-                assert callback.type in (STANDARD, CAMPAIGN) or decision.converted_to is STANDARD
+                assert callback.type in (STANDARD, CAMPAIGN, TEAM) or decision.converted_to is STANDARD
+            if callback.type is TEAM:  # a team's callback: only ever one of the team's agents
+                assert callback.team_id in agent.teams
 
 
 @PROPERTY

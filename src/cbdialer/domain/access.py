@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from cbdialer.domain.models import Callback
+from cbdialer.domain.models import QUEUE_TYPES, Callback
 
 
 class Role(StrEnum):
@@ -89,7 +89,7 @@ def sees(principal: Principal, callback: Callback) -> bool:
     me = principal.agent_id
     return (callback.created_by == me or callback.agent_id == me or callback.assigned_agent == me
             or (callback.team_id is not None and callback.team_id in principal.teams)
-            or (not callback.type.has_target_agent and callback.queue_id in principal.queues))
+            or (callback.type in QUEUE_TYPES and callback.queue_id in principal.queues))
 
 
 def may_act_for_agent(principal: Principal, agent_id: str) -> bool:

@@ -42,6 +42,7 @@ class CallbackType(StrEnum):
     CAMPAIGN = "campaign"  # the same, for a queue chosen explicitly
     AGENT = "agent"  # a preferred agent; falls back to standard
     STRICT_AGENT = "strict_agent"  # only that agent, up to the strict max retries
+    TEAM = "team"  # only the agents of its team, by the rules of a standard callback (seed 003)
 
     @property
     def has_target_agent(self) -> bool:
@@ -49,9 +50,11 @@ class CallbackType(StrEnum):
         return self in TARGET_AGENT_TYPES
 
 
-# The two halves of the callback types, written once: the SQL takes them as parameters.
+# The callback types by whom they go to, written once (the SQL takes them as parameters): a named agent, any
+# agent of the queue, or the agents of a team.
 TARGET_AGENT_TYPES = frozenset({CallbackType.AGENT, CallbackType.STRICT_AGENT})
-QUEUE_TYPES = frozenset(CallbackType) - TARGET_AGENT_TYPES
+QUEUE_TYPES = frozenset({CallbackType.STANDARD, CallbackType.CAMPAIGN})
+TEAM_TYPES = frozenset(CallbackType) - TARGET_AGENT_TYPES - QUEUE_TYPES
 
 
 class PreviewMode(StrEnum):
@@ -237,6 +240,8 @@ class QueueSettings:
     amd: bool = False
     calling_window: CallingWindow = field(default_factory=CallingWindow)
     time_restriction: bool = True  # POM "Enable Time Restriction": the calling window applies
+    # The routing types a person may choose for the queue's callbacks (seed 003: "preconfigured options")
+    routing_types: tuple[CallbackType, ...] = field(default=tuple(CallbackType), metadata=bounded(min_length=1))
     apply_dnc: bool = True
     schedule: Schedule = field(default_factory=Schedule)
     caller_id: str | None = field(default=None, metadata=bounded(max_length=80))
@@ -308,6 +313,8 @@ class Callback:
             check_aware(name, getattr(self, name))
         if self.type.has_target_agent and not self.agent_id:
             raise InvalidValue("agent", f"a {self.type.value} callback needs a target agent")
+        if self.type in TEAM_TYPES and not self.team_id:
+            raise InvalidValue("team", f"a {self.type.value} callback needs its team")
         if self.end_at <= self.start_at:
             raise InvalidValue("end_at", "must be after the start")
         if self.customer_timezone is not None:

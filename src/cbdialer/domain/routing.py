@@ -23,6 +23,7 @@ class AgentView:
     id: str
     queues: frozenset[str] = frozenset()
     skills: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
     logged_in: bool = True  # the endpoint's device state is not UNAVAILABLE
     ready: bool = True  # not paused / not set "not ready"
     busy: bool = False  # on a call or in wrap-up
@@ -78,6 +79,9 @@ def route(callback: Callback, queue: Queue, agents: Sequence[AgentView]) -> Deci
     if callback.queue_id != queue.id:
         raise InvalidValue("queue_id", f"callback belongs to queue {callback.queue_id!r}, not {queue.id!r}")
     by_id = _index(agents)
+    if callback.type is CallbackType.TEAM:
+        # A team's callback: the standard rules, among the team's agents only (seed 003).
+        return _route_standard(queue, [a for a in agents if callback.team_id in a.teams], None, None)
     if not callback.type.has_target_agent:
         return _route_standard(queue, agents, None, None)
     assert callback.agent_id is not None  # Callback guarantees a target for agent types

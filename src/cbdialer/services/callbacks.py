@@ -15,11 +15,13 @@ from cbdialer.domain.access import Permission, Principal, Role, require, sees
 from cbdialer.domain.book import OVERWRITTEN_STATES
 from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
 from cbdialer.domain.models import (
+    TEAM_TYPES,
     Attempt,
     Callback,
     CallbackType,
     CompletionStatus,
     InvalidValue,
+    Queue,
     QueueStatus,
     check_aware,
     check_zone,
@@ -43,7 +45,13 @@ class Callbacks:
         self.queues = queues
         self.default_region = default_region
 
-    async def _check_targets(self, kind: CallbackType, agent_id: str | None, team_id: str | None) -> None:
+    async def _check_targets(self, queue: Queue, kind: CallbackType, agent_id: str | None,
+                             team_id: str | None) -> None:
+        if kind not in queue.settings.routing_types:
+            offered = ", ".join(t.value for t in queue.settings.routing_types)
+            raise InvalidValue("type", f"queue {queue.id!r} does not offer {kind.value} callbacks (it offers {offered})")
+        if kind in TEAM_TYPES and not team_id:
+            raise InvalidValue("team", f"a {kind.value} callback needs its team")
         if kind.has_target_agent and not agent_id:
             raise InvalidValue("agent", f"a {kind.value} callback needs the target agent")
         if agent_id is not None and not kind.has_target_agent:
@@ -68,7 +76,7 @@ class Callbacks:
         if end_at is not None:
             check_aware("end_at", end_at)
         end = end_of(start, end_at=end_at, default_end_offset=target_queue.settings.default_end_offset)
-        await self._check_targets(type, agent, team)
+        await self._check_targets(target_queue, type, agent, team)
         if who.role is Role.AGENT:
             created_by = who.agent_id  # an agent creates in its own name
         stopped = target_queue.status is QueueStatus.STOPPED
@@ -127,7 +135,7 @@ class Callbacks:
         team = changes["team"] if "team" in changes else old.team_id
         if not kind.has_target_agent and "type" in changes and "agent" not in changes:
             agent = None  # turned into a queue's callback: it no longer names the agent
-        await self._check_targets(kind, agent, team)
+        await self._check_targets(queue, kind, agent, team)
         destination = old.destination
         if changes.get("destination") is not None:
             destination = to_e164(changes["destination"], default_region=self.default_region)

@@ -11,7 +11,7 @@ from typing import Any
 
 from cbdialer.domain.access import Permission, Principal, require
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackType, InvalidValue, check_aware
+from cbdialer.domain.models import TEAM_TYPES, CallbackType, InvalidValue, check_aware
 from cbdialer.ports import ReportStore
 
 MAX_REPORT_ROWS = 100_000
@@ -56,7 +56,8 @@ class Reports:
             records.append({
                 "queue": r["queue_name"], "queue_id": r["queue_id"], "creator_agent_id": r["created_by"],
                 "callback_id": str(r["id"]), "callback_type": kind.value,
-                "created_for": r["agent_id"] if kind.has_target_agent else r["queue_name"],
+                "created_for": r["agent_id"] if kind.has_target_agent else r["team_id"] if kind in TEAM_TYPES
+                else r["queue_name"],
                 "contact": r["destination"], "creation_time": r["created_at"], "scheduled_start_time": r["start_at"],
                 "scheduled_end_time": r["end_at"], "callback_status": CALLBACK_STATUS[state], "state": state.value,
                 "serviced_by_agent_id": r["serviced_by"], "interaction_attempt_time": r["attempt_at"],

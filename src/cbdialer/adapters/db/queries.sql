@@ -186,8 +186,8 @@ SET LOCAL plan_cache_mode = force_custom_plan;
 
 -- name: callbacks_search
 -- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13/$15: an agent's scope (its own,
--- those it is the target of or waits for, its teams', and the callbacks of the queues it serves whose type,
--- $16, names no agent: the domain's QUEUE_TYPES). Planned per call (plan_each_call), so an absent filter
+-- those it is the target of or waits for, its teams', and the callbacks of the queues it serves whose type
+-- is standard or campaign, $16: the domain's QUEUE_TYPES). Planned per call (plan_each_call), so an absent filter
 -- costs nothing and the best index is used.
 SELECT * FROM callbacks
 WHERE ($1::text IS NULL OR state = $1)
