@@ -297,6 +297,16 @@ async def test_every_route_for_every_role(api: Api, role: str) -> None:
         await api.call(method, path, role, json=body, expect=expected)
 
 
+async def test_a_supervisor_may_send_back_the_telephony_settings_unchanged(api: Api) -> None:
+    """A read, then a write of the whole: the dial string, caller ID and AMD as they were change nothing."""
+    settings = (await api.call("GET", "/queues/sales", "supervisor"))["settings"]
+    telephony = {k: settings[k] for k in ("customer_dial_string", "caller_id", "amd")}
+    await api.call("PATCH", "/queues/sales", "supervisor", json={**telephony, "retry_interval": 600}, expect=200)
+    await api.call("PATCH", "/queues/sales", "supervisor", json={**telephony, "amd": not telephony["amd"]},
+                   expect=403)
+    await api.call("PATCH", "/agents/1003", "supervisor", json={"dial_string": "PJSIP/agent-1003"}, expect=200)
+
+
 async def test_a_local_dial_string_reaches_only_an_allowed_context(api: Api) -> None:
     """A Local channel runs dialplan: whoever may edit a queue or an agent must not reach the PBX's own contexts
     (CBDIALER_DIAL_CONTEXTS; by default only the sandbox's cbdialer-sim-customers)."""

@@ -280,3 +280,36 @@ async def test_a_team_callback_and_the_routing_types_a_queue_offers(api: Api) ->
     assert error["field"] == "type" and "does not offer agent callbacks" in error["message"]
     error = await api.call("PATCH", "/queues/sales", json={"routing_types": []}, expect=422)
     assert error["field"] == "routing_types"
+
+
+async def test_narrowed_routing_types_leave_existing_callbacks_editable(api: Api) -> None:
+    made = await new(api, type="agent", agent="1001")
+    await api.call("PATCH", "/queues/sales", json={"routing_types": ["standard"]}, expect=200)
+    await api.call("PATCH", f"/callbacks/{made['id']}", "supervisor", json={"start_in": 1200}, expect=200)
+    error = await api.call("PATCH", f"/callbacks/{made['id']}", "supervisor", json={"type": "strict_agent"},
+                           expect=422)
+    assert error["field"] == "type"
+
+
+async def test_an_agent_only_reschedules_a_queue_callback_that_is_not_its_own(api: Api) -> None:
+    """Seed 004: agents "edit their scheduled times or delete them"; they do not take a colleague's customer."""
+    queued = await new(api, "supervisor")
+    for change in ({"type": "strict_agent", "agent": "1001"}, {"destination": "+442079460099"},
+                   {"type": "team", "team": "blue"}, {"remark": "mine"}):
+        await api.call("PATCH", f"/callbacks/{queued['id']}", "agent1001", json=change, expect=403)
+    moved = await api.call("PATCH", f"/callbacks/{queued['id']}", "agent1001", json={"start_in": 7200}, expect=200)
+    assert moved["type"] == "standard" and moved["destination"] == "+442079460012"
+    await api.call("POST", f"/callbacks/{queued['id']}/cancel", "agent1001", expect=200)
+    # Ended, it is no longer one the agent may handle: not in its list, not readable.
+    assert queued["id"] not in {c["id"] for c in (await api.call("GET", "/callbacks", "agent1001"))["items"]}
+    await api.call("GET", f"/callbacks/{queued['id']}", "agent1001", expect=404)
+
+
+async def test_an_excluded_contact_gets_no_new_callback(api: Api) -> None:
+    await api.call("POST", "/exclusions/+442079460012", expect=201)
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "020 7946 0012x"},
+                           expect=422)
+    assert error["field"] == "destination"
+    error = await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+44 20 7946 0012",
+                                                       "start_in": 60}, expect=422)
+    assert error["field"] == "destination" and "exclusion list" in error["message"]

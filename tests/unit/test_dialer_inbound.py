@@ -26,7 +26,7 @@ async def book(region: str | None) -> tuple[Dialer, MemoryStore, Callback]:
     return Dialer(store, None, owner=uuid.uuid4(), clock=lambda: NOW, default_region=region), store, callback  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("caller", ["02079460012", "020 7946 0012", "+442079460012"])
+@pytest.mark.parametrize("caller", ["02079460012", "020 7946 0012", "+442079460012", "442079460012"])
 async def test_the_callers_number_cancels_in_national_or_international_form(caller: str) -> None:
     dialer, store, callback = await book("GB")
     assert await dialer.cancel_for_inbound(caller, False) == [callback.id]

@@ -34,3 +34,17 @@ def test_the_operator_names_the_allowed_contexts() -> None:
     assert Settings(dial_contexts="").allowed_dial_contexts is None
     assert Settings(dial_contexts=" from-trunk, cbdialer-agents ,").allowed_dial_contexts == frozenset(
         {"from-trunk", "cbdialer-agents"})
+
+
+@pytest.mark.parametrize("dial_string", [
+    "PJSIP/{number}@trunk&Local/100@from-internal",  # a second channel for Dial
+    "Local/{number}@cbdialer-sim-customers/n&Local/100@from-internal",
+    "PJSIP/{number}@trunk(",  # would swallow Dial's own arguments
+    "PJSIP/{number} @trunk",
+    "IAX2/127.0.0.1/{number}@from-internal",  # a technology that can run another context
+    "Local/{number}@from-internal",
+])
+def test_no_dial_string_reaches_past_the_one_channel_allowed(dial_string: str) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        check_dial_string("customer_dial_string", dial_string, frozenset({"cbdialer-sim-customers"}))
+    assert refused.value.field == "customer_dial_string"

@@ -25,6 +25,7 @@ def callback(remark: str) -> Callback:
     ("asked for the manager", "CB asked for the manager"),
     ('say "hi", <b>\r\nnow\\', "CB say hi b now"),
     ("x" * 100, "CB " + "x" * (CALLER_NAME_LENGTH - 6) + "..."),
+    ("rappeler après 14h \u202etxet", "CB rappeler apres 14h txet"),
 ])
 def test_the_caller_name_is_the_remark_made_short_and_safe(remark: str, name: str) -> None:
     assert offer_caller_name(callback(remark)) == name

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from cbdialer.domain.lifecycle import ACTIVE_STATES
 from cbdialer.domain.models import QUEUE_TYPES, Callback
 
 
@@ -82,14 +83,31 @@ def require(principal: Principal, permission: Permission) -> None:
         raise AccessDenied(f"the {principal.role.value} role may not {permission.value.replace('_', ' ')}")
 
 
-def sees(principal: Principal, callback: Callback) -> bool:
-    """Whether `principal` may read (and, with WRITE_CALLBACKS, change) this callback."""
+def owns(principal: Principal, callback: Callback) -> bool:
+    """Whether the callback is the principal's to change as it likes: staff, or the agent's own (created by
+    it, meant for it, waiting in its callback queue) or its teams'."""
     if principal.role is not Role.AGENT:
         return True
     me = principal.agent_id
     return (callback.created_by == me or callback.agent_id == me or callback.assigned_agent == me
-            or (callback.team_id is not None and callback.team_id in principal.teams)
-            or (callback.type in QUEUE_TYPES and callback.queue_id in principal.queues))
+            or (callback.team_id is not None and callback.team_id in principal.teams))
+
+
+def handles(principal: Principal, callback: Callback) -> bool:
+    """A pending standard or campaign callback of a queue the agent serves (seed 004: "any pending callbacks
+    that they may handle"): the agent may see it, reschedule it (QUEUE_SCOPE_CHANGES), call it now or delete
+    it, but not turn it into someone's own."""
+    return (principal.role is Role.AGENT and callback.type in QUEUE_TYPES and callback.state in ACTIVE_STATES
+            and callback.queue_id in principal.queues)
+
+
+# What an agent may change of a callback it only handles (seed 004: "edit their scheduled times").
+QUEUE_SCOPE_CHANGES = frozenset({"start_at", "start_in", "end_at", "customer_timezone"})
+
+
+def sees(principal: Principal, callback: Callback) -> bool:
+    """Whether `principal` may read (and, with WRITE_CALLBACKS, change) this callback."""
+    return owns(principal, callback) or handles(principal, callback)
 
 
 def may_act_for_agent(principal: Principal, agent_id: str) -> bool:

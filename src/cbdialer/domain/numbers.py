@@ -30,4 +30,11 @@ def caller_as_e164(caller_number: str, *, default_region: str | None = None) -> 
     try:
         return to_e164(caller_number, field_name="caller_number", default_region=default_region)
     except InvalidValue:
-        return None
+        pass
+    digits = caller_number.strip()
+    if digits.isdigit() and not digits.startswith("0"):  # international, without the + (as many trunks send it)
+        try:
+            return to_e164("+" + digits, field_name="caller_number")
+        except InvalidValue:
+            return None
+    return None

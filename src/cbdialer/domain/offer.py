@@ -5,18 +5,23 @@ reach AMI as a line break, a quote or a comma (which would break or forge the Or
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from cbdialer.domain.models import Callback
 
 # Most desk and soft phones show 20-40 characters of a caller name.
 CALLER_NAME_LENGTH = 40
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f"<>\\,]+')
+# Printable ASCII only (not every phone shows UTF-8, and bidi or control characters would garble the name),
+# less what a CallerID's syntax or AMI reads as structure.
+_UNSAFE = re.compile(r'[^\x20-\x7e]|["<>\\,]')
 
 
 def offer_caller_name(callback: Callback) -> str:
     """The caller name of the offer: "CB" and the remark, shortened to CALLER_NAME_LENGTH with "..." (ASCII: not every phone shows UTF-8)
     (the panel has the whole remark)."""
-    remark = " ".join(_UNSAFE.sub(" ", callback.remark).split())
+    # Accents dropped rather than the letters (é -> e), then anything else unsafe becomes a space.
+    ascii_ish = "".join(ch for ch in unicodedata.normalize("NFKD", callback.remark) if not unicodedata.combining(ch))
+    remark = " ".join(_UNSAFE.sub(" ", ascii_ish).split())
     name = f"CB {remark}" if remark else "CB"
     return name if len(name) <= CALLER_NAME_LENGTH else name[: CALLER_NAME_LENGTH - 3].rstrip() + "..."
 

@@ -51,10 +51,10 @@ class Agents:
 
     async def update_agent(self, who: Principal, agent_id: str, changes: Mapping[str, Any]) -> AgentRecord:
         require(who, Permission.MANAGE_AGENTS)
-        if changes.get("dial_string") is not None:
+        current = (await self.agent(who, agent_id)).agent
+        if changes.get("dial_string") not in (None, current.dial_string):
             require(who, Permission.MANAGE_TELEPHONY)
             check_dial_string("dial_string", changes["dial_string"], self.dial_contexts)
-        current = (await self.agent(who, agent_id)).agent
         updated = dataclasses.replace(current, **{k: v for k, v in changes.items() if v is not None})
         await self._check_memberships(updated.queues, updated.teams)
         await self.store.upsert_agent(updated)

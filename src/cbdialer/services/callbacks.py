@@ -11,7 +11,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from cbdialer.domain.access import Permission, Principal, Role, require, sees
+from cbdialer.domain.access import (
+    QUEUE_SCOPE_CHANGES,
+    AccessDenied,
+    Permission,
+    Principal,
+    Role,
+    owns,
+    require,
+    sees,
+)
 from cbdialer.domain.book import OVERWRITTEN_STATES
 from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
 from cbdialer.domain.models import (
@@ -46,8 +55,9 @@ class Callbacks:
         self.default_region = default_region
 
     async def _check_targets(self, queue: Queue, kind: CallbackType, agent_id: str | None,
-                             team_id: str | None) -> None:
-        if kind not in queue.settings.routing_types:
+                             team_id: str | None, *, new_type: bool = True) -> None:
+        # The queue's routing types bind a type being chosen; a callback made before they narrowed keeps its own.
+        if new_type and kind not in queue.settings.routing_types:
             offered = ", ".join(t.value for t in queue.settings.routing_types)
             raise InvalidValue("type", f"queue {queue.id!r} does not offer {kind.value} callbacks (it offers {offered})")
         if kind in TEAM_TYPES and not team_id:
@@ -73,6 +83,8 @@ class Callbacks:
         target_queue = await self.queues.lookup(queue)
         number = to_e164(destination, default_region=self.default_region)
         start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
+        if await self.store.is_excluded(number):  # seed 000: an excluded contact is not called back
+            raise InvalidValue("destination", f"{number} is on the exclusion list")
         if end_at is not None:
             check_aware("end_at", end_at)
         end = end_of(start, end_at=end_at, default_end_offset=target_queue.settings.default_end_offset)
@@ -114,6 +126,9 @@ class Callbacks:
         old = await self.callback(who, callback_id)
         if old.state not in EDITABLE:
             raise Conflict(f"a {old.state.value} callback cannot be edited")
+        if not owns(who, old) and (beyond := sorted(set(changes) - QUEUE_SCOPE_CHANGES)):
+            raise AccessDenied(f"an agent only reschedules a callback of its queue that is not its own "
+                               f"(not {', '.join(beyond)})")
         now = self.clock()
         queue = await self.queues.lookup(old.queue_id)
         zone = changes.get("customer_timezone", old.customer_timezone)
@@ -135,7 +150,7 @@ class Callbacks:
         team = changes["team"] if "team" in changes else old.team_id
         if not kind.has_target_agent and "type" in changes and "agent" not in changes:
             agent = None  # turned into a queue's callback: it no longer names the agent
-        await self._check_targets(queue, kind, agent, team)
+        await self._check_targets(queue, kind, agent, team, new_type="type" in changes and kind is not old.type)
         destination = old.destination
         if changes.get("destination") is not None:
             destination = to_e164(changes["destination"], default_region=self.default_region)

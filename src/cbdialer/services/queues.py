@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from cbdialer.domain.access import TELEPHONY_SETTINGS, Permission, Principal, require
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
 from cbdialer.domain.dialstrings import check_dial_string
-from cbdialer.domain.models import InvalidValue, Queue, QueueStatus
+from cbdialer.domain.models import InvalidValue, Queue, QueueSettings, QueueStatus
 from cbdialer.domain.timing import is_open
 from cbdialer.ports import QueueStore
 from cbdialer.services.errors import Conflict, NotFound
@@ -73,8 +73,8 @@ class Queues:
     async def create_queue(self, who: Principal, *, id: str, name: str | None, settings: Mapping[str, Any],
                            skills: frozenset[str]) -> Queue:
         require(who, Permission.MANAGE_QUEUES)
-        self._check_telephony(who, settings)
         queue = Queue(id=id, name=name or id, settings=settings_from_dict(dict(settings)), skills=skills)
+        self._check_telephony(who, QueueSettings(), queue.settings)
         check_dial_string("customer_dial_string", queue.settings.customer_dial_string, self.dial_contexts)
         if not await self.store.create_queue(queue):
             raise Conflict(f"queue {id!r} exists already")
@@ -84,22 +84,23 @@ class Queues:
                            settings: Mapping[str, Any] | None = None, skills: frozenset[str] | None = None) -> Queue:
         """Change some settings; those not given keep their values."""
         require(who, Permission.MANAGE_QUEUES)
-        self._check_telephony(who, settings or {})
         queue = await self.queue(who, queue_id)
-        if settings and "customer_dial_string" in settings:
-            check_dial_string("customer_dial_string", str(settings["customer_dial_string"]), self.dial_contexts)
         merged = settings_to_dict(queue.settings) | dict(settings or {})
         updated = dataclasses.replace(queue, name=name or queue.name, settings=settings_from_dict(merged),
                                       skills=queue.skills if skills is None else skills)
+        self._check_telephony(who, queue.settings, updated.settings)
+        if updated.settings.customer_dial_string != queue.settings.customer_dial_string:
+            check_dial_string("customer_dial_string", updated.settings.customer_dial_string, self.dial_contexts)
         if not await self.store.update_queue(updated):
             raise NotFound(f"no queue {queue_id!r}")
         self._cache.pop(queue_id, None)
         return updated
 
     @staticmethod
-    def _check_telephony(who: Principal, settings: Mapping[str, Any]) -> None:
-        """Only an admin sets what reaches the telephony (dial string, caller ID, AMD)."""
-        if TELEPHONY_SETTINGS & settings.keys():
+    def _check_telephony(who: Principal, before: QueueSettings, after: QueueSettings) -> None:
+        """Only an admin changes what reaches the telephony (dial string, caller ID, AMD); a request that sends
+        them back as they were (a read, then a write of the whole) changes nothing and is anyone's."""
+        if any(getattr(before, name) != getattr(after, name) for name in TELEPHONY_SETTINGS):
             require(who, Permission.MANAGE_TELEPHONY)
 
     async def run_queue(self, who: Principal, queue_id: str, running: bool) -> tuple[Queue, int]:

@@ -270,9 +270,10 @@ class CallbackBookContract:
         assert await ids(scope_agent="1002") == newest_first[:2]
         assert await ids(scope_agent="1003", scope_teams=frozenset({"blue", "red"})) == newest_first[:2]
         assert await ids(scope_agent="1003") == []
-        # And the queue callbacks (standard, campaign) of the queues it serves; never an agent callback there.
-        assert await ids(scope_agent="1003", scope_queues=frozenset({"sales"})) == [oldest.id]
-        assert await ids(scope_agent="1003", scope_queues=frozenset({"support", "sales"})) == [support.id, oldest.id]
+        # And the pending queue callbacks (standard, campaign) of the queues it serves: never an agent callback
+        # there, nor one that ended (oldest was cancelled).
+        assert await ids(scope_agent="1003", scope_queues=frozenset({"sales"})) == []
+        assert await ids(scope_agent="1003", scope_queues=frozenset({"support", "sales"})) == [support.id]
 
     async def test_an_edit_is_guarded_by_the_state_and_due_time_it_was_read_in(self, store: Store) -> None:
         callback = make_callback(T0 + timedelta(hours=1))

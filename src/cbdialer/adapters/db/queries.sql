@@ -187,7 +187,7 @@ SET LOCAL plan_cache_mode = force_custom_plan;
 -- name: callbacks_search
 -- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13/$15: an agent's scope (its own,
 -- those it is the target of or waits for, its teams', and the callbacks of the queues it serves whose type
--- is standard or campaign, $16: the domain's QUEUE_TYPES). Planned per call (plan_each_call), so an absent filter
+-- is standard or campaign, $16: the domain's QUEUE_TYPES, and still active, $17: the domain's ACTIVE_STATES). Planned per call (plan_each_call), so an absent filter
 -- costs nothing and the best index is used.
 SELECT * FROM callbacks
 WHERE ($1::text IS NULL OR state = $1)
@@ -201,7 +201,8 @@ WHERE ($1::text IS NULL OR state = $1)
   AND ($9::timestamptz IS NULL OR due_at < $9)
   AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
   AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
-       OR team_id = ANY ($13::text[]) OR (queue_id = ANY ($15::text[]) AND type = ANY ($16::text[])))
+       OR team_id = ANY ($13::text[])
+       OR (queue_id = ANY ($15::text[]) AND type = ANY ($16::text[]) AND state = ANY ($17::text[])))
 ORDER BY created_at DESC, id DESC
 LIMIT $14;
 

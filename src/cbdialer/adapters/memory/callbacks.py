@@ -152,7 +152,8 @@ class CallbacksMixin(MemoryBase):
                     and (q.due_to is None or r.due_at < q.due_to)
                     and (q.after is None or (r.created_at, r.id) < q.after)
                     and (q.scope_agent is None or q.scope_agent in (r.created_by, r.agent_id, r.assigned_agent)
-                         or r.team_id in teams or (r.queue_id in q.scope_queues and r.type in QUEUE_TYPES)))
+                         or r.team_id in teams or (r.queue_id in q.scope_queues and r.type in QUEUE_TYPES
+                                                 and r.state in ACTIVE)))
 
         found = sorted((r for r in self._s.callbacks.values() if wanted(r)), key=lambda r: (r.created_at, r.id),
                        reverse=True)

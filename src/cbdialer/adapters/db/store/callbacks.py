@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
-from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.lifecycle import ACTIVE_STATES, CallbackState, Reason
 from cbdialer.domain.models import (
     QUEUE_TYPES,
     Callback,
@@ -119,7 +119,8 @@ class PostgresCallbacks(StoreBase):
                 self._q["callbacks_search"], q.state.value if q.state else None, q.queue_id, q.agent_id,
                 q.created_by, q.destination, q.created_from, q.created_to, q.due_from, q.due_to,
                 q.after[0] if q.after else None, q.after[1] if q.after else None,
-                q.scope_agent, sorted(q.scope_teams), limit, sorted(q.scope_queues), sorted(QUEUE_TYPES))
+                q.scope_agent, sorted(q.scope_teams), limit, sorted(q.scope_queues), sorted(QUEUE_TYPES),
+                sorted(ACTIVE_STATES))
         return [callback_from_row(r) for r in rows]
 
     async def edit_callback(self, old: Callback, new: Callback, *, now: datetime, actor: str) -> Callback | None:
