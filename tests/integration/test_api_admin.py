@@ -89,6 +89,26 @@ async def test_stopping_a_queue_parks_its_callbacks_and_starting_resumes_them(ap
     await api.call("POST", "/queues/nowhere/stop", expect=404)
 
 
+async def test_a_terminated_queue_ends_its_callbacks_and_takes_no_more(api: Api) -> None:
+    waiting = await api.call("POST", "/callbacks", json={"queue": "support", "destination": "+442079460012",
+                                                         "start_in": 60}, expect=201)
+    done = await api.call("POST", "/queues/support/terminate", "supervisor", expect=200)
+    assert done["queue"]["status"] == "terminated" and done["callbacks_moved"] == 1
+    found = await api.call("GET", f"/callbacks/{waiting['id']}")
+    assert (found["state"], found["reason"]) == ("queue_terminated", "queue_terminated")
+    await api.call("POST", "/queues/support/terminate", expect=409)
+    await api.call("POST", "/queues/support/start", expect=409)
+    await api.call("POST", "/queues/nowhere/terminate", expect=404)
+    await api.call("POST", "/queues/support/terminate", "agent1001", expect=403)
+    error = await api.call("POST", "/callbacks", json={"queue": "support", "destination": "+442079460024",
+                                                       "start_in": 60}, expect=422)
+    assert error["field"] == "queue" and "terminated" in error["message"]
+    report = await api.call("GET", "/reports/scheduled-callbacks", params={
+        "from": (api.clock.now - timedelta(minutes=1)).isoformat(),
+        "to": (api.clock.now + timedelta(minutes=1)).isoformat()})
+    assert [r["callback_status"] for r in report["records"]] == ["Campaign Terminated"]
+
+
 async def test_queue_metrics_for_the_shift(api: Api) -> None:
     store = api.db.store()
     owner = uuid.uuid4()

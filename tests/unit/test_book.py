@@ -60,6 +60,8 @@ def test_the_due_decision_checks_expiry_before_everything() -> None:
     assert decide_due(cb(), QUEUE, now=NOW, on_dnc=True, excluded=True) == End(Reason.CONTACT_EXCLUDED)
     stopped = dataclasses.replace(QUEUE, status=QueueStatus.STOPPED)
     assert decide_due(cb(), stopped, now=NOW, on_dnc=True, excluded=False) == End(Reason.QUEUE_STOPPED)
+    terminated = dataclasses.replace(QUEUE, status=QueueStatus.TERMINATED)
+    assert decide_due(cb(), terminated, now=NOW, on_dnc=True, excluded=False) == End(Reason.QUEUE_TERMINATED)
 
 
 def test_dnc_is_held_until_it_would_outlive_the_callback() -> None:

@@ -63,6 +63,8 @@ def decide_due(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool,
         return End(Reason.EXPIRED)
     if excluded:
         return End(Reason.CONTACT_EXCLUDED)
+    if queue.status is QueueStatus.TERMINATED:  # e.g. one whose call was live when its queue was terminated
+        return End(Reason.QUEUE_TERMINATED)
     if queue.status is QueueStatus.STOPPED:
         return End(Reason.QUEUE_STOPPED)
     settings = queue.settings

@@ -67,6 +67,7 @@ class QueueStatus(StrEnum):
     ACTIVE = "active"
     OFF_SCHEDULE = "off_schedule"
     STOPPED = "stopped"
+    TERMINATED = "terminated"  # stopped for good: its callbacks ended as queue_terminated
 
 
 class CompletionStatus(StrEnum):

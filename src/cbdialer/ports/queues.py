@@ -28,4 +28,9 @@ class QueueStore(Protocol):
         """How many callbacks moved, or None if there is no such queue."""
         ...
 
+    async def terminate_queue(self, queue_id: str, *, now: datetime, actor: str) -> int | None:
+        """End the queue's waiting callbacks as queue_terminated and mark it terminated; how many ended, or None
+        if it was terminated already (or does not exist)."""
+        ...
+
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]: ...

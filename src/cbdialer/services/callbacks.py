@@ -81,6 +81,8 @@ class Callbacks:
         require(who, Permission.WRITE_CALLBACKS)
         now = self.clock()
         target_queue = await self.queues.lookup(queue)
+        if target_queue.status is QueueStatus.TERMINATED:
+            raise InvalidValue("queue", f"queue {queue!r} is terminated")
         number = to_e164(destination, default_region=self.default_region)
         start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
         if await self.store.is_excluded(number):  # seed 000: an excluded contact is not called back

@@ -32,8 +32,8 @@ def shift_start(queue: Queue, now: datetime) -> datetime:
 
 def queue_status(queue: Queue, now: datetime) -> QueueStatus:
     """Seed 004's CLBK Stat: stopped by a person, else active or off schedule by the weekly schedule."""
-    if queue.status is QueueStatus.STOPPED:
-        return QueueStatus.STOPPED
+    if queue.status in (QueueStatus.STOPPED, QueueStatus.TERMINATED):
+        return queue.status
     return QueueStatus.ACTIVE if is_open(queue.settings.schedule, now) else QueueStatus.OFF_SCHEDULE
 
 
@@ -106,11 +106,24 @@ class Queues:
     async def run_queue(self, who: Principal, queue_id: str, running: bool) -> tuple[Queue, int]:
         """Start or stop a queue's callbacks (POM: its waiting callbacks wait for it, then resume)."""
         require(who, Permission.MANAGE_QUEUES)
+        if (await self.queue(who, queue_id)).status is QueueStatus.TERMINATED:
+            raise Conflict(f"queue {queue_id!r} is terminated: it neither starts nor stops again")
         moved = await self.store.set_queue_running(queue_id, running, now=self.clock(), actor=who.actor)
         self._cache.pop(queue_id, None)
         if moved is None:
-            raise NotFound(f"no queue {queue_id!r}")
+            raise Conflict(f"queue {queue_id!r} was terminated meanwhile")
         return await self.queue(who, queue_id), moved
+
+    async def terminate_queue(self, who: Principal, queue_id: str) -> tuple[Queue, int]:
+        """Stop a queue for good (seed 000, "Campaign Terminated"): its waiting callbacks end as
+        queue_terminated at once, one on a live call when that call ends; it takes no new callbacks."""
+        require(who, Permission.MANAGE_QUEUES)
+        await self.queue(who, queue_id)
+        ended = await self.store.terminate_queue(queue_id, now=self.clock(), actor=who.actor)
+        self._cache.pop(queue_id, None)
+        if ended is None:
+            raise Conflict(f"queue {queue_id!r} is terminated already")
+        return await self.queue(who, queue_id), ended
 
     async def queue_metrics(self, who: Principal, queue_id: str) -> dict[str, Any]:
         """Seed 004's supervisor columns for the current shift."""

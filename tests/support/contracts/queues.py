@@ -95,6 +95,35 @@ class QueueContract:
             go, CallbackState.WAITING_FOR_QUEUE, CallbackState.SCHEDULED, Reason.QUEUE_STARTED, "supervisor:bob", go)
         assert await store.set_queue_running("nobody", True, now=go, actor="test") is None
 
+    async def test_terminating_a_queue_ends_what_waits_and_it_stays_terminated(self, store: Store) -> None:
+        """Seed 000's "Campaign Terminated": waiting callbacks end as queue_terminated; a live call is left."""
+        await store.save_queue(Queue(id="support", name="Support"))
+        later = T0 + timedelta(hours=1)
+        scheduled, queued, live = make_callback(later), make_callback(), make_callback()
+        parked, other_queue = make_callback(later), make_callback(later, queue_id="support")
+        for c in (scheduled, queued, live, parked, other_queue):
+            await store.add_callback(c, actor="test")
+        owner = uuid.uuid4()
+        assert len(await store.claim_due(owner, now=T0, limit=10, lease=LEASE)) == 2  # queued and live
+        await store.transition(live.id, expected=CallbackState.QUEUED, to=CallbackState.IN_PROGRESS,
+                               reason=Reason.DIALING, now=T0, actor="dialer", owner=owner, keep_lease=True)
+        await store.transition(parked.id, expected=CallbackState.SCHEDULED, to=CallbackState.WAITING_FOR_QUEUE,
+                               reason=Reason.QUEUE_STOPPED, now=T0, actor="test")
+        ended_at = T0 + timedelta(minutes=1)
+        assert await store.terminate_queue("sales", now=ended_at, actor="supervisor:ann") == 3
+        assert (await store.get_queue("sales")).status is QueueStatus.TERMINATED
+        states = [(await store.get_callback(c.id)).state for c in (scheduled, queued, parked, live, other_queue)]
+        assert states == [CallbackState.QUEUE_TERMINATED] * 3 + [CallbackState.IN_PROGRESS, CallbackState.SCHEDULED]
+        assert (await store.history(queued.id))[-1] == StateChange(
+            ended_at, CallbackState.QUEUED, CallbackState.QUEUE_TERMINATED, Reason.QUEUE_TERMINATED,
+            "supervisor:ann", T0 + LEASE)
+        assert (await row_of(store, queued.id))["lease_owner"] is None
+        # Terminated for good: neither terminated again, nor started or stopped.
+        assert await store.terminate_queue("sales", now=ended_at, actor="test") is None
+        assert await store.set_queue_running("sales", True, now=ended_at, actor="test") is None
+        assert (await store.get_queue("sales")).status is QueueStatus.TERMINATED
+        assert await store.terminate_queue("nobody", now=ended_at, actor="test") is None
+
     async def test_queue_metrics_count_the_shift(self, store: Store) -> None:
         for agent in ("1001", "1002", "1003"):
             await add_agent(store, agent)

@@ -380,7 +380,26 @@ ON CONFLICT (id) DO NOTHING RETURNING id;
 UPDATE queues SET name = $2, settings = $3::jsonb, skills = $4, updated_at = now() WHERE id = $1 RETURNING id;
 
 -- name: queue_set_status
-UPDATE queues SET status = $2, updated_at = now() WHERE id = $1 RETURNING id;
+-- A terminated queue stays so.
+UPDATE queues SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'terminated' RETURNING id;
+
+-- name: queue_callbacks_terminate
+-- The queue is stopped for good: what waits ends as queue_terminated, each with its audit line; live
+-- attempts finish, and their next due decision ends them so. $4: the states that end (the domain's).
+WITH target AS (
+    SELECT id, state AS old_state FROM callbacks WHERE queue_id = $1 AND state = ANY ($4::text[])
+    FOR UPDATE
+), changed AS (
+    UPDATE callbacks c SET state = 'queue_terminated', reason = 'queue_terminated', lease_owner = NULL,
+        assigned_agent = NULL, assigned_at = NULL, updated_at = $2, version = c.version + 1
+    FROM target t
+    WHERE c.id = t.id
+    RETURNING c.id, c.due_at, t.old_state
+), audit AS (
+    INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor, due_at)
+    SELECT id, $2, old_state, 'queue_terminated', 'queue_terminated', $3, due_at FROM changed
+)
+SELECT count(*) FROM changed;
 
 -- name: queue_callbacks_stop
 -- A stopped queue's waiting callbacks wait for it (POM WaitingForJob); live attempts finish as they are.

@@ -10,7 +10,7 @@ from typing import Any
 
 from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
-from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
 from cbdialer.domain.models import CompletionStatus, Queue, QueueStatus
 
 _MICROSECOND = datetime.resolution
@@ -77,10 +77,26 @@ class QueuesMixin(MemoryBase):
         row.queue = dataclasses.replace(_stored(queue), status=row.queue.status)
         return True
 
+    async def terminate_queue(self, queue_id: str, *, now: datetime, actor: str) -> int | None:
+        """See queue_callbacks_terminate."""
+        row = self._s.queues.get(queue_id)
+        if row is None or row.queue.status is QueueStatus.TERMINATED:
+            return None
+        row.queue = dataclasses.replace(row.queue, status=QueueStatus.TERMINATED)
+        ending = sources_of(Reason.QUEUE_TERMINATED)
+        moved = [c for c in self._s.callbacks.values() if c.queue_id == queue_id and c.state in ending]
+        for c in moved:
+            old_state = c.state
+            c.state, c.reason, c.lease_owner = CallbackState.QUEUE_TERMINATED, Reason.QUEUE_TERMINATED, None
+            c.assigned_agent = c.assigned_at = None
+            c.touch(now)
+            self._audit(c.id, now, old_state, CallbackState.QUEUE_TERMINATED, Reason.QUEUE_TERMINATED, actor, c.due_at)
+        return len(moved)
+
     async def set_queue_running(self, queue_id: str, running: bool, *, now: datetime, actor: str) -> int | None:
         """Start or stop a queue's callbacks; how many callbacks moved, or None if there is no such queue."""
         row = self._s.queues.get(queue_id)
-        if row is None:
+        if row is None or row.queue.status is QueueStatus.TERMINATED:
             return None
         row.queue = dataclasses.replace(row.queue, status=QueueStatus.ACTIVE if running else QueueStatus.STOPPED)
         mine = [c for c in self._s.callbacks.values() if c.queue_id == queue_id]

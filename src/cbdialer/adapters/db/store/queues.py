@@ -9,7 +9,7 @@ from typing import Any
 
 from cbdialer.adapters.db.store.base import StoreBase, queue_from_row
 from cbdialer.domain.codec import settings_to_dict
-from cbdialer.domain.lifecycle import ACTIVE_STATES
+from cbdialer.domain.lifecycle import ACTIVE_STATES, Reason, sources_of
 from cbdialer.domain.models import (
     Queue,
     QueueStatus,
@@ -44,6 +44,13 @@ class PostgresQueues(StoreBase):
                 return None
             name = "queue_callbacks_start" if running else "queue_callbacks_stop"
             return int(await conn.fetchval(self._q[name], queue_id, now, actor))
+
+    async def terminate_queue(self, queue_id: str, *, now: datetime, actor: str) -> int | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(self._q["queue_set_status"], queue_id, QueueStatus.TERMINATED.value) is None:
+                return None
+            ending = sorted(sources_of(Reason.QUEUE_TERMINATED))
+            return int(await conn.fetchval(self._q["queue_callbacks_terminate"], queue_id, now, actor, ending))
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
         return dict((await self._fetch("queue_metrics", queue_id, since, sorted(ACTIVE_STATES)))[0])

@@ -49,6 +49,11 @@ async def stop_queue(call: Call) -> Any:
     return m.QueueRunOut(queue=queue_out(call, queue), callbacks_moved=moved)
 
 
+async def terminate_queue(call: Call) -> Any:
+    queue, ended = await call.admin.queues.terminate_queue(call.principal, call.param("id"))
+    return m.QueueRunOut(queue=queue_out(call, queue), callbacks_moved=ended)
+
+
 async def queue_metrics(call: Call) -> Any:
     return m.QueueMetricsOut(**await call.admin.queues.queue_metrics(call.principal, call.param("id")))
 
@@ -62,6 +67,8 @@ ROUTES = [
     Route("PATCH", "/queues/{id}", patch_queue, "Change a queue's settings", m.QueueOut, body=m.QueuePatch, tag=_Q),
     Route("POST", "/queues/{id}/start", start_queue, "Start the queue's callbacks", m.QueueRunOut, tag=_Q),
     Route("POST", "/queues/{id}/stop", stop_queue, "Stop the queue's callbacks", m.QueueRunOut, tag=_Q),
+    Route("POST", "/queues/{id}/terminate", terminate_queue,
+          "Stop the queue for good: its waiting callbacks end as queue_terminated", m.QueueRunOut, tag=_Q),
     Route("GET", "/queues/{id}/metrics", queue_metrics, "Supervisor metrics for the current shift",
           m.QueueMetricsOut, tag=_Q),
 ]
