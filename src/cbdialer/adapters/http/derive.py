@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from cbdialer.domain.models import Bounds, bounds_of
+from cbdialer.domain.bounds import Bounds, bounds_of
 
 _NUMBER = ("gt", "ge", "le")
 _LENGTH = ("min_length", "max_length")

@@ -4,7 +4,7 @@ start times, queue settings) are applied after them by the service and reported 
 
 Every contract once: what the domain declares is derived here, never restated. The queue settings'
 input model (QueueSettingsIn, and so QueueIn and QueuePatch) is generated from the fields of
-domain.models.QueueSettings: their names, their types and the bounds in their metadata (domain.models.Bounds);
+domain.models.QueueSettings: their names, their types and the bounds in their metadata (domain.bounds.Bounds);
 a setting whose default is None (caller_id) may be posted as null to clear it. The enums are the domain's own
 (CallbackType, CallbackState, Reason, CompletionStatus, InteractionState, PreviewMode, QueueStatus), the
 dispositions come from domain.outcomes.DISPOSITIONS and the list names from services.lists.Listing.
