@@ -88,4 +88,7 @@ async def test_link_survives_asterisk_stopped_by_pid_and_sends_nothing_twice(ami
                    for e in after)
     assert ami.link.actions_sent["Originate"] == sent_before.get("Originate", 0) == 1
     assert set(ami.link.actions_sent) - set(sent_before) <= {"Ping"}
-    assert ami.link.actions_sent["Login"] == 2
+    # One Login per connection: an Asterisk still booting may take the connection and leave the Login
+    # unanswered, and the next connection logs in again (seen on CI: ami_connect_failed "Login got no answer in
+    # time"). Logging in again changes nothing; what must never repeat is an action that does something.
+    assert ami.link.actions_sent["Login"] >= 2
