@@ -48,7 +48,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 
 # The queue settings that reach the telephony: changing one needs MANAGE_TELEPHONY.
-TELEPHONY_SETTINGS = frozenset({"customer_dial_string", "caller_id", "amd"})
+TELEPHONY_SETTINGS = frozenset({"customer_dial_string", "caller_id", "amd", "asterisk_queue"})
 
 
 class AccessDenied(Exception):

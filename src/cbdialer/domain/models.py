@@ -6,6 +6,7 @@ All durations are seconds; all datetimes are timezone-aware (stored in UTC).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -143,6 +144,7 @@ def check_bounds(value: Any) -> None:
 
 
 _TEN_YEARS = 10 * 365 * 86_400  # the longest duration a setting may take
+_APP_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _SECONDS = bounded(gt=0, le=_TEN_YEARS)
 _COUNT = bounded(ge=0, le=1000)
 
@@ -173,6 +175,9 @@ class QueueSettings:
     default_end_offset: int = field(default=300 * 60, metadata=_SECONDS)
     strict_agent_max_retries: int = field(default=4, metadata=_COUNT)  # POM default
     callbacks_in_agent_queue: int = field(default=10, metadata=_COUNT)  # POM "Number of Callbacks in Queue"
+    # how long an agent callback waits for its busy named agent before any agent of the queue may take it
+    # (seed 004: "continues trying to call the agent for a configurable time")
+    agent_wait_time: int = field(default=300, metadata=bounded(ge=0, le=86_400))
     preview_mode: PreviewMode = PreviewMode.DISABLED
     max_preview_time: int = field(default=30, metadata=bounded(gt=0, le=3600))
     agent_offer_timeout: int = field(default=20, metadata=bounded(gt=0, le=3600))  # how long the agent's phone rings
@@ -186,6 +191,9 @@ class QueueSettings:
     apply_dnc: bool = True
     schedule: Schedule = field(default_factory=Schedule)
     caller_id: str | None = field(default=None, metadata=bounded(max_length=80))
+    # the app_queue queue this queue serves (docs/design.md sections 13 and 14): its calls are the ones an
+    # agent makes callbacks from, and its callers the ones who ask for one
+    asterisk_queue: str | None = field(default=None, metadata=bounded(min_length=1, max_length=80))
     customer_dial_string: str = field(default="Local/{number}@cbdialer-sim-customers",
                                       metadata=bounded(min_length=1, max_length=200))
     max_concurrent_calls: int = field(default=10, metadata=bounded(gt=0, le=100_000))
@@ -202,6 +210,8 @@ class QueueSettings:
             # Both travel as AMI Originate variables: a comma or a line break would split or forge them.
             if any(ch in (getattr(self, name) or "") for ch in ",\r\n\x00"):
                 raise InvalidValue(name, "must not contain a comma or a line break")
+        if self.asterisk_queue is not None and not _APP_QUEUE_NAME.fullmatch(self.asterisk_queue):
+            raise InvalidValue("asterisk_queue", "must be an app_queue queue name: letters, digits, - _ and .")
         if "{number}" not in self.customer_dial_string:
             raise InvalidValue("customer_dial_string", "must contain {number}")
 
@@ -224,6 +234,7 @@ class Agent:
     queues: frozenset[str] = frozenset()
     skills: frozenset[str] = frozenset()
     teams: frozenset[str] = frozenset()
+    name: str = ""  # the agent's name, as the reports show it (seed 001: Serviced By)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,10 +259,14 @@ class Callback:
     completion_status: CompletionStatus | None = None
     reason: Reason = Reason.CREATED
     assigned_agent: str | None = None  # the agent whose own callback queue it waits in
+    assigned_at: datetime | None = None  # since when it waits there
+    call_now_agent: str | None = None  # the agent who pressed Call Now: it is offered to that agent first
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):
             check_aware(name, getattr(self, name))
+        if self.assigned_at is not None:
+            check_aware("assigned_at", self.assigned_at)
         if self.type.has_target_agent and not self.agent_id:
             raise InvalidValue("agent", f"a {self.type.value} callback needs a target agent")
         if self.type in TEAM_TYPES and not self.team_id:

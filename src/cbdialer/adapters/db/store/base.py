@@ -48,6 +48,8 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         completion_status=CompletionStatus(row["completion_status"]) if row["completion_status"] else None,
         reason=Reason(row["reason"]),
         assigned_agent=row["assigned_agent"],
+        assigned_at=row["assigned_at"],
+        call_now_agent=row["call_now_agent"],
     )
 
 
