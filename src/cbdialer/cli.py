@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     when = disposition.add_mutually_exclusive_group()
     when.add_argument("--start-at", help="callback_requested: the new start, ISO 8601 with offset")
     when.add_argument("--start-in", help="callback_requested: the new start from now, e.g. 2h30m")
+    disposition.add_argument("--agent", help="callback_requested: the agent to call back (its own callback)")
     token = commands.add_parser("token", help="admin API bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="make a token and print it alone on stdout (shown once)")
@@ -122,7 +123,7 @@ async def _disposition(settings: Settings, args: argparse.Namespace) -> None:
     status = CompletionStatus(args.status)
     async with _service(settings) as admin:
         await admin.callbacks.disposition(COMMAND_LINE, callback_id, status, start_at=args.start_at,
-                                          start_in=args.start_in)
+                                          start_in=args.start_in, agent=args.agent)
     structlog.get_logger("cbdialer").info("disposition_set", callback_id=str(callback_id), status=status.value)
 
 

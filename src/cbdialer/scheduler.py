@@ -123,7 +123,7 @@ class Scheduler:
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
             return _done()
         if isinstance(decision, Present):
-            routed = route(callback, queue, await self.agents.agents_for(queue, callback))
+            routed = route(callback, queue, await self.agents.agents_for(queue, callback), now=now)
             if isinstance(routed, Postpone):
                 return self._apply(callback, decide_postponed(callback, routed, now=now), now)
             return self.dialer.present(callback, queue, routed, now=now)

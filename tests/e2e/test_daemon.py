@@ -54,7 +54,9 @@ async def test_run_until_sigterm(pbx: dict[str, str], database_url: str) -> None
     try:
         started = await daemon.wait_for("dialer_started")
         presence = await daemon.wait_for("agents_presence")
-        assert presence["devices"] == 8 and presence["available"] == 7
+        # The 8 agent endpoints (1007 absent), and app_queue's own devices for the sandbox queue (its
+        # Queue:cbdialer-sandbox_avail and a _pause_ device per member, 1001-1004).
+        assert presence["devices"] == 13 and presence["available"] == 12
         # The admin API is served by the same daemon, and reports presence as this daemon hears it.
         listening = next((r for r in daemon.lines if r["event"] == "admin_api_listening"), None) \
             or await daemon.wait_for("admin_api_listening")

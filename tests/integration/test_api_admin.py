@@ -14,7 +14,7 @@ import pytest
 
 from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CompletionStatus, InteractionState
+from cbdialer.domain.models import CompletionStatus
 from cbdialer.domain.outcomes import NextStep
 from tests.support.api_client import Api, open_api
 
@@ -139,9 +139,9 @@ async def test_queue_metrics_for_the_shift(api: Api) -> None:
     report = await api.call("GET", "/reports/completed-callbacks", params={"to": (
         api.clock.now + timedelta(minutes=5)).isoformat()}, expect=200)
     assert report["total_records"] == 2  # the handled one and the purged one
-    by_state = {r["end_state"]: r for r in report["records"]}
-    assert by_state["completed"]["attempts"][0]["agent"] == "1001"
-    assert by_state["completed"]["attempts"][0]["state"] == "handled"
+    by_state = {r["state"]: r for r in report["records"]}
+    assert by_state["completed"]["attempts"][0]["agent_id"] == "1001"
+    assert by_state["completed"]["attempts"][0]["attempt_state"] == "Handled"
     assert by_state["purged"]["attempts"] == [] and by_state["purged"]["last_attempt_time"] is None
 
 
@@ -219,15 +219,15 @@ async def test_the_scheduled_callbacks_report_in_json_and_csv(api: Api) -> None:
     assert report["total_records"] == 1 and report["filters"] == {"agent": "1001"}
     (record,) = report["records"]
     assert record["callback_id"] == made["id"] and record["creator_agent_id"] == "1001"
-    assert record["callback_type"] == "strict_agent" and record["created_for"] == "1002"
-    assert record["callback_status"] == "Active" and record["queue"] == "Sales"
+    assert record["callback_type"] == "Strict agent" and record["created_for"] == "1002"
+    assert record["callback_status"] == "Active" and record["campaign_name"] == "Sales"
     for name in ("contact", "creation_time", "scheduled_start_time", "scheduled_end_time", "serviced_by_agent_id",
                  "interaction_attempt_time", "custom_completion_code", "system_completion_code", "queue_id"):
         assert name in record
     text = await api.call("GET", "/reports/scheduled-callbacks", "supervisor", params={**window, "format": "csv"},
                           expect=200)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 2 and {r["queue_id"] for r in rows} == {"sales", "support"}
+    assert len(rows) == 2 and {r["Queue ID"] for r in rows} == {"sales", "support"}
     error = await api.call("GET", "/reports/scheduled-callbacks", params={"from": window["to"], "to": window["from"]},
                            expect=422)
     assert error["field"] == "from"
@@ -245,7 +245,7 @@ async def test_a_report_in_csv_is_safe_to_open_in_a_spreadsheet(api: Api) -> Non
     text = await api.call("GET", "/reports/scheduled-callbacks",
                           params={**window, "queue": "tricky", "format": "csv"}, expect=200)
     (row,) = list(csv.DictReader(io.StringIO(text)))
-    assert (row["queue"], row["contact"]) == ("'=HYPERLINK(\"http://x\")", "+442079460012")
+    assert (row["Campaign Name"], row["Contact Number"]) == ("'=HYPERLINK(\"http://x\")", "+442079460012")
 
 
 async def test_health_metrics_and_openapi_need_no_token(api: Api) -> None:
@@ -307,6 +307,8 @@ ROUTES = [
     ("DELETE", "/exclusions/+442079460098", None, 200, 200, 403),
     ("GET", "/reports/scheduled-callbacks", None, 200, 200, 403),
     ("GET", "/reports/completed-callbacks", None, 200, 200, 403),
+    ("GET", "/contacts/+442079460097", None, 404, 404, 403),
+    ("PATCH", "/agents/1003", {"name": "Carol Jones"}, 200, 200, 403),
 ]
 
 
@@ -343,6 +345,7 @@ async def test_a_local_dial_string_reaches_only_an_allowed_context(api: Api) -> 
 
 
 async def test_an_agent_sees_and_changes_only_its_own_and_its_teams_callbacks(api: Api) -> None:
+    api.clock.daytime()  # an agent's call now keeps the calling window
     def body(**fields: object) -> dict:
         return {"queue": "sales", "destination": "+442079460012", "start_in": 600, **fields}
 
@@ -395,6 +398,7 @@ async def test_an_agent_sees_the_queue_callbacks_of_the_queues_it_serves(api: Ap
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent1001"])
 async def test_every_callback_route_for_every_role(api: Api, role: str) -> None:
     agent = role.startswith("agent")
+    api.clock.daytime()  # an agent's call now keeps the calling window
 
     async def made(number: str) -> str:
         body = {"queue": "sales", "destination": number, "start_in": 600}

@@ -10,7 +10,7 @@ import pytest
 
 from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Callback, CallbackType, CompletionStatus, InteractionState
+from cbdialer.domain.models import Callback, CallbackType, CompletionStatus
 from tests.support.api_client import Api, open_api
 
 # A queue whose pacing never gets in the way of these tests (its own tests are in test_pacing.py).
@@ -140,7 +140,7 @@ async def test_search_filters_and_pages_with_a_cursor(api: Api) -> None:
     for i in range(7):
         api.clock.now += timedelta(seconds=1)
         made.append(await new(api, destination=f"+4420794600{10 + i}", start_in=600 + i))
-    await new(api, "agent1001", queue="support", destination="+442079460099")
+    await new(api, queue="support", destination="+442079460099", created_by="1001")
     page = await api.call("GET", "/callbacks", params={"queue": "sales", "limit": "3"}, expect=200)
     seen = [c["id"] for c in page["items"]]
     while page["next_cursor"]:
@@ -251,12 +251,14 @@ async def test_an_agent_gives_the_disposition_of_its_own_call_only(api: Api) -> 
     await store.start_attempt(claimed, attempt_id=attempt, agent_id="1002", owner=owner, now=api.clock.now,
                               lease=timedelta(seconds=30), reserve_until=api.clock.now + timedelta(minutes=1),
                               actor="test", **PACING)
-    await store.set_attempt_states({attempt: InteractionState.WRAP_UP})
+    await store.record_result(attempt, agent_id="1002", heard_at=api.clock.now, dial_status="ANSWER",
+                              hangup_cause=16, amd_status="", wrap_up_until=api.clock.now + timedelta(seconds=30),
+                              status=CompletionStatus.HANDLED)
     path = f"/callbacks/{created['id']}/disposition"
     error = await api.call("POST", path, "agent1001", json={"status": "handled"}, expect=409)
     assert "of yours" in error["message"]
     await api.call("POST", path, "agent1002", json={"status": "wrong_destination"}, expect=202)
-    assert await store.take_disposition(attempt) == (CompletionStatus.WRONG_DESTINATION, None)
+    assert await store.take_disposition(attempt) == (CompletionStatus.WRONG_DESTINATION, None, None)
     # Once taken, the wrap-up is closed: a late disposition is refused, not accepted and lost (agent 1002 sees
     # this standard callback of a queue it serves, issue 11: it learns why).
     await api.call("POST", path, "admin", json={"status": "handled"}, expect=409)

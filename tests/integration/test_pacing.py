@@ -95,7 +95,7 @@ async def test_a_result_is_recorded_once_by_whoever_hears_it_first(db: Database)
     # The holder's own record moves it into wrap-up and frees the agent, and keeps the first result.
     assert await store.record_result(attempt.id, agent_id=agent, heard_at=heard + timedelta(seconds=2),
                                      dial_status="ANSWER", hangup_cause=16, amd_status="",
-                                     wrap_up_until=heard + timedelta(seconds=30))
+                                     wrap_up_until=heard + timedelta(seconds=30), status=CompletionStatus.HANDLED)
     (row,) = await store.attempts(callback.id)
     assert (row.dial_status, row.hangup_cause, row.result_at, row.interaction_state.value) == \
         ("ANSWER", 16, heard, "wrap_up")

@@ -17,6 +17,7 @@ from tests.support.contracts import (
     StoreContract,
     TokenContract,
 )
+from tests.support.contracts.calls import AgentCallContract
 
 
 @pytest.fixture
@@ -55,4 +56,8 @@ class TestPostgresReports(ReportContract):
 
 
 class TestPostgresTokens(TokenContract):
+    pass
+
+
+class TestPostgresAgentCalls(AgentCallContract):
     pass

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app
-from cbdialer.services import Admin
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, QueueSettings, Team
+from cbdialer.services import Admin
 
 
 @dataclass
 class Clock:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def daytime(self) -> None:
+        """Tomorrow at noon UTC: inside the calling window of the fixture's UK numbers, whenever tests run."""
+        self.now = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(12), UTC)
 
     def __call__(self) -> datetime:
         return self.now

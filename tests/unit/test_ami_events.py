@@ -5,7 +5,32 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cbdialer.adapters.ami import AttemptReport, InboundCall, OriginateResponse, OtherEvent, parse_event
+from cbdialer.adapters.ami import (
+    AmiConfig,
+    AmiEvent,
+    AmiLink,
+    AttemptReport,
+    InboundCall,
+    OriginateResponse,
+    OtherEvent,
+    QueueCallAnswered,
+    QueueCallEnded,
+    caller_withheld,
+    parse_event,
+)
+from cbdialer.adapters.ami.wire import Session
+from tests.support.fake_ami import transcript
+
+
+async def heard(name: str) -> list[AmiEvent]:
+    """What the link makes of a recorded transcript (tests/support/transcripts), in order (a session needs a
+    running loop)."""
+    link = AmiLink(AmiConfig(host="127.0.0.1", port=1, username="u", secret="s"))
+    Session(link).data_received(transcript("banner") + transcript(name))
+    events = []
+    while not link.events.empty():
+        events.append(link.events.get_nowait())
+    return events
 
 
 def test_result_user_event() -> None:
@@ -34,12 +59,49 @@ def test_withheld_callers() -> None:
     assert inbound("anonymous", "allowed").withheld
 
 
+async def test_a_queue_call_answered_then_ended_as_asterisk_22_sends_it() -> None:
+    """deploy/sandbox call-in +441632960123 --queue, as the cbdialer AMI user heard it: the hook, AgentConnect
+    when agent-1001 answered, AgentComplete when the caller hung up 10 s later, all naming one caller channel."""
+    inbound, answered, ended = await heard("queue_call_events")
+    assert inbound == InboundCall(caller_number="+441632960123", withheld=False,
+                                  channel="Local/queue@cbdialer-sandbox-inbound-00000001;2", uniqueid="1796185773.3")
+    assert answered == QueueCallAnswered(
+        asterisk_queue="cbdialer-sandbox", member="PJSIP/agent-1001", caller_number="+441632960123",
+        caller_name="Customer", withheld=False, caller_uniqueid="1796185773.3", member_uniqueid="1796185773.4",
+        caller_channel="Local/queue@cbdialer-sandbox-inbound-00000001;2")
+    assert ended == QueueCallEnded(
+        asterisk_queue="cbdialer-sandbox", member="PJSIP/agent-1001", caller_number="+441632960123",
+        caller_name="Customer", withheld=False, caller_uniqueid="1796185773.3", member_uniqueid="1796185773.4",
+        talk_seconds=10, reason="caller")
+
+
+async def test_a_withheld_queue_caller_shows_no_number() -> None:
+    """call-in withheld --queue --hang-up-after 3: Asterisk shows the number as <unknown>; the hook says prohib.
+    The caller's channel was gone (its absolute timeout) before AgentComplete was raised: Asterisk 22 sent that
+    event without any caller field, so only the member's channel names the call."""
+    inbound, answered, ended = await heard("queue_call_withheld")
+    assert isinstance(inbound, InboundCall) and inbound.withheld and inbound.caller_number == ""
+    assert isinstance(answered, QueueCallAnswered) and isinstance(ended, QueueCallEnded)
+    assert answered.caller_uniqueid == inbound.uniqueid == "1796185804.8"
+    assert answered.withheld and answered.caller_number == "" and answered.caller_name == ""
+    assert ended == QueueCallEnded(asterisk_queue="cbdialer-sandbox", member="PJSIP/agent-1002", caller_number="",
+                                   caller_name="", withheld=False, caller_uniqueid="",
+                                   member_uniqueid=answered.member_uniqueid, talk_seconds=3, reason="caller")
+
+
+def test_the_withheld_rule_is_one_rule() -> None:
+    assert caller_withheld("<unknown>") and caller_withheld(" ") and caller_withheld("Anonymous")
+    assert caller_withheld("+442079460012", "prohib_passed_screen")
+    assert not caller_withheld("+442079460012", "allowed_not_screened") and not caller_withheld("02079460012")
+
+
 def test_a_user_event_of_someone_else_stays_other() -> None:
     event = parse_event({"event": "UserEvent", "userevent": "Billing", "attemptid": "z"})
     assert isinstance(event, OtherEvent) and event.name == "UserEvent"
 
 
 @given(st.dictionaries(st.sampled_from(["event", "userevent", "attemptid", "reason", "hangupcause", "cause",
-                                        "callernumber", "response", "x"]), st.text(max_size=20)))
+                                        "callernumber", "response", "calleridnum", "talktime", "queue", "x"]),
+                       st.text(max_size=20)))
 def test_parsing_is_total(headers: dict[str, str]) -> None:
     parse_event(headers)

@@ -134,11 +134,39 @@ def test_a_taken_over_wrap_up_keeps_its_heard_time() -> None:
 
 
 def test_a_result_without_wrap_up_ends_the_attempt_with_it() -> None:
-    live, effects = run(call(S.DIALING), ResultHeard(LineReport("BUSY", 17, ""), NOW))
+    live, effects = run(call(S.DIALING, settings=dataclasses.replace(SETTINGS, wrap_up_time=0)),
+                        ResultHeard(LineReport("BUSY", 17, ""), NOW))
     done = finish_of(effects)
     assert live.state is S.ENDED and (done.step.status, done.step.state) == (CompletionStatus.BUSY,
                                                                               CallbackState.SCHEDULED)
     assert done.report.dial_status == "BUSY"
+    # Trunk trouble is nobody's to dispose of: it ends at once, wrap-up time or not.
+    live, effects = run(call(S.DIALING), ResultHeard(LineReport("CHANUNAVAIL", 34, ""), NOW))
+    assert live.state is S.ENDED and finish_of(effects).step.status is CompletionStatus.NETWORK_FAILURE
+
+
+@pytest.mark.parametrize("line", [LineReport("BUSY", 17, ""), LineReport("NOANSWER", 19, "")])
+def test_after_no_answer_or_busy_the_agent_has_the_same_options_except_cancel(line: LineReport) -> None:
+    """Seed 002: "If the callback is unanswered ... it will have the same options as above except for Cancel"."""
+    later = NOW + timedelta(seconds=31)
+
+    def closed_with(disposition: WrapUpClosed) -> Finish:
+        live, effects = run(call(S.DIALING), ResultHeard(line, NOW))
+        assert live.state is S.WRAP_UP and isinstance(effects[0], RecordResult)
+        return finish_of(run(live, DeadlinePassed(), disposition, at=later)[1])
+
+    no_answer = closed_with(WrapUpClosed(CompletionStatus.NO_ANSWER))
+    assert (no_answer.step.status, no_answer.step.counted) == (CompletionStatus.NO_ANSWER, True)
+    wrong = closed_with(WrapUpClosed(CompletionStatus.WRONG_DESTINATION))
+    assert wrong.step.state is CallbackState.FAILED
+    requested = closed_with(WrapUpClosed(CompletionStatus.CALLBACK_REQUESTED, later + timedelta(hours=2), "1002"))
+    assert (requested.step.due_at, requested.step.agent_id, requested.step.counted) == (
+        later + timedelta(hours=2), "1002", False)
+    # Nobody answered: "handled" or "answering machine" cannot be said of it; the line's result stands.
+    live, effects = run(call(S.DIALING), ResultHeard(line, NOW), DeadlinePassed(), at=later)
+    live, effects = run(live, WrapUpClosed(CompletionStatus.HANDLED), at=later)
+    assert isinstance(effects[0], DispositionRefused)
+    assert finish_of(effects).step.status is not CompletionStatus.HANDLED
 
 
 def test_the_reconcile_never_ends_a_live_call_and_reads_a_bridge_as_a_conversation() -> None:
@@ -196,7 +224,8 @@ def test_the_no_answer_watchdog_hangs_up_then_ends() -> None:
     # The Result of the hang-up, if it comes first, is classified as our timeout.
     hung, _ = run(call(S.DIALING), DeadlinePassed(), at=FOREVER - timedelta(days=1))
     _, effects = run(hung, ResultHeard(LineReport("CANCEL", 16, ""), NOW))
-    assert finish_of(effects).step.status is CompletionStatus.NO_ANSWER
+    [record] = effects  # the agent then wraps up, as after any unanswered call
+    assert isinstance(record, RecordResult) and record.status is CompletionStatus.NO_ANSWER
 
 
 def test_progress_reports_move_forward_only() -> None:

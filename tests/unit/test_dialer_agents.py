@@ -86,7 +86,7 @@ async def test_offers_of_one_batch_are_settled_before_their_io_runs() -> None:
     queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=10, calls_per_second=100))
     steps, decisions = [], []
     for callback in due(3):
-        decision = route(callback, queue, await dialer.board.agents_for(queue, callback))
+        decision = route(callback, queue, await dialer.board.agents_for(queue, callback), now=dialer.clock())
         decisions.append(decision)
         steps.append(dialer.present(callback, queue, decision, now=NOW))
     # The third finds both agents taken, and waits in one's own callback queue.

@@ -51,6 +51,9 @@ class Store:
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]:
         return [AgentRecord(AGENT, True, None, None, None, ())]
 
+    async def end_agent_calls(self, **kwargs: Any) -> int:
+        return 0  # every LinkUp ends the agents' queue calls gone unheard (dialer/inbound.py): none here
+
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
         return AgentRecord(AGENT, True, None, None, None, ())
 

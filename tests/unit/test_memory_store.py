@@ -16,6 +16,7 @@ from tests.support.contracts import (
     StoreContract,
     TokenContract,
 )
+from tests.support.contracts.calls import AgentCallContract
 
 
 @pytest.fixture
@@ -54,4 +55,8 @@ class TestMemoryReports(ReportContract):
 
 
 class TestMemoryTokens(TokenContract):
+    pass
+
+
+class TestMemoryAgentCalls(AgentCallContract):
     pass

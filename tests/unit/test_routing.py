@@ -66,11 +66,11 @@ def test_a_team_callback_goes_only_to_the_teams_agents_by_the_standard_rules() -
     longest_idle_outsider = make_agent("a1", idle_since=T0 - timedelta(hours=1))
     blue = [make_agent("a2", teams=frozenset({"blue"}), idle_since=T0 - timedelta(minutes=3)),
             make_agent("a3", teams=frozenset({"blue", "red"}), idle_since=T0 - timedelta(minutes=9))]
-    assert route(team, QUEUE, [longest_idle_outsider, *blue]) == Offer("a3")
-    assert route(team, QUEUE, [longest_idle_outsider, busy("a2", teams=frozenset({"blue"}))]) == \
+    assert route(team, QUEUE, [longest_idle_outsider, *blue], now=T0) == Offer("a3")
+    assert route(team, QUEUE, [longest_idle_outsider, busy("a2", teams=frozenset({"blue"}))], now=T0) == \
         EnqueueForAgent("a2")
     # Nobody of the team can take it: it waits for the team, however free the others are.
-    assert route(team, QUEUE, [longest_idle_outsider]) == Postpone(Reason.POSTPONED, RETRY)
+    assert route(team, QUEUE, [longest_idle_outsider], now=T0) == Postpone(Reason.POSTPONED, RETRY)
 
 
 def test_a_team_callback_needs_its_team() -> None:
@@ -105,26 +105,26 @@ def test_strict_agent_searches_edges(max_retries: int, end_offset: int, retry: i
 
 @pytest.mark.parametrize("type_", [STANDARD, CAMPAIGN])
 def test_standard_offered_to_an_idle_agent_of_the_queue(type_: CallbackType) -> None:
-    assert route(make_callback(type_), QUEUE, [make_agent("a1")]) == Offer("a1")
+    assert route(make_callback(type_), QUEUE, [make_agent("a1")], now=T0) == Offer("a1")
 
 
 def test_standard_prefers_the_longest_idle_agent() -> None:
     agents = [make_agent("a1", idle_since=T0 - timedelta(minutes=1)),
               make_agent("a2", idle_since=T0 - timedelta(minutes=9)),
               make_agent("a3", idle_since=T0 - timedelta(minutes=3))]
-    assert route(make_callback(), QUEUE, agents) == Offer("a2")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Offer("a2")
 
 
 def test_unknown_idle_start_counts_as_longest_idle() -> None:
     agents = [make_agent("a1", idle_since=T0 - timedelta(days=3)), make_agent("a2", idle_since=None)]
-    assert route(make_callback(), QUEUE, agents) == Offer("a2")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Offer("a2")
 
 
 def test_equally_idle_agents_are_chosen_by_id() -> None:
     agents = [make_agent("a3"), make_agent("a1"), make_agent("a2")]
-    assert route(make_callback(), QUEUE, agents) == Offer("a1")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Offer("a1")
     agents = [make_agent("b2", idle_since=None), make_agent("b1", idle_since=None)]
-    assert route(make_callback(), QUEUE, agents) == Offer("b1")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Offer("b1")
 
 
 @pytest.mark.parametrize("unsuitable", [
@@ -136,43 +136,43 @@ def test_equally_idle_agents_are_chosen_by_id() -> None:
 ])
 def test_standard_skips_unsuitable_agents(unsuitable: AgentView) -> None:
     queue = make_queue(skills=frozenset({"en"}))
-    assert route(make_callback(), queue, [unsuitable, make_agent("z", idle_since=T0)]) == Offer("z")
-    assert route(make_callback(), queue, [unsuitable]) == Postpone(Reason.POSTPONED, RETRY, False)
+    assert route(make_callback(), queue, [unsuitable, make_agent("z", idle_since=T0)], now=T0) == Offer("z")
+    assert route(make_callback(), queue, [unsuitable], now=T0) == Postpone(Reason.POSTPONED, RETRY, False)
 
 
 def test_standard_needs_every_skill_of_the_queue() -> None:
     queue = make_queue(skills=frozenset({"en", "fr"}))
     agents = [make_agent("a1", skills=frozenset({"en"})), make_agent("a2", skills=frozenset({"en", "fr", "de"}))]
-    assert route(make_callback(), queue, agents) == Offer("a2")
+    assert route(make_callback(), queue, agents, now=T0) == Offer("a2")
 
 
 def test_standard_prefers_an_idle_agent_to_a_busy_one() -> None:
     agents = [busy("a1"), make_agent("a2")]
-    assert route(make_callback(), QUEUE, agents) == Offer("a2")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Offer("a2")
 
 
 @pytest.mark.parametrize("type_", [STANDARD, CAMPAIGN])
 def test_standard_waits_for_a_busy_agent_whose_queue_is_empty(type_: CallbackType) -> None:
     agents = [busy("a2"), busy("a1")]
-    assert route(make_callback(type_), QUEUE, agents) == EnqueueForAgent("a1")
+    assert route(make_callback(type_), QUEUE, agents, now=T0) == EnqueueForAgent("a1")
 
 
 def test_standard_does_not_enter_a_non_empty_agent_queue() -> None:
     agents = [busy("a1", STANDARD), busy("a2", STRICT)]
-    assert route(make_callback(), QUEUE, agents) == Postpone(Reason.POSTPONED, RETRY, False)
-    assert route(make_callback(), QUEUE, [*agents, busy("a3")]) == EnqueueForAgent("a3")
+    assert route(make_callback(), QUEUE, agents, now=T0) == Postpone(Reason.POSTPONED, RETRY, False)
+    assert route(make_callback(), QUEUE, [*agents, busy("a3")], now=T0) == EnqueueForAgent("a3")
 
 
 def test_no_agent_at_all_postpones_by_the_retry_interval() -> None:
     queue = make_queue(retry_interval=600)
-    decision = route(make_callback(), queue, [])
+    decision = route(make_callback(), queue, [], now=T0)
     assert decision == Postpone(Reason.POSTPONED, timedelta(minutes=10), False, None)
 
 
 def test_a_cap_of_zero_lets_no_callback_wait_for_a_busy_agent() -> None:
     queue = make_queue(callbacks_in_agent_queue=0)
-    assert route(make_callback(), queue, [busy("a1")]) == Postpone(Reason.POSTPONED, RETRY, False)
-    assert route(make_callback(AGENT, "a1"), queue, [busy("a1")]) == Postpone(Reason.POSTPONED, RETRY, False,
+    assert route(make_callback(), queue, [busy("a1")], now=T0) == Postpone(Reason.POSTPONED, RETRY, False)
+    assert route(make_callback(AGENT, "a1"), queue, [busy("a1")], now=T0) == Postpone(Reason.POSTPONED, RETRY, False,
                                                                               STANDARD)
 
 
@@ -180,24 +180,102 @@ def test_a_cap_of_zero_lets_no_callback_wait_for_a_busy_agent() -> None:
 
 def test_agent_callback_offered_to_its_idle_agent_even_if_another_is_idle_longer() -> None:
     agents = [make_agent("a1", idle_since=None), make_agent("a2", idle_since=T0)]
-    assert route(make_callback(AGENT, "a2"), QUEUE, agents) == Offer("a2")
+    assert route(make_callback(AGENT, "a2"), QUEUE, agents, now=T0) == Offer("a2")
 
 
-def test_agent_callback_target_need_not_serve_the_queue() -> None:
-    agents = [make_agent("sup", queues=frozenset(), skills=frozenset())]
-    assert route(make_callback(AGENT, "sup"), make_queue(skills=frozenset({"en"})), agents) == Offer("sup")
+def test_agent_callback_target_need_not_have_the_queues_skills() -> None:
+    agents = [make_agent("sup", skills=frozenset())]
+    assert route(make_callback(AGENT, "sup"), make_queue(skills=frozenset({"en"})), agents, now=T0) == Offer("sup")
+
+
+def test_agent_callback_whose_agent_no_longer_serves_the_queue_goes_to_the_queue() -> None:
+    # Seed 004: "unavailable ... (for example, on a break, logged out, or no longer handling calls for that queue)"
+    moved = make_agent("a1", queues=frozenset({"support"}), idle_since=T0 - timedelta(hours=1))
+    assert route(make_callback(AGENT, "a1"), QUEUE, [moved, make_agent("a2")], now=T0) == Offer("a2", STANDARD)
+
+
+def waiting_for(agent_id: str, since: datetime, type_: CallbackType = AGENT, target: str = "a1") -> Callback:
+    return replace(make_callback(type_, target), assigned_agent=agent_id, assigned_at=since)
+
+
+def test_agent_callback_waits_for_its_busy_agent_for_the_agent_wait_time_then_goes_to_the_queue() -> None:
+    # Seed 004: "Contact continues trying to call the agent for a configurable time ... or if the agent has
+    # remained on a call or in call wrapup for too long, the call is treated as though no agent was specified".
+    queue = make_queue(agent_wait_time=120)
+    agents = [busy("a1", AGENT), make_agent("a2")]
+    assert route(waiting_for("a1", T0 - timedelta(seconds=119)), queue, agents, now=T0) == EnqueueForAgent("a1")
+    assert route(waiting_for("a1", T0 - timedelta(seconds=120)), queue, agents, now=T0) == Offer("a2", STANDARD)
+    # Everyone else busy: the standard rules, so it waits in another agent's empty callback queue.
+    assert route(waiting_for("a1", T0 - timedelta(seconds=120)), queue, [busy("a1", AGENT), busy("a3")],
+                 now=T0) == EnqueueForAgent("a3", STANDARD)
+
+
+def test_agent_callback_that_fell_back_to_another_agent_stays_with_the_queue() -> None:
+    # Waiting in a3's callback queue already: the named agent is not tried again, even once idle.
+    callback = waiting_for("a3", T0 - timedelta(seconds=5))
+    agents = [make_agent("a1", idle_since=T0 - timedelta(seconds=1)), busy("a3", AGENT),
+              make_agent("a2", idle_since=T0 - timedelta(minutes=9))]
+    assert route(callback, QUEUE, agents, now=T0) == Offer("a2", STANDARD)
+
+
+def test_agent_wait_time_zero_sends_a_busy_named_agents_callback_to_the_queue_at_once() -> None:
+    queue = make_queue(agent_wait_time=0)
+    assert route(waiting_for("a1", T0), queue, [busy("a1"), make_agent("a2")], now=T0) == Offer("a2", STANDARD)
+    # Not yet waiting (first routed): it joins the agent's queue, and falls back on the next look.
+    assert route(make_callback(AGENT, "a1"), queue, [busy("a1"), make_agent("a2")], now=T0) == EnqueueForAgent("a1")
+
+
+def test_strict_agent_callback_never_falls_back_for_the_agent_wait_time() -> None:
+    queue = make_queue(agent_wait_time=0)
+    callback = waiting_for("a1", T0 - timedelta(hours=1), STRICT)
+    assert route(callback, queue, [busy("a1"), make_agent("a2")], now=T0) == EnqueueForAgent("a1")
+
+
+def test_routing_needs_an_aware_time() -> None:
+    with pytest.raises(InvalidValue) as refused:
+        route(make_callback(), QUEUE, [make_agent("a1")], now=T0.replace(tzinfo=None))
+    assert refused.value.field == "now"
+
+
+# --- call now pressed by an agent (seed 003) ----------------------------------------------------------------
+
+
+def called_now(by: str, type_: CallbackType = STANDARD, target: str | None = None) -> Callback:
+    return replace(make_callback(type_, target), call_now_agent=by)
+
+
+def test_an_agents_call_now_is_offered_to_that_agent_ahead_of_its_own_callback_queue() -> None:
+    agents = [make_agent("a1", idle_since=T0 - timedelta(hours=1)), make_agent("a2", agent_queue=(AGENT, AGENT))]
+    assert route(called_now("a2"), QUEUE, agents, now=T0) == Offer("a2")
+    # Even another agent's own callback (one it may see: its team's, say) goes to the agent who pressed.
+    assert route(called_now("a2", AGENT, "a1"), QUEUE, agents, now=T0) == Offer("a2")
+    assert route(called_now("a2", STRICT, "a1"), QUEUE, agents, now=T0) == Offer("a2")
+
+
+def test_an_agents_call_now_waits_for_that_agent_while_it_is_still_on_a_call() -> None:
+    assert route(called_now("a2"), QUEUE, [make_agent("a1"), busy("a2")], now=T0) == EnqueueForAgent("a2")
+
+
+@pytest.mark.parametrize("presser", [
+    make_agent("a2", logged_in=False),
+    make_agent("a2", ready=False),
+    make_agent("a2", queues=frozenset({"support"})),
+])
+def test_an_agents_call_now_is_routed_as_usual_once_that_agent_is_away(presser: AgentView) -> None:
+    assert route(called_now("a2"), QUEUE, [make_agent("a1"), presser], now=T0) == Offer("a1")
+    assert route(called_now("gone"), QUEUE, [make_agent("a1")], now=T0) == Offer("a1")
 
 
 def test_agent_callback_waits_for_its_busy_agent_while_there_is_room() -> None:
     agents = [busy("a1", STANDARD, AGENT, STRICT), make_agent("a2")]
     queue = make_queue(callbacks_in_agent_queue=4)
-    assert route(make_callback(AGENT, "a1"), queue, agents) == EnqueueForAgent("a1")
+    assert route(make_callback(AGENT, "a1"), queue, agents, now=T0) == EnqueueForAgent("a1")
 
 
 def test_agent_callback_whose_agent_queue_is_full_becomes_standard() -> None:
     queue = make_queue(callbacks_in_agent_queue=2)
     agents = [busy("a1", AGENT, STRICT), make_agent("a2")]
-    assert route(make_callback(AGENT, "a1"), queue, agents) == Offer("a2", STANDARD)
+    assert route(make_callback(AGENT, "a1"), queue, agents, now=T0) == Offer("a2", STANDARD)
 
 
 @pytest.mark.parametrize("target", [
@@ -207,43 +285,43 @@ def test_agent_callback_whose_agent_queue_is_full_becomes_standard() -> None:
 ])
 def test_agent_callback_whose_agent_is_away_goes_to_another_agent_of_the_queue(target: AgentView) -> None:
     agents = [target, make_agent("a2")]
-    assert route(make_callback(AGENT, "a1"), QUEUE, agents) == Offer("a2", STANDARD)
+    assert route(make_callback(AGENT, "a1"), QUEUE, agents, now=T0) == Offer("a2", STANDARD)
 
 
 def test_agent_callback_whose_agent_is_unknown_counts_as_logged_off() -> None:
-    assert route(make_callback(AGENT, "gone"), QUEUE, [make_agent("a2")]) == Offer("a2", STANDARD)
+    assert route(make_callback(AGENT, "gone"), QUEUE, [make_agent("a2")], now=T0) == Offer("a2", STANDARD)
 
 
 def test_agent_callback_as_standard_follows_the_standard_rules() -> None:
     # converted: only a busy agent with an empty queue may take it, the full target is never chosen
     queue = make_queue(callbacks_in_agent_queue=1)
     agents = [busy("a1", STANDARD), busy("a2", AGENT), busy("a3")]
-    assert route(make_callback(AGENT, "a1"), queue, agents) == EnqueueForAgent("a3", STANDARD)
-    assert route(make_callback(AGENT, "a1"), queue, agents[:2]) == Postpone(Reason.POSTPONED, RETRY, False,
+    assert route(make_callback(AGENT, "a1"), queue, agents, now=T0) == EnqueueForAgent("a3", STANDARD)
+    assert route(make_callback(AGENT, "a1"), queue, agents[:2], now=T0) == Postpone(Reason.POSTPONED, RETRY, False,
                                                                             STANDARD)
 
 
 def test_idle_target_with_callbacks_waiting_gets_the_new_one_behind_them() -> None:
     target = make_agent("a1", agent_queue=(AGENT,))
-    assert route(make_callback(AGENT, "a1"), QUEUE, [target]) == EnqueueForAgent("a1")
-    assert route(make_callback(STRICT, "a1"), QUEUE, [target]) == EnqueueForAgent("a1")
+    assert route(make_callback(AGENT, "a1"), QUEUE, [target], now=T0) == EnqueueForAgent("a1")
+    assert route(make_callback(STRICT, "a1"), QUEUE, [target], now=T0) == EnqueueForAgent("a1")
 
 
 # --- strict agent ---------------------------------------------------------------------------------------------
 
 def test_strict_callback_offered_to_its_idle_agent() -> None:
-    assert route(make_callback(STRICT, "a1"), QUEUE, [make_agent("a2", idle_since=None), make_agent("a1")]) \
+    assert route(make_callback(STRICT, "a1"), QUEUE, [make_agent("a2", idle_since=None), make_agent("a1")], now=T0) \
         == Offer("a1")
 
 
 def test_strict_callback_waits_for_its_busy_agent_while_there_is_room() -> None:
-    assert route(make_callback(STRICT, "a1"), QUEUE, [busy("a1", STANDARD), make_agent("a2")]) \
+    assert route(make_callback(STRICT, "a1"), QUEUE, [busy("a1", STANDARD), make_agent("a2")], now=T0) \
         == EnqueueForAgent("a1")
 
 
 def test_strict_callback_whose_agent_queue_is_full_is_postponed_as_a_strict_retry() -> None:
     queue = make_queue(callbacks_in_agent_queue=1, retry_interval=900)
-    decision = route(make_callback(STRICT, "a1"), queue, [busy("a1", STANDARD), make_agent("a2")])
+    decision = route(make_callback(STRICT, "a1"), queue, [busy("a1", STANDARD), make_agent("a2")], now=T0)
     assert decision == Postpone(Reason.POSTPONED, timedelta(minutes=15), True, None)
 
 
@@ -254,18 +332,18 @@ def test_strict_callback_whose_agent_queue_is_full_is_postponed_as_a_strict_retr
     [make_agent("a2")],  # unknown target
 ])
 def test_strict_callback_whose_agent_is_away_is_postponed_never_given_to_another(agents: list[AgentView]) -> None:
-    assert route(make_callback(STRICT, "a1"), QUEUE, agents) == Postpone(Reason.AGENT_UNAVAILABLE, RETRY, True)
+    assert route(make_callback(STRICT, "a1"), QUEUE, agents, now=T0) == Postpone(Reason.AGENT_UNAVAILABLE, RETRY, True)
 
 
 def test_strict_callback_after_its_searches_is_an_agent_callback() -> None:
     exhausted = make_callback(STRICT, "a1", strict_retries=4)
-    assert route(exhausted, QUEUE, [make_agent("a1"), make_agent("a2", idle_since=None)]) == Offer("a1", AGENT)
-    assert route(exhausted, QUEUE, [busy("a1"), make_agent("a2")]) == EnqueueForAgent("a1", AGENT)
+    assert route(exhausted, QUEUE, [make_agent("a1"), make_agent("a2", idle_since=None)], now=T0) == Offer("a1", AGENT)
+    assert route(exhausted, QUEUE, [busy("a1"), make_agent("a2")], now=T0) == EnqueueForAgent("a1", AGENT)
     # and, as an agent callback whose agent is away, it becomes standard
-    assert route(exhausted, QUEUE, [make_agent("a1", ready=False), make_agent("a2")]) == Offer("a2", STANDARD)
+    assert route(exhausted, QUEUE, [make_agent("a1", ready=False), make_agent("a2")], now=T0) == Offer("a2", STANDARD)
     full = make_queue(callbacks_in_agent_queue=1)
-    assert route(exhausted, full, [busy("a1", AGENT), busy("a2")]) == EnqueueForAgent("a2", STANDARD)
-    assert route(exhausted, QUEUE, [make_agent("a1", logged_in=False)]) \
+    assert route(exhausted, full, [busy("a1", AGENT), busy("a2")], now=T0) == EnqueueForAgent("a2", STANDARD)
+    assert route(exhausted, QUEUE, [make_agent("a1", logged_in=False)], now=T0) \
         == Postpone(Reason.POSTPONED, RETRY, False, STANDARD)
 
 
@@ -274,7 +352,7 @@ def _walk_strict(queue: Queue, agents: list[AgentView]) -> list[Decision]:
     decisions: list[Decision] = []
     retries = 0
     while True:
-        decision = route(make_callback(STRICT, "A", strict_retries=retries), queue, agents)
+        decision = route(make_callback(STRICT, "A", strict_retries=retries), queue, agents, now=T0)
         decisions.append(decision)
         if not isinstance(decision, Postpone):
             return decisions
@@ -309,14 +387,14 @@ def test_pom_example_2_three_postponements_then_any_agent() -> None:
 def test_pom_cap_example_one_standard_waiting_twelve_strict_mature() -> None:
     queue = make_queue(callbacks_in_agent_queue=10)
     callbacks = [make_callback(STRICT, "A") for _ in range(12)]
-    decisions = route_many(callbacks, queue, [busy("A", STANDARD), make_agent("B")])
+    decisions = route_many(callbacks, queue, [busy("A", STANDARD), make_agent("B")], now=T0)
     assert decisions == [EnqueueForAgent("A")] * 9 + [Postpone(Reason.POSTPONED, RETRY, True)] * 3
 
 
 def test_batch_offer_makes_the_agent_busy_for_the_next_callbacks() -> None:
     agents = [make_agent("a1", idle_since=None), make_agent("a2")]
     callbacks = [make_callback(), make_callback(), make_callback(), make_callback(), make_callback()]
-    assert route_many(callbacks, QUEUE, agents) == [
+    assert route_many(callbacks, QUEUE, agents, now=T0) == [
         Offer("a1"), Offer("a2"),
         EnqueueForAgent("a1"), EnqueueForAgent("a2"),  # each busy agent takes one standard, into an empty queue
         Postpone(Reason.POSTPONED, RETRY, False),  # a standard never waits behind another callback
@@ -326,7 +404,7 @@ def test_batch_offer_makes_the_agent_busy_for_the_next_callbacks() -> None:
 def test_batch_agent_callbacks_fill_the_target_then_become_standard() -> None:
     queue = make_queue(callbacks_in_agent_queue=2)
     callbacks = [make_callback(AGENT, "a1") for _ in range(4)]
-    assert route_many(callbacks, queue, [make_agent("a1"), make_agent("a2")]) == [
+    assert route_many(callbacks, queue, [make_agent("a1"), make_agent("a2")], now=T0) == [
         Offer("a1"), EnqueueForAgent("a1"), EnqueueForAgent("a1"), Offer("a2", STANDARD),
     ]
 
@@ -336,29 +414,29 @@ def test_batch_counts_the_converted_type_in_the_agent_queue() -> None:
     # not join a2, and a strict callback for a2 fits behind it
     queue = make_queue(callbacks_in_agent_queue=2)
     callbacks = [make_callback(AGENT, "a1"), make_callback(), make_callback(STRICT, "a2")]
-    assert route_many(callbacks, queue, [busy("a1", AGENT, AGENT), busy("a2")]) == [
+    assert route_many(callbacks, queue, [busy("a1", AGENT, AGENT), busy("a2")], now=T0) == [
         EnqueueForAgent("a2", STANDARD), Postpone(Reason.POSTPONED, RETRY, False), EnqueueForAgent("a2"),
     ]
 
 
 def test_batch_leaves_the_callers_agents_alone() -> None:
     agents = [make_agent("a1")]
-    route_many([make_callback(), make_callback()], QUEUE, agents)
+    route_many([make_callback(), make_callback()], QUEUE, agents, now=T0)
     assert agents == [make_agent("a1")]
-    assert route_many([], QUEUE, agents) == []
+    assert route_many([], QUEUE, agents, now=T0) == []
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------
 
 def test_callback_of_another_queue_is_refused() -> None:
     with pytest.raises(InvalidValue) as caught:
-        route(make_callback(queue_id="support"), QUEUE, [make_agent("a1")])
+        route(make_callback(queue_id="support"), QUEUE, [make_agent("a1")], now=T0)
     assert caught.value.field == "queue_id"
 
 
 def test_two_views_of_one_agent_are_refused() -> None:
     with pytest.raises(InvalidValue) as caught:
-        route(make_callback(), QUEUE, [make_agent("a1"), busy("a1")])
+        route(make_callback(), QUEUE, [make_agent("a1"), busy("a1")], now=T0)
     assert caught.value.field == "agents"
 
 
@@ -370,12 +448,12 @@ def test_idle_since_must_be_aware() -> None:
 def test_route_is_deterministic_whatever_the_order_of_agents() -> None:
     agents = [make_agent(f"a{i}", idle_since=T0 - timedelta(minutes=i % 3)) for i in range(6)]
     agents += [busy(f"b{i}") for i in range(4)]
-    first = route(make_callback(), QUEUE, agents)
+    first = route(make_callback(), QUEUE, agents, now=T0)
     assert first == Offer("a2")
     for shift in range(len(agents)):
         rotated = agents[shift:] + agents[:shift]
-        assert route(make_callback(), QUEUE, rotated) == first
-        assert route(make_callback(), QUEUE, list(reversed(rotated))) == first
+        assert route(make_callback(), QUEUE, rotated, now=T0) == first
+        assert route(make_callback(), QUEUE, list(reversed(rotated)), now=T0) == first
 
 
 # --- properties -----------------------------------------------------------------------------------------------
@@ -425,7 +503,7 @@ def _replay(queue: Queue, agents: list[AgentView], callbacks: list[Callback]) \
     """Each callback with its decision and the agents as that decision saw them (the model of route_many)."""
     state = {a.id: a for a in agents}
     steps = []
-    for callback, decision in zip(callbacks, route_many(callbacks, queue, agents), strict=True):
+    for callback, decision in zip(callbacks, route_many(callbacks, queue, agents, now=T0), strict=True):
         steps.append((callback, decision, dict(state)))
         if isinstance(decision, Offer):
             state[decision.agent_id] = replace(state[decision.agent_id], busy=True)
@@ -445,7 +523,7 @@ def test_property_no_agent_queue_ever_exceeds_the_cap(scenario: tuple[Queue, lis
         -> None:
     queue, agents, callbacks = scenario
     waiting = {a.id: len(a.agent_queue) for a in agents}
-    for decision in route_many(callbacks, queue, agents):
+    for decision in route_many(callbacks, queue, agents, now=T0):
         if isinstance(decision, EnqueueForAgent):
             waiting[decision.agent_id] += 1
     assert all(count <= queue.settings.callbacks_in_agent_queue for count in waiting.values())
@@ -507,4 +585,4 @@ def test_property_route_ignores_the_order_of_agents(scenario: tuple[Queue, list[
     queue, agents, callbacks = scenario
     shuffled = list(agents)
     rng.shuffle(shuffled)  # type: ignore[attr-defined]
-    assert route_many(callbacks, queue, shuffled) == route_many(callbacks, queue, agents)
+    assert route_many(callbacks, queue, shuffled, now=T0) == route_many(callbacks, queue, agents, now=T0)

@@ -134,12 +134,13 @@ async def test_the_reports_show_what_was_scheduled_and_what_ended(admin: Admin, 
     clock.now = NOW + timedelta(hours=1)
     scheduled = await admin.reports.scheduled_report(STAFF)
     assert scheduled["total_records"] == 2
-    assert [(r["callback_id"], r["callback_status"], r["created_for"], r["queue"]) for r in scheduled["records"]] == [
+    assert [(r["callback_id"], r["callback_status"], r["created_for"], r["campaign_name"])
+            for r in scheduled["records"]] == [
         (str(kept.id), "Active", "1001", "Sales"), (str(dropped.id), "Cancelled", "Sales", "Sales")]
     assert [r["callback_id"] for r in (await admin.reports.scheduled_report(STAFF, agent="1001"))["records"]] == [
         str(kept.id)]
     completed = await admin.reports.completed_report(STAFF)
-    assert [(r["callback_id"], r["end_state"], r["ended_at"], r["attempts"]) for r in completed["records"]] == [
-        (str(dropped.id), "cancelled", NOW + timedelta(minutes=5), [])]
+    assert [(r["callback_id"], r["end_interaction_state"], r["ended_at"], r["attempts"])
+            for r in completed["records"]] == [(str(dropped.id), "Cancelled", NOW + timedelta(minutes=5), [])]
     metrics = await admin.reports.metrics()
     assert (metrics["callbacks"], metrics["live_attempts"]) == ([("sales", "scheduled", 1)], 0)

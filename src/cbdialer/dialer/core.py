@@ -70,6 +70,8 @@ from cbdialer.ports.telephony import (
     LinkUp,
     OriginateRequest,
     OriginateResponse,
+    QueueCallAnswered,
+    QueueCallEnded,
     Telephony,
     TelephonyError,
     TelephonyUnavailable,
@@ -106,6 +108,7 @@ class Dialer(Recovery, Background, Inbound):
         # Set while the AMI link is up, presence is known and the reconcile after a reconnect is done: only
         # then are new offers made (docs/design.md section 8).
         self.ready = asyncio.Event()
+        self.withheld_callers: dict[str, None] = {}  # inbound callers' channels heard withheld (dialer/inbound.py)
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
     def holding(self) -> set[uuid.UUID]:
@@ -268,7 +271,7 @@ class Dialer(Recovery, Background, Inbound):
             case RecordResult(report=report, status=status, heard_at=heard_at, wrap_up_until=until):
                 await self.store.record_result(live.id, agent_id=live.agent.id, heard_at=heard_at,
                                                dial_status=report.dial_status, hangup_cause=report.hangup_cause,
-                                               amd_status=report.amd_status, wrap_up_until=until)
+                                               amd_status=report.amd_status, wrap_up_until=until, status=status)
                 self._log.info("attempt_result_recorded", attempt_id=str(live.id), status=status.value,
                                wrap_up_until=until.isoformat())
             case HangUp(channel=channel):
@@ -296,6 +299,7 @@ class Dialer(Recovery, Background, Inbound):
         match event:
             case LinkUp(reconnect=reconnect):
                 await self._link_up(reconnect)
+                await self.end_calls_not_heard()  # the agents' queue calls that ended unheard
             case LinkDown():
                 self.ready.clear()  # no new offer until the link is back and reconciled
             case DeviceStateChange(device=device, state=state):
@@ -306,8 +310,10 @@ class Dialer(Recovery, Background, Inbound):
                     await self._apply(live, AgentAnswered(event.channel) if event.success else OfferMissed())
             case AttemptReport():
                 await self._on_report(event)
-            case InboundCall(caller_number=number, withheld=withheld):
-                await self.cancel_for_inbound(number, withheld)
+            case InboundCall():
+                await self.on_inbound(event)
+            case QueueCallAnswered() | QueueCallEnded():
+                await self.on_queue_call(event)
             case _:
                 pass
 

@@ -35,6 +35,7 @@ from cbdialer.domain.models import (
     QueueSettings,
 )
 from cbdialer.domain.outcomes import (
+    DISPOSITIONS_AFTER,
     LineReport,
     NextStep,
     after_attempt,
@@ -114,6 +115,7 @@ class WrapUpClosed:
 
     disposition: CompletionStatus | None = None
     new_start: datetime | None = None
+    new_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +318,7 @@ def _on_result(call: Call, event: ResultHeard, now: datetime) -> Move:
     status = classify(report)
     step = after_attempt(call.callback, call.settings, status, now=now)
     wrap_up = timedelta(seconds=call.settings.wrap_up_time)
-    if status in (CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE) and wrap_up:
+    if status in DISPOSITIONS_AFTER and wrap_up:
         # The agent wraps up and may set a disposition meanwhile; the result is on record already.
         until = event.heard_at + wrap_up
         return _moved(call, A.WRAP_UP, RecordResult(report, status, event.heard_at, until), deadline=until,
@@ -346,7 +348,7 @@ def _on_wrap_up_closed(call: Call, event: WrapUpClosed, now: datetime) -> Move:
     if event.disposition is not None:
         try:
             step = after_disposition(call.callback, call.settings, event.disposition, now=now,
-                                     new_start=event.new_start)
+                                     new_start=event.new_start, new_agent=event.new_agent, result=step.status)
         except (InvalidValue, OverflowError) as exc:
             first = (DispositionRefused(str(exc)),)
     return _finish(call, step, report, now, *first)

@@ -90,6 +90,28 @@ def outside_hours(callback: Callback, queue: Queue, *, now: datetime) -> Hold | 
     return None
 
 
+# Why a call now is refused, in words an agent reads on the panel (seed 003's Call Now still keeps the rules).
+CALL_NOW_REFUSALS = {
+    Reason.RESTRICTED_DNC: "the number is on the do-not-call list",
+    Reason.CONTACT_EXCLUDED: "the number is on the exclusion list",
+    Reason.RESTRICTED_TIME: "it is outside the contact's calling window",
+    Reason.OFF_SCHEDULE: "the queue is closed now (its schedule)",
+    Reason.EXPIRED: "the callback's end has passed",
+    Reason.QUEUE_STOPPED: "the queue is stopped",
+    Reason.QUEUE_TERMINATED: "the queue is terminated",
+}
+
+
+def call_now_refusal(callback: Callback, queue: Queue, *, now: datetime, on_dnc: bool,
+                     excluded: bool) -> Reason | None:
+    """Why an agent's Call Now may not dial now (None: it may): the due decision's own rules, asked ahead of
+    time, so that the agent is told at once instead of seeing the callback held."""
+    decision = decide_due(callback, queue, now=now, on_dnc=on_dnc, excluded=excluded)
+    if isinstance(decision, (Hold, End)):
+        return decision.reason
+    return None
+
+
 def decide_postponed(callback: Callback, postpone: Postpone, *, now: datetime) -> Hold | End:
     """Routing found no agent to take it now (docs/design.md section 5)."""
     return _hold_or_expire(callback, postpone.reason, now + postpone.delay, strict_retry=postpone.strict_retry)

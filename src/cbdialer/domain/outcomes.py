@@ -61,6 +61,7 @@ class NextStep:
     attempts_count: int
     network_failures: int
     end_at: datetime | None = None  # a new end, when the callback's window moves (callback_requested)
+    agent_id: str | None = None  # callback_requested for a particular agent: it becomes that agent's callback
 
 
 _REQUEUE_REASON = {
@@ -71,12 +72,13 @@ _REQUEUE_REASON = {
 
 
 def _step(callback: Callback, status: CompletionStatus, reason: Reason, *, due_at: datetime | None,
-          counted: bool, attempts: int, network_failures: int, end_at: datetime | None = None) -> NextStep:
+          counted: bool, attempts: int, network_failures: int, end_at: datetime | None = None,
+          agent_id: str | None = None) -> NextStep:
     state = transition(CallbackState.IN_PROGRESS, reason)
     if due_at is not None and due_at >= (end_at or callback.end_at) and state is CallbackState.SCHEDULED:
         # It could not be tried again before its end: it expires now rather than waiting to.
         reason, state, due_at = Reason.EXPIRED, transition(CallbackState.IN_PROGRESS, Reason.EXPIRED), None
-    return NextStep(status, reason, state, due_at, counted, attempts, network_failures, end_at)
+    return NextStep(status, reason, state, due_at, counted, attempts, network_failures, end_at, agent_id)
 
 
 def _counted_retry(callback: Callback, settings: QueueSettings, status: CompletionStatus, reason: Reason,
@@ -134,30 +136,50 @@ def after_unknown_outcome(callback: Callback, settings: QueueSettings, *, now: d
                           callback.network_failures)
 
 
-DISPOSITIONS = frozenset({CompletionStatus.HANDLED, CompletionStatus.ANSWERING_MACHINE,
-                          CompletionStatus.CALLBACK_REQUESTED, CompletionStatus.WRONG_DESTINATION})
+_S = CompletionStatus
+# The statuses the agent may give a call in its wrap-up, by the line's result (seed 002): after a call that
+# reached someone, handled, answering machine, callback requested or wrong destination; "If the callback is
+# unanswered ... the same options as above except for Cancel": callback requested, no answer, wrong destination.
+_AFTER_REACHED = frozenset({_S.HANDLED, _S.ANSWERING_MACHINE, _S.CALLBACK_REQUESTED, _S.WRONG_DESTINATION})
+_AFTER_UNANSWERED = frozenset({_S.CALLBACK_REQUESTED, _S.NO_ANSWER, _S.WRONG_DESTINATION})
+DISPOSITIONS_AFTER: dict[CompletionStatus, frozenset[CompletionStatus]] = {
+    _S.HANDLED: _AFTER_REACHED, _S.ANSWERING_MACHINE: _AFTER_REACHED,
+    _S.NO_ANSWER: _AFTER_UNANSWERED, _S.BUSY: _AFTER_UNANSWERED,
+}
+DISPOSITIONS = frozenset().union(*DISPOSITIONS_AFTER.values())
+
+
+def results_allowing(disposition: CompletionStatus) -> frozenset[CompletionStatus]:
+    """The line's results after which the agent may give `disposition`."""
+    return frozenset(result for result, allowed in DISPOSITIONS_AFTER.items() if disposition in allowed)
 
 
 def disposition_start(status: CompletionStatus, *, start_at: str | None, start_in: int | str | None,
-                      now: datetime, customer_timezone: str | None = None) -> datetime | None:
-    """The new start a disposition carries: a callback_requested one needs it, no other takes one. The one
-    rule for every way a disposition arrives (the API, the command line)."""
+                      now: datetime, customer_timezone: str | None = None,
+                      agent: str | None = None) -> datetime | None:
+    """The new start a disposition carries: a callback_requested one needs it (and may name the agent to call
+    back), no other takes one. The one rule for every way a disposition arrives (the API, the command line)."""
     if status not in DISPOSITIONS:
         raise InvalidValue("status", f"must be one of {', '.join(sorted(d.value for d in DISPOSITIONS))}")
     if status is CompletionStatus.CALLBACK_REQUESTED:
         return parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
     if start_at is not None or start_in is not None:
         raise InvalidValue("start_at", "only a callback_requested disposition takes a new start")
+    if agent is not None:
+        raise InvalidValue("agent", "only a callback_requested disposition names an agent")
     return None
 
 
 def after_disposition(callback: Callback, settings: QueueSettings, disposition: CompletionStatus, *, now: datetime,
-                      new_start: datetime | None = None) -> NextStep:
+                      new_start: datetime | None = None, new_agent: str | None = None,
+                      result: CompletionStatus | None = None) -> NextStep:
     """The agent's disposition after the call overrides the line's status (docs/design.md section 6): handled;
-    answering_machine (left a voicemail, keep it in the queue); callback_requested (at `new_start`);
-    wrong_destination."""
-    if disposition not in DISPOSITIONS:
-        raise InvalidValue("disposition", f"must be one of {sorted(d.value for d in DISPOSITIONS)}")
+    answering_machine (left a voicemail, keep it in the queue); callback_requested (at `new_start`, for
+    `new_agent` if named); no_answer; wrong_destination. `result`: the line's, which limits the choice."""
+    allowed = DISPOSITIONS_AFTER.get(result, frozenset()) if result is not None else DISPOSITIONS
+    if disposition not in allowed:
+        after = f" after a {result.value} call" if result is not None else ""
+        raise InvalidValue("disposition", f"must be one of {sorted(d.value for d in allowed)}{after}")
     if disposition is CompletionStatus.CALLBACK_REQUESTED:
         if new_start is None:
             raise InvalidValue("start_at", "a requested callback needs a new start time")
@@ -167,5 +189,5 @@ def after_disposition(callback: Callback, settings: QueueSettings, disposition: 
         # window moves with it.
         return _step(callback, disposition, Reason.CALLBACK_REQUESTED, due_at=new_start, counted=False,
                      attempts=callback.attempts_count, network_failures=callback.network_failures,
-                     end_at=new_start + timedelta(seconds=settings.default_end_offset))
+                     end_at=new_start + timedelta(seconds=settings.default_end_offset), agent_id=new_agent)
     return after_attempt(callback, settings, disposition, now=now)

@@ -74,11 +74,16 @@ def strict_agent_searches(settings: QueueSettings) -> int:
     return min(settings.strict_agent_max_retries, settings.default_end_offset // settings.retry_interval)
 
 
-def route(callback: Callback, queue: Queue, agents: Sequence[AgentView]) -> Decision:
-    """The decision for one due callback of `queue`, given the agents as they are now."""
+def route(callback: Callback, queue: Queue, agents: Sequence[AgentView], *, now: datetime) -> Decision:
+    """The decision for one due callback of `queue`, given the agents as they are at `now`."""
     if callback.queue_id != queue.id:
         raise InvalidValue("queue_id", f"callback belongs to queue {callback.queue_id!r}, not {queue.id!r}")
+    check_aware("now", now)
     by_id = _index(agents)
+    if callback.call_now_agent is not None:
+        called = _called_now(queue, by_id.get(callback.call_now_agent))
+        if called is not None:
+            return called
     if callback.type is CallbackType.TEAM:
         # A team's callback: the standard rules, among the team's agents only (seed 003).
         return _route_standard(queue, [a for a in agents if callback.team_id in a.teams], None, None)
@@ -86,11 +91,14 @@ def route(callback: Callback, queue: Queue, agents: Sequence[AgentView]) -> Deci
         return _route_standard(queue, agents, None, None)
     assert callback.agent_id is not None  # Callback guarantees a target for agent types
     if callback.type is CallbackType.AGENT:
+        if _waited_long_enough(callback, queue.settings, now):
+            return _route_standard(queue, agents, callback.agent_id, CallbackType.STANDARD)
         return _route_agent(queue, agents, by_id.get(callback.agent_id), callback.agent_id, None)
     return _route_strict(callback, queue, agents, by_id.get(callback.agent_id), callback.agent_id)
 
 
-def route_many(callbacks: Sequence[Callback], queue: Queue, agents: Sequence[AgentView]) -> list[Decision]:
+def route_many(callbacks: Sequence[Callback], queue: Queue, agents: Sequence[AgentView], *,
+               now: datetime) -> list[Decision]:
     """Decisions for callbacks due together, in order, each seeing the agents as the earlier ones left them.
 
     Without this, every callback of a batch would see the same empty slot and the cap could be overrun
@@ -99,7 +107,7 @@ def route_many(callbacks: Sequence[Callback], queue: Queue, agents: Sequence[Age
     state = _index(agents)
     decisions: list[Decision] = []
     for callback in callbacks:
-        decision = route(callback, queue, list(state.values()))
+        decision = route(callback, queue, list(state.values()), now=now)
         if isinstance(decision, Offer):
             state[decision.agent_id] = replace(state[decision.agent_id], busy=True)
         elif isinstance(decision, EnqueueForAgent):
@@ -118,6 +126,28 @@ def _index(agents: Sequence[AgentView]) -> dict[str, AgentView]:
             raise InvalidValue("agents", f"agent {agent.id!r} appears more than once")
         by_id[agent.id] = agent
     return by_id
+
+
+def _waited_long_enough(callback: Callback, settings: QueueSettings, now: datetime) -> bool:
+    """Seed 004: a named agent who "has remained on a call or in call wrapup for too long" loses the callback
+    to the queue. The wait counts from when it joined the agent's own callback queue; one that waits for
+    another agent already fell back (only a fallback puts it there)."""
+    if callback.assigned_agent is not None and callback.assigned_agent != callback.agent_id:
+        return True
+    return (callback.assigned_agent is not None and callback.assigned_at is not None
+            and now - callback.assigned_at >= timedelta(seconds=settings.agent_wait_time))
+
+
+def _called_now(queue: Queue, agent: AgentView | None) -> Decision | None:
+    """Call Now pressed by an agent (seed 003: "manually call the contact without needing to wait"): offered to
+    that agent ahead of its own callback queue (the API refused the press of an agent not ready). None (route
+    as usual) when that agent is away or no longer serves the queue."""
+    if agent is None or not _available(agent) or queue.id not in agent.queues:
+        return None
+    if agent.busy:
+        # On a call still (the press raced its end): it waits for the agent, offered first once it is free.
+        return EnqueueForAgent(agent.id)
+    return Offer(agent.id)
 
 
 def _available(agent: AgentView | None) -> bool:
@@ -168,8 +198,8 @@ def _route_standard(queue: Queue, agents: Sequence[AgentView], excluded: str | N
 
 def _route_agent(queue: Queue, agents: Sequence[AgentView], target: AgentView | None, target_id: str,
                  converted_to: CallbackType | None) -> Decision:
-    if _available(target):
-        assert target is not None
+    # Seed 004: an agent "no longer handling calls for that queue" is unavailable to it.
+    if target is not None and _available(target) and queue.id in target.queues:
         decision = _to_target(target, queue.settings, converted_to)
         if decision is not None:
             return decision

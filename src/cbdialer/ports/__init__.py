@@ -13,6 +13,7 @@ from cbdialer.ports.callbacks import (
     StateChange,
     Unchanged,
 )
+from cbdialer.ports.calls import AgentCall, AgentCallStore
 from cbdialer.ports.dialing import DialerStore, Ended, Started, StartOutcome
 from cbdialer.ports.errors import IdempotencyConflict, StoreUnavailable
 from cbdialer.ports.lists import ListPort, ListStore
@@ -22,8 +23,9 @@ from cbdialer.ports.scheduling import AgentDirectory, AgentSource, DialerPort
 from cbdialer.ports.tokens import TokenPort, TokenStore
 
 __all__ = [
-    "UNCHANGED", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore", "CallbackBook", "CallbackQuery",
-    "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended", "GuardedTransitions", "IdempotencyConflict",
+    "UNCHANGED", "AgentCall", "AgentCallStore", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore",
+    "CallbackBook", "CallbackQuery", "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended",
+    "GuardedTransitions", "IdempotencyConflict",
     "ListPort", "ListStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
     "TokenPort", "TokenStore", "Unchanged",
 ]

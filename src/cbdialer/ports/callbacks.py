@@ -63,10 +63,11 @@ class GuardedTransitions(Protocol):
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
                          keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
-                         end_at: datetime | None = None) -> Callback | None:
+                         end_at: datetime | None = None, call_now_agent: str | None = None) -> Callback | None:
         """Move a callback from `expected` to `to`; None if it was not in `expected` (or, with `owner`, no
         longer leased to it): someone else won. The lease is released unless `keep_lease`. `assigned_agent`
-        puts it in (a name) or takes it out of (None) an agent's own callback queue."""
+        puts it in (a name) or takes it out of (None) an agent's own callback queue. `call_now_agent`: the
+        agent who pressed Call Now, offered it first until it is in a call."""
         ...
 
 
@@ -120,6 +121,10 @@ class CallbackBook(GuardedTransitions, Directory, Protocol):
 
     async def get_callback(self, callback_id: UUID) -> Callback | None: ...
 
+    async def restricted(self, numbers: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of `numbers` are on the do-not-call list, and which on the exclusion list."""
+        ...
+
     async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]: ...
 
     async def create_callback(self, callback: Callback, *, actor: str, overwrite: Collection[CallbackState] = (),
@@ -137,7 +142,8 @@ class CallbackBook(GuardedTransitions, Directory, Protocol):
         ...
 
     async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
-                              start: datetime | None = None, *, agent_id: str | None = None) -> bool: ...
+                              start: datetime | None = None, *, agent_id: str | None = None,
+                              new_agent: str | None = None) -> bool: ...
 
     async def attempts(self, callback_id: UUID) -> list[Attempt]: ...
 

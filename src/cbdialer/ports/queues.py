@@ -1,5 +1,5 @@
 """The queues' port. Rule: a queue's settings travel whole (the domain's codec), and starting or stopping a
-queue moves its waiting callbacks in the same transaction."""
+queue moves its waiting callbacks, and opens or closes its run (POM's job), in the same transaction."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ from typing import Any, Protocol
 from cbdialer.domain.models import Queue
 
 
-class QueueStore(Protocol):
+class QueueDirectory(Protocol):
+    """Reading queues."""
+
     async def get_queue(self, queue_id: str) -> Queue | None: ...
 
     async def queues(self) -> list[Queue]: ...
 
-    async def save_queue(self, queue: Queue) -> None: ...
 
-    async def create_queue(self, queue: Queue) -> bool:
-        """False if a queue of that id exists already."""
+class QueueStore(QueueDirectory, Protocol):
+    async def save_queue(self, queue: Queue, *, now: datetime | None = None) -> None:
+        """Write the whole queue; a running one has an open run (from `now`, None: the store's clock), a
+        stopped or terminated one none."""
+        ...
+
+    async def create_queue(self, queue: Queue, *, now: datetime | None = None) -> bool:
+        """False if a queue of that id exists already; created running, its first run opens at `now`."""
         ...
 
     async def update_queue(self, queue: Queue) -> bool:
@@ -25,12 +32,13 @@ class QueueStore(Protocol):
         ...
 
     async def set_queue_running(self, queue_id: str, running: bool, *, now: datetime, actor: str) -> int | None:
-        """How many callbacks moved, or None if there is no such queue."""
+        """How many callbacks moved, or None if there is no such queue. A start of a stopped queue opens a
+        run; a start of a running one keeps its run; a stop closes it."""
         ...
 
     async def terminate_queue(self, queue_id: str, *, now: datetime, actor: str) -> int | None:
-        """End the queue's waiting callbacks as queue_terminated and mark it terminated; how many ended, or None
-        if it was terminated already (or does not exist)."""
+        """End the queue's waiting callbacks as queue_terminated, close its run and mark it terminated; how
+        many ended, or None if it was terminated already (or does not exist)."""
         ...
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]: ...

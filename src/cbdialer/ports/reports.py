@@ -1,15 +1,23 @@
-"""The reports' port. Rule: the store returns raw rows; the reports service shapes them in the seeds' words."""
+"""The reports' port. Rule: the store returns raw rows; the reports service shapes them in the seeds' words
+(reading the queues too, for each one's campaign type and strategy)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
 
+from cbdialer.domain.models import Callback
+from cbdialer.ports.queues import QueueDirectory
 
-class ReportStore(Protocol):
+
+class ReportStore(QueueDirectory, Protocol):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
                      queue_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Rows of the `scheduled` or `completed` report."""
+        """Rows of the `scheduled` or `completed` report: one per attempt, real or dummy (at most `limit`)."""
+        ...
+
+    async def contact(self, number: str, *, limit: int) -> tuple[int, list[Callback]] | None:
+        """A contact's id and its newest callbacks; None if no callback was ever written for the number."""
         ...
 
     async def metrics(self) -> dict[str, Any]: ...

@@ -70,11 +70,47 @@ class AttemptReport:
 
 @dataclass(frozen=True, slots=True)
 class InboundCall:
-    """A caller reached the inbound hook. `withheld` when the number is hidden or missing."""
+    """A caller reached the inbound hook. `withheld` when the number is hidden or missing; `uniqueid` is the
+    caller channel's, the one its queue call (QueueCallAnswered) names."""
 
     caller_number: str
     withheld: bool
     channel: str
+    uniqueid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallAnswered:
+    """An Asterisk queue's caller was answered by a member (app_queue's AgentConnect). `member` is the member's
+    interface (PJSIP/agent-1001); `caller_uniqueid` names the call from now on, `member_uniqueid` the member's
+    channel; `withheld` as the caller ID shows it (the hook's InboundCall of the same channel also knows the
+    presentation)."""
+
+    asterisk_queue: str
+    member: str
+    caller_number: str
+    caller_name: str
+    withheld: bool
+    caller_uniqueid: str
+    member_uniqueid: str = ""
+    caller_channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallEnded:
+    """That call ended (app_queue's AgentComplete): the same fields, and how long caller and member talked. When
+    the caller's channel was gone before the event was raised, Asterisk 22 sends no caller fields at all: then
+    `caller_uniqueid` is empty, and only `member_uniqueid` names the call."""
+
+    asterisk_queue: str
+    member: str
+    caller_number: str
+    caller_name: str
+    withheld: bool
+    caller_uniqueid: str
+    member_uniqueid: str = ""
+    talk_seconds: int = 0
+    reason: str = ""  # caller, agent or transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +147,13 @@ class ChannelInfo:
     application: str
     duration: str
     bridge_id: str = ""  # set while the channel is in a bridge: agent and customer are talking
+    caller_name: str = ""  # the channel's caller ID name (on an offer's agent leg: what the agent's phone shows)
 
 
 # What the dialer consumes; the AMI adapter also delivers events of its own (Newchannel, Hangup, ...), which
 # the dialer ignores.
-TelephonyEvent = LinkUp | LinkDown | OriginateResponse | DeviceStateChange | AttemptReport | InboundCall
+TelephonyEvent = (LinkUp | LinkDown | OriginateResponse | DeviceStateChange | AttemptReport | InboundCall
+                  | QueueCallAnswered | QueueCallEnded)
 
 
 class Telephony(Protocol):

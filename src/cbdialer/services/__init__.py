@@ -12,6 +12,7 @@ from cbdialer.domain.dialstrings import dial_context
 from cbdialer.domain.models import QueueSettings
 from cbdialer.services.agents import Agents
 from cbdialer.services.callbacks import Callbacks
+from cbdialer.services.calls import Calls
 from cbdialer.services.errors import AccessDenied, Conflict, NotFound
 from cbdialer.services.lists import Lists
 from cbdialer.services.queues import Queues, queue_status
@@ -35,6 +36,7 @@ class Admin:
         self.tokens = Tokens(store)
         self.queues = Queues(store, clock, dial_contexts=dial_contexts)
         self.callbacks = Callbacks(store, clock, self.queues, default_region=default_region)
+        self.calls = Calls(store, clock, self.callbacks, default_region=default_region)
         self.agents = Agents(store, dial_contexts=dial_contexts)
         self.lists = Lists(store, clock, default_region=default_region)
         self.reports = Reports(store, clock)

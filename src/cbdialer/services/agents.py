@@ -1,6 +1,6 @@
-"""Agents and teams: who they are, their queues, skills and teams, ready or not, and the agent's callback
-panel. Rule: an agent sees and changes only itself (domain/access.py); memberships must name queues and teams
-that exist, or nothing is stored."""
+"""Agents and teams: who they are (an id and a name), their queues, skills and teams, ready or not, and the
+agent's callback panel. Rule: an agent sees and changes only itself (domain/access.py); a name is checked and
+memberships must name queues and teams that exist, or nothing is stored."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ from cbdialer.domain.models import Agent, Callback, InvalidValue, Team
 from cbdialer.ports import AgentRecord, AgentStore
 from cbdialer.services.callbacks import MAX_PAGE
 from cbdialer.services.errors import Conflict, NotFound
+
+# An agent's name, as the reports show it (seed 001's Serviced By, seed 002's Agent Name): a cell of a CSV and
+# a line of a log, so printable, on one line, and short.
+AGENT_NAME_LENGTH = 100
+
+
+def check_agent_name(name: str) -> str:
+    """The name, trimmed; InvalidValue("name", ...) if it is empty, too long or not printable."""
+    trimmed = name.strip()
+    if not 1 <= len(trimmed) <= AGENT_NAME_LENGTH:
+        raise InvalidValue("name", f"must be 1 to {AGENT_NAME_LENGTH} characters")
+    if not trimmed.isprintable():
+        raise InvalidValue("name", "must be printable text on one line (no control characters)")
+    return trimmed
 
 
 class Agents:
@@ -44,6 +58,8 @@ class Agents:
         require(who, Permission.MANAGE_AGENTS)
         require(who, Permission.MANAGE_TELEPHONY)  # a new agent has a dial string
         check_dial_string("dial_string", agent.dial_string, self.dial_contexts)
+        # Unnamed, an agent is named by its id (as migration 0011 named the agents it found).
+        agent = dataclasses.replace(agent, name=check_agent_name(agent.name or agent.id))
         await self._check_memberships(agent.queues, agent.teams)
         if not await self.store.upsert_agent(agent, create_only=True):
             raise Conflict(f"agent {agent.id!r} exists already")
@@ -56,6 +72,8 @@ class Agents:
             require(who, Permission.MANAGE_TELEPHONY)
             check_dial_string("dial_string", changes["dial_string"], self.dial_contexts)
         updated = dataclasses.replace(current, **{k: v for k, v in changes.items() if v is not None})
+        if changes.get("name") is not None:
+            updated = dataclasses.replace(updated, name=check_agent_name(changes["name"]))
         await self._check_memberships(updated.queues, updated.teams)
         await self.store.upsert_agent(updated)
         return await self.agent(who, agent_id)

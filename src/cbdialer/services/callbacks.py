@@ -21,7 +21,7 @@ from cbdialer.domain.access import (
     require,
     sees,
 )
-from cbdialer.domain.book import OVERWRITTEN_STATES
+from cbdialer.domain.book import CALL_NOW_REFUSALS, OVERWRITTEN_STATES, call_now_refusal
 from cbdialer.domain.lifecycle import CallbackState, IllegalTransition, Reason, transition
 from cbdialer.domain.models import (
     TEAM_TYPES,
@@ -29,6 +29,7 @@ from cbdialer.domain.models import (
     Callback,
     CallbackType,
     CompletionStatus,
+    InteractionState,
     InvalidValue,
     Queue,
     QueueStatus,
@@ -36,7 +37,7 @@ from cbdialer.domain.models import (
     check_zone,
 )
 from cbdialer.domain.numbers import to_e164
-from cbdialer.domain.outcomes import disposition_start
+from cbdialer.domain.outcomes import DISPOSITIONS_AFTER, disposition_start
 from cbdialer.domain.timing import end_of, parse_start
 from cbdialer.ports import CallbackBook, CallbackQuery, StateChange
 from cbdialer.services.errors import Conflict, NotFound
@@ -83,6 +84,9 @@ class Callbacks:
         target_queue = await self.queues.lookup(queue)
         if target_queue.status is QueueStatus.TERMINATED:
             raise InvalidValue("queue", f"queue {queue!r} is terminated")
+        if who.role is Role.AGENT and target_queue.id not in who.queues:
+            # Seed 004: "Agents can only specify queues for which they can handle calls as the source queue".
+            raise InvalidValue("queue", f"you do not serve queue {target_queue.id!r}")
         number = to_e164(destination, default_region=self.default_region)
         start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
         if await self.store.is_excluded(number):  # seed 000: an excluded contact is not called back
@@ -165,7 +169,7 @@ class Callbacks:
         return edited
 
     async def _move(self, who: Principal, callback_id: uuid.UUID, reason: Reason, *, due_now: bool = False,
-                    permission: Permission = Permission.WRITE_CALLBACKS) -> Callback:
+                    permission: Permission = Permission.WRITE_CALLBACKS, call_now_agent: str | None = None) -> Callback:
         require(who, permission)
         current = await self.callback(who, callback_id)
         try:
@@ -176,7 +180,8 @@ class Callbacks:
         if due_now and now >= current.end_at:
             raise Conflict("the callback's end has passed; it can no longer be called")
         changed = await self.store.transition(current.id, expected=current.state, to=to, reason=reason, now=now,
-                                              actor=who.actor, due_at=now if due_now else None)
+                                              actor=who.actor, due_at=now if due_now else None,
+                                              call_now_agent=call_now_agent)
         if changed is None:
             raise Conflict("the callback changed meanwhile; read it again")
         return changed
@@ -186,8 +191,23 @@ class Callbacks:
 
     async def call_now(self, who: Principal, callback_id: uuid.UUID) -> Callback:
         """An immediate call (seeds 003, 004): due now; a successful call completes it as any other. The
-        queue's schedule, the calling window and the DNC list still apply."""
-        return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True)
+        queue's schedule, the calling window and the DNC list still apply. An agent's call now is offered to
+        that agent, ahead of the due order, and is refused at once, saying why, when it may not dial now."""
+        if who.role is not Role.AGENT:
+            return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True)
+        current = await self.callback(who, callback_id)
+        queue = await self.store.get_queue(current.queue_id)
+        if queue is None or current.queue_id not in who.queues:
+            raise Conflict(f"you do not serve queue {current.queue_id!r}, so its calls cannot be offered to you")
+        me = await self.store.get_agent(who.agent_id or "")
+        if me is None or not me.ready:
+            raise Conflict("you are not ready: set yourself ready first (PUT /agents/{id}/ready)")
+        dnc, excluded = await self.store.restricted([current.destination])
+        refusal = call_now_refusal(current, queue, now=self.clock(), on_dnc=current.destination in dnc,
+                                   excluded=current.destination in excluded)
+        if refusal is not None:
+            raise Conflict(f"{refusal.value}: {CALL_NOW_REFUSALS[refusal]}")
+        return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True, call_now_agent=who.agent_id)
 
     async def send_to_queue(self, who: Principal, callback_id: uuid.UUID) -> Callback:
         return await self._move(who, callback_id, Reason.SEND_TO_QUEUE, due_now=True,
@@ -197,8 +217,10 @@ class Callbacks:
         return await self._move(who, callback_id, Reason.PURGED, permission=Permission.STEER_CALLBACKS)
 
     async def disposition(self, who: Principal, callback_id: uuid.UUID, status: CompletionStatus, *,
-                          start_at: str | None = None, start_in: int | str | None = None) -> None:
-        """The disposition of the callback's call now in wrap-up, applied when the wrap-up closes."""
+                          start_at: str | None = None, start_in: int | str | None = None,
+                          agent: str | None = None) -> None:
+        """The disposition of the callback's call now in wrap-up, applied when the wrap-up closes; the line's
+        result limits the choice (seed 002), and a callback_requested one may name the agent to call back."""
         require(who, Permission.WRITE_CALLBACKS)
         # The agent who had the call gives its disposition even for a callback it could not otherwise see
         # (one of another team's, say); the store checks that the call in wrap-up was that agent's.
@@ -207,11 +229,24 @@ class Callbacks:
         if current is None:
             raise NotFound(f"no callback {callback_id}")
         start = disposition_start(status, start_at=start_at, start_in=start_in, now=self.clock(),
-                                  customer_timezone=current.customer_timezone)
+                                  customer_timezone=current.customer_timezone, agent=agent)
+        if agent is not None:
+            named = await self.store.get_agent(agent)
+            if named is None:
+                raise InvalidValue("agent", f"no agent {agent!r}")
+            if current.queue_id not in named.agent.queues:
+                raise InvalidValue("agent", f"agent {agent!r} does not serve queue {current.queue_id!r}")
         # An agent gives the disposition of its own call only (a team's callback may be another agent's call).
-        if not await self.store.set_disposition(current.id, status, start, agent_id=mine):
+        if not await self.store.set_disposition(current.id, status, start, agent_id=mine, new_agent=agent):
             if not sees(who, current):
                 raise NotFound(f"no callback {callback_id}")
+            wrapping = [a for a in await self.store.attempts(current.id)
+                        if a.ended_at is None and a.interaction_state is InteractionState.WRAP_UP
+                        and (mine is None or a.agent_id == mine)]
+            if wrapping and wrapping[-1].completion_status is not None:
+                result = wrapping[-1].completion_status
+                allowed = ", ".join(sorted(d.value for d in DISPOSITIONS_AFTER.get(result, frozenset())))
+                raise InvalidValue("status", f"after a {result.value} call the disposition is one of: {allowed}")
             raise Conflict(f"callback {callback_id} has no call in wrap-up" + (" of yours" if mine else ""))
 
     async def attempts(self, who: Principal, callback_id: uuid.UUID) -> list[Attempt]:

@@ -76,7 +76,7 @@ class Queues:
         queue = Queue(id=id, name=name or id, settings=settings_from_dict(dict(settings)), skills=skills)
         self._check_telephony(who, QueueSettings(), queue.settings)
         check_dial_string("customer_dial_string", queue.settings.customer_dial_string, self.dial_contexts)
-        if not await self.store.create_queue(queue):
+        if not await self.store.create_queue(queue, now=self.clock()):  # created running: its first run opens
             raise Conflict(f"queue {id!r} exists already")
         return queue
 
@@ -104,7 +104,9 @@ class Queues:
             require(who, Permission.MANAGE_TELEPHONY)
 
     async def run_queue(self, who: Principal, queue_id: str, running: bool) -> tuple[Queue, int]:
-        """Start or stop a queue's callbacks (POM: its waiting callbacks wait for it, then resume)."""
+        """Start or stop a queue's callbacks (POM: its waiting callbacks wait for it, then resume). A start opens
+        a new run of the queue (POM's job, the reports' Job ID), a stop closes it; starting a running queue keeps
+        its run."""
         require(who, Permission.MANAGE_QUEUES)
         if (await self.queue(who, queue_id)).status is QueueStatus.TERMINATED:
             raise Conflict(f"queue {queue_id!r} is terminated: it neither starts nor stops again")

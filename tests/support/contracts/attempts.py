@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Attempt, CallbackType, CompletionStatus, InteractionState, Queue
+from cbdialer.domain.outcomes import after_disposition
 from cbdialer.ports import StartOutcome, StateChange
 from tests.support.contracts.common import (
     LEASE,
@@ -149,9 +150,9 @@ class AttemptContract:
         callback, attempt_id, owner = await live_call(store)
         heard, wrap_up = T0 + timedelta(seconds=10), T0 + timedelta(seconds=40)
         assert await store.record_result(attempt_id, agent_id="1001", heard_at=heard, dial_status="ANSWER",
-                                         hangup_cause=16, amd_status="HUMAN", wrap_up_until=wrap_up) is True
+                                         hangup_cause=16, amd_status="HUMAN", wrap_up_until=wrap_up, status=CompletionStatus.HANDLED) is True
         assert await store.record_result(attempt_id, agent_id="1001", heard_at=heard + LEASE, dial_status="BUSY",
-                                         hangup_cause=17, amd_status="", wrap_up_until=wrap_up + LEASE) is True
+                                         hangup_cause=17, amd_status="", wrap_up_until=wrap_up + LEASE, status=CompletionStatus.BUSY) is True
         assert await store.result_heard(attempt_id, heard_at=heard, dial_status="BUSY", hangup_cause=17,
                                         amd_status="") is False
         [attempt] = await store.attempts(callback.id)
@@ -163,7 +164,7 @@ class AttemptContract:
         [attempt] = await store.attempts(callback.id)
         assert (attempt.dial_status, attempt.result_at, attempt.ended_at) == ("ANSWER", heard, wrap_up)
         assert await store.record_result(attempt_id, agent_id="1001", heard_at=heard, dial_status="ANSWER",
-                                         hangup_cause=16, amd_status="", wrap_up_until=wrap_up) is False
+                                         hangup_cause=16, amd_status="", wrap_up_until=wrap_up, status=CompletionStatus.HANDLED) is False
 
     async def test_a_result_heard_for_another_process_is_recorded_once(self, store: Store) -> None:
         await add_agent(store)
@@ -242,12 +243,12 @@ class AttemptContract:
         new_start = T0 + timedelta(days=1)
         assert await store.set_disposition(callback.id, CompletionStatus.HANDLED) is False  # not in wrap-up yet
         assert await store.record_result(attempt_id, agent_id="1001", heard_at=T0, dial_status="ANSWER",
-                                         hangup_cause=16, amd_status="", wrap_up_until=T0 + LEASE)
+                                         hangup_cause=16, amd_status="", wrap_up_until=T0 + LEASE, status=CompletionStatus.HANDLED)
         assert await store.set_disposition(callback.id, CompletionStatus.CALLBACK_REQUESTED, new_start,
                                            agent_id="1002") is False
         assert await store.set_disposition(callback.id, CompletionStatus.CALLBACK_REQUESTED, new_start,
                                            agent_id="1001") is True
-        assert await store.take_disposition(attempt_id) == (CompletionStatus.CALLBACK_REQUESTED, new_start)
+        assert await store.take_disposition(attempt_id) == (CompletionStatus.CALLBACK_REQUESTED, new_start, None)
         [attempt] = await store.attempts(callback.id)
         assert (attempt.interaction_state, attempt.ended_at) == (InteractionState.ENDED, None)
         assert await store.set_disposition(callback.id, CompletionStatus.HANDLED) is False  # the take closed it
@@ -260,9 +261,50 @@ class AttemptContract:
         other, other_attempt, _ = await live_call(store, make_callback(T0 + LEASE, destination="+442079460013"),
                                                   agent="1002", now=T0 + LEASE)
         await store.record_result(other_attempt, agent_id="1002", heard_at=T0 + LEASE, dial_status="ANSWER",
-                                  hangup_cause=16, amd_status="", wrap_up_until=T0 + 2 * LEASE)
+                                  hangup_cause=16, amd_status="", wrap_up_until=T0 + 2 * LEASE, status=CompletionStatus.HANDLED)
         assert await store.take_disposition(other_attempt) is None
         assert await store.set_disposition(other.id, CompletionStatus.HANDLED) is False
+
+    async def test_the_line_result_limits_the_dispositions_and_one_may_name_the_agent(self, store: Store) -> None:
+        """Seed 002: after no answer or busy, the same options except Cancel (and no "handled"); callback
+        requested "for a particular agent & date/time" makes it that agent's callback."""
+        for agent in ("1001", "1002"):
+            await add_agent(store, agent)
+        callback, attempt_id, owner = await live_call(store, make_callback(type=CallbackType.TEAM, team_id="blue"))
+        assert await store.record_result(attempt_id, agent_id="1001", heard_at=T0, dial_status="BUSY",
+                                         hangup_cause=17, amd_status="", wrap_up_until=T0 + LEASE,
+                                         status=CompletionStatus.BUSY)
+        assert await store.set_disposition(callback.id, CompletionStatus.HANDLED) is False
+        assert await store.set_disposition(callback.id, CompletionStatus.ANSWERING_MACHINE) is False
+        assert await store.set_disposition(callback.id, CompletionStatus.NO_ANSWER) is True
+        new_start = T0 + timedelta(days=1)
+        assert await store.set_disposition(callback.id, CompletionStatus.CALLBACK_REQUESTED, new_start,
+                                           new_agent="1002") is True
+        assert await store.take_disposition(attempt_id) == (CompletionStatus.CALLBACK_REQUESTED, new_start, "1002")
+        live = await store.get_callback(callback.id)
+        step = after_disposition(live, Queue("sales", "Sales").settings, CompletionStatus.CALLBACK_REQUESTED,
+                                 now=T0 + LEASE, new_start=new_start, new_agent="1002", result=CompletionStatus.BUSY)
+        ended = await store.end_attempt(attempt_id, agent_id="1001", owner=owner, now=T0 + LEASE,
+                                        wrap_up_until=T0 + LEASE, step=step, dial_status="BUSY", hangup_cause=17,
+                                        amd_status="", actor="dialer")
+        assert (ended.callback.type, ended.callback.agent_id, ended.callback.team_id) == (CallbackType.AGENT, "1002",
+                                                                                         None)
+        assert (ended.callback.state, ended.callback.due_at) == (CallbackState.SCHEDULED, new_start)
+
+    async def test_call_now_by_an_agent_lasts_until_the_callback_is_in_a_call(self, store: Store) -> None:
+        await add_agent(store)
+        callback = make_callback()
+        await store.add_callback(callback, actor="test")
+        pressed = await store.transition(callback.id, expected=CallbackState.SCHEDULED, to=CallbackState.QUEUED,
+                                         reason=Reason.CALL_NOW, now=T0, actor="agent:1001", due_at=T0,
+                                         call_now_agent="1001")
+        assert pressed is not None and pressed.call_now_agent == "1001"
+        owner = uuid.uuid4()
+        [claimed] = await store.claim_due(owner, now=T0, limit=10, lease=LEASE)
+        assert claimed.call_now_agent == "1001"
+        started = await start(store, claimed, owner=owner, now=T0)
+        assert started.callback is not None and started.callback.call_now_agent is None
+        assert (await store.get_callback(callback.id)).call_now_agent is None
 
     async def test_a_wait_hands_the_lease_back_and_is_audited_once_per_change(self, store: Store) -> None:
         await add_agent(store)

@@ -1,9 +1,10 @@
 """The reports' conformance suite: the raw rows of the scheduled and completed reports (every column of
-`callbacks`, then the report's own), their periods and filters; the daemon's metrics."""
+`callbacks`, then one attempt's, real or dummy, with its agent's name and its queue run), their periods,
+filters and caps; contacts; the daemon's metrics."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,15 +12,20 @@ from typing import Any
 import pytest
 
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Callback, CompletionStatus, Queue
+from cbdialer.domain.models import Agent, Callback, CompletionStatus, Queue, QueueStatus
 from tests.support.contracts.common import LEASE, T0, Store, add_agent, end, live_call, make_callback
 
 CALLBACK_COLUMNS = [
     "id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at", "created_at",
     "updated_at", "agent_id", "team_id", "created_by", "customer_timezone", "remark", "attempts_count",
     "network_failures", "strict_retries", "completion_status", "lease_owner", "claimed_at", "version",
-    "assigned_agent", "assigned_at",
+    "assigned_agent", "assigned_at", "call_now_agent",
 ]
+
+# What each row adds: the queue's name, the contact, then one attempt (real, or a dummy's audit line) and its job.
+ATTEMPT_COLUMNS = ["queue_name", "contact_id", "attempt_id", "attempt_at", "attempt_ended_at", "serviced_by",
+                   "serviced_by_name", "custom_code", "attempt_status", "interaction_state", "dummy_reason", "job_id"]
+NO_ATTEMPT = dict.fromkeys(ATTEMPT_COLUMNS[2:-1])
 
 
 def columns(callback: Callback, **changes: Any) -> dict[str, Any]:
@@ -32,77 +38,185 @@ def columns(callback: Callback, **changes: Any) -> dict[str, Any]:
     return row
 
 
-def parsed(attempts: str) -> list[dict[str, Any]]:
-    return [{**a, "started_at": datetime.fromisoformat(a["started_at"]),
-             "ended_at": datetime.fromisoformat(a["ended_at"]) if a["ended_at"] else None}
-            for a in json.loads(attempts)]
+async def named_agents(store: Store, *ids: str) -> None:
+    for agent_id in ids:
+        assert await store.upsert_agent(Agent(id=agent_id, dial_string=f"PJSIP/agent-{agent_id}",
+                                              queues=frozenset({"sales"}), name=f"Agent {agent_id[-1]}"))
+
+
+async def runs_from(store: Store, at: datetime, queue_id: str = "sales") -> None:
+    """A run of the queue that opens at `at` (the fixture's queue opened its first run at the real time)."""
+    assert await store.set_queue_running(queue_id, False, now=at - timedelta(minutes=1), actor="test") is not None
+    assert await store.set_queue_running(queue_id, True, now=at, actor="test") is not None
 
 
 async def two_attempts(store: Store, callback: Callback, *, then: CompletionStatus | None
-                       ) -> tuple[Callback, datetime, uuid.UUID]:
+                       ) -> tuple[Callback, datetime, uuid.UUID, list[uuid.UUID]]:
     """A first attempt by agent 1001 at T0, unanswered; a second by agent 1002 at the recall, ended in `then`
-    (or left live). Returns the callback as it is, the second attempt's start and its owner."""
-    live, attempt_id, owner = await live_call(store, callback)
-    recalled = (await end(store, live, attempt_id, owner=owner, status=CompletionStatus.NO_ANSWER,
+    (or left live). Returns the callback as it is, the second attempt's start, its owner and both attempts."""
+    live, first, owner = await live_call(store, callback)
+    recalled = (await end(store, live, first, owner=owner, status=CompletionStatus.NO_ANSWER,
                           dial_status="NOANSWER", now=T0 + timedelta(seconds=10))).callback
     second_start = recalled.due_at
-    live, attempt_id, owner = await live_call(store, recalled, agent="1002", now=second_start)
+    live, second, owner = await live_call(store, recalled, agent="1002", now=second_start)
     if then is None:
-        return live, second_start, owner
-    ended = await end(store, live, attempt_id, owner=owner, agent="1002", status=then,
+        return live, second_start, owner, [first, second]
+    ended = await end(store, live, second, owner=owner, agent="1002", status=then,
                       now=second_start + timedelta(seconds=20, microseconds=250000))
-    return ended.callback, second_start, owner
+    return ended.callback, second_start, owner, [first, second]
+
+
+async def hold(store: Store, callback: Callback, reason: Reason, at: datetime, until: datetime) -> Callback:
+    """Claimed at `at` and held (back to scheduled, due at `until`) for `reason`, as the scheduler does."""
+    owner = uuid.uuid4()
+    assert [c.id for c in await store.claim_due(owner, now=at, limit=10, lease=LEASE)] == [callback.id]
+    held = await store.transition(callback.id, expected=CallbackState.QUEUED, to=CallbackState.SCHEDULED,
+                                  reason=reason, now=at, actor="scheduler", owner=owner, due_at=until)
+    assert held is not None
+    return held
+
+
+def window(**filters: Any) -> dict[str, Any]:
+    return {"start": T0 - timedelta(hours=3), "end": T0 + timedelta(hours=3), "agent_id": None, "queue_id": None,
+            "limit": 100, **filters}
 
 
 class ReportContract:
-    async def test_the_scheduled_report_has_every_column_and_the_last_attempt(self, store: Store) -> None:
-        await store.save_queue(Queue(id="support", name="Support"))
-        for agent in ("1001", "1002"):
-            await add_agent(store, agent)
+    async def test_the_scheduled_report_has_a_row_per_attempt_with_every_column(self, store: Store) -> None:
+        await store.save_queue(Queue(id="support", name="Support"), now=T0 - timedelta(hours=4))
+        await runs_from(store, T0 - timedelta(hours=4))
+        await named_agents(store, "1001", "1002")
         later = T0 + timedelta(hours=1)
         mine = make_callback(created_at=T0 - timedelta(hours=2), created_by="1001")
         theirs = make_callback(later, created_at=T0 - timedelta(hours=1), created_by="1002", queue_id="support",
-                               team_id="blue", customer_timezone="Europe/Paris")
-        at_the_end = make_callback(later, created_at=T0)
-        too_early = make_callback(later, created_at=T0 - timedelta(hours=3))
+                               team_id="blue", customer_timezone="Europe/Paris", destination="+442079460013")
+        at_the_end = make_callback(later, created_at=T0, destination="+442079460014")
+        too_early = make_callback(later, created_at=T0 - timedelta(hours=3), destination="+442079460015")
         for c in (theirs, at_the_end, too_early):
             await store.add_callback(c, actor="test")
         await store.add_callback(mine, actor="test")
-        live, second_start, owner = await two_attempts(store, mine, then=None)
-        [attempt] = [a for a in await store.attempts(mine.id) if a.ended_at is None]
-        await store.record_result(attempt.id, agent_id="1002", heard_at=second_start, dial_status="ANSWER",
-                                  hangup_cause=16, amd_status="", wrap_up_until=second_start + LEASE)
+        live, second_start, owner, attempts = await two_attempts(store, mine, then=None)
+        await store.record_result(attempts[1], agent_id="1002", heard_at=second_start, dial_status="ANSWER",
+                                  hangup_cause=16, amd_status="", wrap_up_until=second_start + LEASE,
+                                  status=CompletionStatus.HANDLED)
         assert await store.set_disposition(mine.id, CompletionStatus.ANSWERING_MACHINE)
 
         async def report(**filters: Any) -> list[dict[str, Any]]:
-            values: dict[str, Any] = {"start": T0 - timedelta(minutes=150), "end": T0, "agent_id": None,
-                                      "queue_id": None, "limit": 100}
-            return await store.report("scheduled", **{**values, **filters})
+            return await store.report("scheduled", **window(**{"start": T0 - timedelta(minutes=150), "end": T0,
+                                                                **filters}))
 
         rows = await report()
-        assert [list(r) for r in rows] == [CALLBACK_COLUMNS + ["queue_name", "serviced_by", "attempt_at",
-                                                               "custom_code"]] * 2
-        assert rows[0] == columns(live, updated_at=second_start, version=5, lease_owner=owner,
-                                  claimed_at=second_start) | {
-            "queue_name": "Sales", "serviced_by": "1002", "attempt_at": second_start,
-            "custom_code": "answering_machine"}
-        assert (rows[0]["state"], rows[0]["completion_status"], rows[0]["attempts_count"]) == (
-            "in_progress", "no_answer", 1)
+        assert [list(r) for r in rows] == [CALLBACK_COLUMNS + ATTEMPT_COLUMNS] * 3
+        assert [(r["id"], r["attempt_id"]) for r in rows] == [(mine.id, attempts[0]), (mine.id, attempts[1]),
+                                                               (theirs.id, None)]
+        mine_row = columns(live, updated_at=second_start, version=5, lease_owner=owner, claimed_at=second_start)
+        assert rows[0] | {"job_id": None, "contact_id": None} == mine_row | {
+            "queue_name": "Sales", "contact_id": None, "attempt_id": attempts[0], "attempt_at": T0,
+            "attempt_ended_at": T0 + timedelta(seconds=10), "serviced_by": "1001", "serviced_by_name": "Agent 1",
+            "custom_code": None, "attempt_status": "no_answer", "interaction_state": "ended", "dummy_reason": None,
+            "job_id": None}
+        assert rows[1] | {"job_id": None, "contact_id": None} == mine_row | {
+            "queue_name": "Sales", "contact_id": None, "attempt_id": attempts[1], "attempt_at": second_start,
+            "attempt_ended_at": None, "serviced_by": "1002", "serviced_by_name": "Agent 2",
+            "custom_code": "answering_machine", "attempt_status": "handled", "interaction_state": "wrap_up",
+            "dummy_reason": None, "job_id": None}
+        assert rows[2] | {"job_id": None, "contact_id": None} == columns(theirs) | {
+            "queue_name": "Support", "contact_id": None, **NO_ATTEMPT, "job_id": None}
         assert all(type(r[name]) is str for r in rows for name in ("type", "state", "reason"))
-        assert rows[1] == columns(theirs) | {"queue_name": "Support", "serviced_by": None, "attempt_at": None,
-                                             "custom_code": None}
+        assert all(type(r["contact_id"]) is int and type(r["job_id"]) is int for r in rows)
+        assert rows[0]["job_id"] == rows[1]["job_id"] != rows[2]["job_id"]  # sales' run, then support's
         assert [r["id"] for r in await report(agent_id="1002")] == [theirs.id]  # the creator
         assert [r["id"] for r in await report(queue_id="support")] == [theirs.id]
-        assert [r["id"] for r in await report(limit=1)] == [mine.id]
+        assert [r["attempt_id"] for r in await report(limit=1)] == [attempts[0]]  # the cap counts rows
         assert await report(agent_id="1003") == []
-        assert [r["id"] for r in await report(end=T0 + timedelta(seconds=1))] == [mine.id, theirs.id,
+        assert [r["id"] for r in await report(end=T0 + timedelta(seconds=1))] == [mine.id, mine.id, theirs.id,
                                                                                   at_the_end.id]
+
+    async def test_holds_and_skips_are_dummy_attempts_in_time_order(self, store: Store) -> None:
+        """Seed 001: "POM assigns some of the completion codes to dummy attempts": a DNC hold, a postponement
+        and a calling-window hold each make a row, and so does the expiry; a wait for a dial slot does not."""
+        await add_agent(store)
+        callback = make_callback(created_at=T0 - timedelta(minutes=5))
+        await store.add_callback(callback, actor="test")
+        held = await hold(store, callback, Reason.RESTRICTED_DNC, T0, T0 + timedelta(minutes=30))
+        held = await hold(store, held, Reason.POSTPONED, T0 + timedelta(minutes=30), T0 + timedelta(hours=1))
+        owner = uuid.uuid4()
+        [queued] = await store.claim_due(owner, now=T0 + timedelta(hours=1), limit=1, lease=LEASE)
+        assert await store.wait(queued, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE,
+                                due_at=T0 + timedelta(hours=2), now=T0 + timedelta(hours=1), actor="dialer")
+        [queued] = await store.claim_due(owner, now=T0 + timedelta(hours=2), limit=1, lease=LEASE)
+        held = await store.transition(queued.id, expected=CallbackState.QUEUED, to=CallbackState.SCHEDULED,
+                                      reason=Reason.RESTRICTED_TIME, now=T0 + timedelta(hours=2), actor="scheduler",
+                                      owner=owner, due_at=T0 + timedelta(hours=4))
+        assert held is not None
+        expired_at = T0 + timedelta(hours=4)
+        assert await store.transition(callback.id, expected=CallbackState.SCHEDULED, to=CallbackState.EXPIRED,
+                                      reason=Reason.EXPIRED, now=expired_at, actor="scheduler")
+        rows = await store.report("scheduled", **window())
+        assert [(r["attempt_at"], r["dummy_reason"], r["attempt_id"], r["serviced_by"]) for r in rows] == [
+            (T0, "restricted_dnc", None, None), (T0 + timedelta(minutes=30), "postponed", None, None),
+            (T0 + timedelta(hours=2), "restricted_time", None, None), (expired_at, "expired", None, None)]
+        completed = await store.report("completed", **window(end=T0 + timedelta(hours=5)))
+        assert [(r["ended_at"], r["attempt_at"], r["dummy_reason"]) for r in completed] == [
+            (expired_at, r["attempt_at"], r["dummy_reason"]) for r in rows]
+
+    async def test_each_row_names_the_queue_run_open_at_its_attempt(self, store: Store) -> None:
+        """Seed 001's Job ID: a run opens each time the queue starts and closes when it stops; a start of a
+        running queue keeps its run; a callback without attempts has the run open when it was made, if any."""
+        await named_agents(store, "1001", "1002")
+        await runs_from(store, T0 - timedelta(hours=2))
+        assert await store.set_queue_running("sales", True, now=T0 - timedelta(hours=1), actor="test") == 0
+        callback = make_callback(created_at=T0 - timedelta(minutes=90))
+        await store.add_callback(callback, actor="test")
+        live, first, owner = await live_call(store, callback)
+        recalled = (await end(store, live, first, owner=owner, status=CompletionStatus.NO_ANSWER,
+                              dial_status="NOANSWER", now=T0 + timedelta(seconds=10))).callback
+        assert await store.set_queue_running("sales", False, now=T0 + timedelta(minutes=1), actor="test") == 1
+        parked = make_callback(T0 + timedelta(hours=1), created_at=T0 + timedelta(minutes=2),
+                               destination="+442079460013", state=CallbackState.WAITING_FOR_QUEUE)
+        await store.add_callback(parked, actor="test")
+        restart = T0 + timedelta(minutes=5)
+        # Two starts at once, as two processes would: one run.
+        await asyncio.gather(*(store.set_queue_running("sales", True, now=restart, actor=f"p{i}") for i in (1, 2)))
+        resumed = await store.get_callback(recalled.id)
+        await live_call(store, resumed, agent="1002", now=resumed.due_at)
+        rows = await store.report("scheduled", **window())
+        assert [(r["id"], r["attempt_at"]) for r in rows] == [(callback.id, T0), (callback.id, resumed.due_at),
+                                                               (parked.id, None)]
+        before, after, waiting = (r["job_id"] for r in rows)
+        assert type(before) is int and type(after) is int and before != after and waiting is None
+        # The run of the creation time (no attempt yet), and the same run for everything during it.
+        early = make_callback(T0 + timedelta(hours=2), created_at=restart + timedelta(minutes=1),
+                              destination="+442079460014")
+        await store.add_callback(early, actor="test")
+        [row] = [r for r in await store.report("scheduled", **window()) if r["id"] == early.id]
+        assert row["job_id"] == after
+        await store.terminate_queue("sales", now=T0 + timedelta(minutes=10), actor="test")
+        late = make_callback(T0 + timedelta(hours=2), created_at=T0 + timedelta(minutes=11),
+                             destination="+442079460015", state=CallbackState.WAITING_FOR_QUEUE)
+        await store.add_callback(late, actor="test")
+        [row] = [r for r in await store.report("scheduled", **window()) if r["id"] == late.id]
+        assert row["job_id"] is None  # terminated: its run closed
+        assert (await store.get_queue("sales")).status is QueueStatus.TERMINATED
+
+    async def test_a_contact_is_one_per_number_with_its_callbacks(self, store: Store) -> None:
+        await store.save_queue(Queue(id="support", name="Support"))
+        first = make_callback(created_at=T0 - timedelta(hours=2))
+        again = make_callback(created_at=T0 - timedelta(hours=1), queue_id="support")
+        other = make_callback(created_at=T0 - timedelta(minutes=30), destination="+442079460099")
+        for c in (first, again, other):
+            await store.add_callback(c, actor="test")
+        rows = {r["id"]: r["contact_id"] for r in await store.report("scheduled", **window())}
+        assert rows[first.id] == rows[again.id] != rows[other.id]
+        contact_id, callbacks = await store.contact("+442079460012", limit=10)
+        assert contact_id == rows[first.id] and [c.id for c in callbacks] == [again.id, first.id]
+        assert (await store.contact("+442079460012", limit=1))[1] == [await store.get_callback(again.id)]
+        assert await store.contact("+442079460098", limit=10) is None
 
     async def test_the_completed_report_lists_what_ended_in_the_period_with_every_attempt(
             self, store: Store) -> None:
         await store.save_queue(Queue(id="support", name="Support"))
-        for agent in ("1001", "1002", "1003"):
-            await add_agent(store, agent)
+        await named_agents(store, "1001", "1002", "1003")
         later = T0 + timedelta(hours=1)
         reached = make_callback()
         cancelled, waiting, cancelled_late = (make_callback(later, destination=f"+44207946005{i}") for i in range(3))
@@ -114,39 +228,42 @@ class ReportContract:
                                   (cancelled_late, later + LEASE, CallbackState.CANCELLED, Reason.CANCELLED)):
             await store.transition(c.id, expected=CallbackState.SCHEDULED, to=to, reason=reason, now=at, actor="test")
         await store.add_callback(reached, actor="test")
-        done, second_start, _ = await two_attempts(store, reached, then=CompletionStatus.HANDLED)
+        done, second_start, _, attempts = await two_attempts(store, reached, then=CompletionStatus.HANDLED)
         done_at = second_start + timedelta(seconds=20, microseconds=250000)
         expired_start = done_at + LEASE
-        expired, _, owner = await live_call(store, make_callback(expired_start, destination="+442079460060"),
-                                            agent="1003", now=expired_start)
+        expired, aborted, owner = await live_call(store, make_callback(expired_start, destination="+442079460060"),
+                                                  agent="1003", now=expired_start)
         await store.transition(expired.id, expected=CallbackState.IN_PROGRESS, to=CallbackState.EXPIRED,
                                reason=Reason.EXPIRED, now=expired_start + LEASE, actor="dialer", owner=owner)
 
         async def report(**filters: Any) -> list[dict[str, Any]]:
-            values: dict[str, Any] = {"start": T0, "end": later, "agent_id": None, "queue_id": None, "limit": 100}
-            return await store.report("completed", **{**values, **filters})
+            return await store.report("completed", **window(**{"start": T0, "end": later, **filters}))
 
         rows = await report()
-        assert [r["id"] for r in rows] == [cancelled.id, purged.id, reached.id, expired.id]
-        assert [list(r) for r in rows] == [CALLBACK_COLUMNS + ["queue_name", "ended_at", "attempts"]] * 4
-        assert rows[0] == columns(await store.get_callback(cancelled.id), updated_at=T0 + timedelta(seconds=30),
-                                  version=1) | {"queue_name": "Sales", "ended_at": T0 + timedelta(seconds=30),
-                                                "attempts": "[]"}
+        assert [(r["id"], r["attempt_id"], r["dummy_reason"]) for r in rows] == [
+            (cancelled.id, None, None), (purged.id, None, None), (reached.id, attempts[0], None),
+            (reached.id, attempts[1], None), (expired.id, aborted, None), (expired.id, None, "expired")]
+        assert [list(r) for r in rows] == [CALLBACK_COLUMNS + ["ended_at"] + ATTEMPT_COLUMNS] * 6
+        assert rows[0] | {"contact_id": None, "job_id": None} == columns(
+            await store.get_callback(cancelled.id), updated_at=T0 + timedelta(seconds=30), version=1) | {
+            "ended_at": T0 + timedelta(seconds=30), "queue_name": "Sales", "contact_id": None, **NO_ATTEMPT,
+            "job_id": None}
         assert (rows[1]["queue_name"], rows[1]["state"], rows[1]["ended_at"]) == (
             "Support", "purged", T0 + timedelta(seconds=40))
-        assert (rows[2]["state"], rows[2]["completion_status"], rows[2]["ended_at"]) == (
-            "completed", "handled", done_at)
-        assert rows[2]["attempts"].startswith('[{"started_at" : "')  # json_agg's text, as PostgreSQL writes it
-        assert parsed(rows[2]["attempts"]) == [
-            {"started_at": T0, "ended_at": T0 + timedelta(seconds=10), "agent": "1001", "state": "no_answer"},
-            {"started_at": second_start, "ended_at": done_at, "agent": "1002", "state": "handled"}]
-        assert parsed(rows[3]["attempts"]) == [
-            {"started_at": expired_start, "ended_at": None, "agent": "1003", "state": "offered"}]
-        assert [r["id"] for r in await report(agent_id="1001")] == [reached.id]  # any attempt's agent
+        assert [(r["state"], r["completion_status"], r["ended_at"]) for r in rows[2:4]] == [
+            ("completed", "handled", done_at)] * 2
+        assert [(r["attempt_at"], r["attempt_ended_at"], r["serviced_by"], r["serviced_by_name"],
+                 r["attempt_status"], r["interaction_state"]) for r in rows[2:]] == [
+            (T0, T0 + timedelta(seconds=10), "1001", "Agent 1", "no_answer", "ended"),
+            (second_start, done_at, "1002", "Agent 2", "handled", "ended"),
+            (expired_start, None, "1003", "Agent 3", None, "offered"),
+            (expired_start + LEASE, None, None, None, None, None)]
+        assert [r["id"] for r in await report(agent_id="1001")] == [reached.id] * 2  # any attempt's agent
         assert await report(agent_id="1004") == []
         assert [r["id"] for r in await report(queue_id="support")] == [purged.id]
-        assert [r["id"] for r in await report(limit=2)] == [cancelled.id, purged.id]
-        assert [r["id"] for r in await report(start=T0 + timedelta(seconds=35))] == [purged.id, reached.id, expired.id]
+        assert [r["id"] for r in await report(limit=3)] == [cancelled.id, purged.id, reached.id]
+        assert [r["id"] for r in await report(start=T0 + timedelta(seconds=35))] == [purged.id] + [reached.id] * 2 \
+            + [expired.id] * 2
         assert done == await store.get_callback(reached.id)
 
     async def test_an_unknown_report_is_refused(self, store: Store) -> None:

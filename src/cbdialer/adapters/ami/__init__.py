@@ -14,6 +14,9 @@ from cbdialer.adapters.ami.events import (
     Newchannel,
     OriginateResponse,
     OtherEvent,
+    QueueCallAnswered,
+    QueueCallEnded,
+    caller_withheld,
     parse_event,
 )
 from cbdialer.adapters.ami.link import (
@@ -53,5 +56,8 @@ __all__ = [
     "OriginateRequest",
     "OriginateResponse",
     "OtherEvent",
+    "QueueCallAnswered",
+    "QueueCallEnded",
+    "caller_withheld",
     "parse_event",
 ]

@@ -16,7 +16,22 @@ from cbdialer.ports.telephony import (
     LinkDown,
     LinkUp,
     OriginateResponse,
+    QueueCallAnswered,
+    QueueCallEnded,
 )
+
+
+def caller_withheld(number: str, presentation: str = "") -> bool:
+    """The one withheld rule: a hidden presentation (prohib...), or no number to call (missing, Asterisk's
+    <unknown>, or what trunks put for a hidden caller: anonymous, unknown)."""
+    number = number.strip().lower()
+    return (not number or presentation.strip().lower().startswith("prohib")
+            or number in ("anonymous", "unknown", "<unknown>"))
+
+
+def _caller_number(number: str) -> str:
+    number = number.strip()
+    return "" if number == "<unknown>" else number
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -87,6 +102,8 @@ AmiEvent = (
     | DeviceStateChange
     | AttemptReport
     | InboundCall
+    | QueueCallAnswered
+    | QueueCallEnded
     | OtherEvent
 )
 
@@ -143,13 +160,27 @@ def parse_event(headers: Mapping[str, str]) -> AmiEvent:
         return DeviceStateChange(device=get("device", ""), state=get("state", ""))
     if name == "FullyBooted":
         return FullyBooted(status=get("status", ""))
+    if name in ("AgentConnect", "AgentComplete"):
+        # The caller channel's snapshot (Channel, Uniqueid, CallerIDNum, ...), then the member's (Dest...).
+        number = _caller_number(get("calleridnum", ""))
+        shown = _caller_number(get("calleridname", ""))
+        queue, member, uniqueid = get("queue", ""), get("interface", ""), get("uniqueid", "")
+        member_uniqueid = get("destuniqueid", "")
+        if name == "AgentConnect":
+            return QueueCallAnswered(asterisk_queue=queue, member=member, caller_number=number, caller_name=shown,
+                                     withheld=caller_withheld(number), caller_uniqueid=uniqueid,
+                                     member_uniqueid=member_uniqueid, caller_channel=get("channel", ""))
+        # A caller gone before the event: no caller fields at all (not a withheld caller, an unknown one).
+        return QueueCallEnded(asterisk_queue=queue, member=member, caller_number=number, caller_name=shown,
+                              withheld=bool(uniqueid) and caller_withheld(number), caller_uniqueid=uniqueid,
+                              member_uniqueid=member_uniqueid, talk_seconds=_int(get("talktime")),
+                              reason=get("reason", ""))
     if name == "UserEvent":
         user_event = get("userevent", "")
         if user_event == "CbdialerInbound":
-            number = get("callernumber", "").strip()
-            presentation = get("callerpresentation", "").lower()
-            withheld = not number or presentation.startswith("prohib") or number.lower() in ("anonymous", "unknown")
-            return InboundCall(caller_number=number, withheld=withheld, channel=get("channel", ""))
+            number = _caller_number(get("callernumber", ""))
+            return InboundCall(caller_number=number, withheld=caller_withheld(number, get("callerpresentation", "")),
+                               channel=get("channel", ""), uniqueid=get("uniqueid", ""))
         if user_event.startswith(_USER_EVENT_PREFIX) and get("attemptid"):
             return AttemptReport(
                 kind=user_event.removeprefix(_USER_EVENT_PREFIX),

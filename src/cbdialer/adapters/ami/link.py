@@ -293,6 +293,7 @@ class AmiLink:
                 application=item.get("application", ""),
                 duration=item.get("duration", ""),
                 bridge_id=item.get("bridgeid", ""),
+                caller_name=item.get("calleridname", ""),
             )
             for item in items
             if item.get("event") == "CoreShowChannel"

@@ -117,6 +117,8 @@ WITH changed AS (
                            WHEN assigned_agent IS NOT DISTINCT FROM $15::text THEN assigned_at ELSE $11 END,
         assigned_agent = CASE WHEN $14 THEN $15::text ELSE assigned_agent END,
         end_at = COALESCE($16, end_at),
+        -- $17: the agent who pressed Call Now (cleared by a trigger once the callback is in a call)
+        call_now_agent = COALESCE($17::text, call_now_agent),
         updated_at = $11, version = version + 1
     WHERE id = $1 AND state = $2 AND ($12::uuid IS NULL OR lease_owner = $12)
     RETURNING *
@@ -305,6 +307,9 @@ WITH finished AS (
     UPDATE callbacks SET state = $11, reason = $12, due_at = COALESCE($13, due_at),
         attempts_count = COALESCE($14, attempts_count), network_failures = COALESCE($15, network_failures),
         completion_status = $3, end_at = COALESCE($16, end_at), lease_owner = NULL,
+        -- $18: callback_requested for a particular agent (seed 002): it becomes that agent's callback
+        type = CASE WHEN $18::text IS NULL THEN type ELSE 'agent' END, agent_id = COALESCE($18::text, agent_id),
+        team_id = CASE WHEN $18::text IS NULL THEN team_id END,
         updated_at = $2, version = version + 1
     WHERE id = (SELECT callback_id FROM finished) AND state = 'in_progress' AND lease_owner = $10
     RETURNING *
@@ -324,7 +329,9 @@ WITH recorded AS (
         dial_status = CASE WHEN result_at IS NULL THEN $3 ELSE dial_status END,
         hangup_cause = CASE WHEN result_at IS NULL THEN $4 ELSE hangup_cause END,
         amd_status = CASE WHEN result_at IS NULL THEN $5 ELSE amd_status END,
-        result_at = COALESCE(result_at, $2), interaction_state = 'wrap_up'
+        result_at = COALESCE(result_at, $2), interaction_state = 'wrap_up',
+        -- the status the result means ($8): the dispositions allowed in the wrap-up depend on it
+        completion_status = COALESCE(completion_status, $8)
     WHERE id = $1 AND ended_at IS NULL
     RETURNING id
 ), released AS (
@@ -341,11 +348,11 @@ WHERE id = $1 AND ended_at IS NULL AND result_at IS NULL
 RETURNING id;
 
 -- name: attempt_disposition_set
--- Only while the agent wraps up the call (and, given $4, only the agent who had the call); the dialer applies
--- it when the wrap-up ends.
-UPDATE attempts SET disposition = $2, disposition_start = $3
+-- Only while the agent wraps up the call (and, given $4, only the agent who had the call), and only after a
+-- line's result that allows it ($5); the dialer applies it when the wrap-up ends. $6: the agent to call back.
+UPDATE attempts SET disposition = $2, disposition_start = $3, disposition_agent = $6
 WHERE callback_id = $1 AND ended_at IS NULL AND interaction_state = 'wrap_up'
-  AND ($4::text IS NULL OR agent_id = $4)
+  AND ($4::text IS NULL OR agent_id = $4) AND completion_status = ANY($5::text[])
 RETURNING id;
 
 -- name: attempt_disposition_take
@@ -353,7 +360,7 @@ RETURNING id;
 -- statement, so that a disposition is either applied or refused, never accepted and then lost.
 UPDATE attempts SET interaction_state = 'ended'
 WHERE id = $1 AND ended_at IS NULL
-RETURNING disposition, disposition_start;
+RETURNING disposition, disposition_start, disposition_agent;
 
 -- name: attempts_of_callback
 SELECT * FROM attempts WHERE callback_id = $1 ORDER BY started_at;
@@ -382,6 +389,22 @@ UPDATE queues SET name = $2, settings = $3::jsonb, skills = $4, updated_at = now
 -- name: queue_set_status
 -- A terminated queue stays so.
 UPDATE queues SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'terminated' RETURNING id;
+
+-- name: queue_lock
+-- The queue's status before a start, stop or save changes it, its row locked to the end of the transaction:
+-- two starts at once are one start and one repeat, whichever process makes them.
+SELECT status FROM queues WHERE id = $1 FOR UPDATE;
+
+-- name: queue_run_open
+-- A run of the queue (POM's job) opens when it starts; a queue that runs already keeps its open run (the
+-- partial unique index queue_runs_open admits one). $2 NULL: the database's now (a queue saved whole).
+INSERT INTO queue_runs (queue_id, started_at) VALUES ($1, coalesce($2::timestamptz, now()))
+ON CONFLICT (queue_id) WHERE stopped_at IS NULL DO NOTHING;
+
+-- name: queue_run_close
+-- The queue stopped (or was terminated): its open run ends, never before it began.
+UPDATE queue_runs SET stopped_at = greatest(coalesce($2::timestamptz, now()), started_at)
+WHERE queue_id = $1 AND stopped_at IS NULL;
 
 -- name: queue_callbacks_terminate
 -- The queue is stopped for good: what waits ends as queue_terminated, each with its audit line; live
@@ -454,8 +477,8 @@ SELECT
 -- ==== agents and teams (store/agents.py) ========================================================================
 
 -- name: agent_upsert
-INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills;
+INSERT INTO agents (id, dial_string, skills, name) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET dial_string = EXCLUDED.dial_string, skills = EXCLUDED.skills, name = EXCLUDED.name;
 
 -- name: agent_queues_remove_others
 DELETE FROM agent_queues WHERE agent_id = $1 AND NOT (queue_id = ANY ($2::text[]));
@@ -464,19 +487,21 @@ DELETE FROM agent_queues WHERE agent_id = $1 AND NOT (queue_id = ANY ($2::text[]
 INSERT INTO agent_queues (agent_id, queue_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING;
 
 -- name: agents_of_queue
-SELECT r.* FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id WHERE q.queue_id = $1 ORDER BY r.id;
+-- The agent's name is read from its row (the routing view holds what routing needs).
+SELECT r.*, a.name FROM agent_routing r JOIN agent_queues q ON q.agent_id = r.id JOIN agents a ON a.id = r.id
+WHERE q.queue_id = $1 ORDER BY r.id;
 
 -- name: agent_get
-SELECT * FROM agent_routing WHERE id = $1;
+SELECT r.*, a.name FROM agent_routing r JOIN agents a ON a.id = r.id WHERE r.id = $1;
 
 -- name: agent_set_ready
 UPDATE agents SET ready = $2 WHERE id = $1 RETURNING id;
 
 -- name: agents_list
-SELECT * FROM agent_routing ORDER BY id;
+SELECT r.*, a.name FROM agent_routing r JOIN agents a ON a.id = r.id ORDER BY r.id;
 
 -- name: agent_insert
-INSERT INTO agents (id, dial_string, skills) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id;
+INSERT INTO agents (id, dial_string, skills, name) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id;
 
 -- name: agent_teams_remove_others
 DELETE FROM agent_teams WHERE agent_id = $1 AND NOT (team_id = ANY ($2::text[]));
@@ -548,6 +573,48 @@ DELETE FROM excluded_numbers WHERE number = $1 RETURNING number;
 SELECT number, added_at, added_by FROM excluded_numbers ORDER BY number LIMIT $1;
 
 
+-- ==== agent calls: the agents' inbound queue calls (store/calls.py) =============================================
+
+-- name: agent_call_record
+-- AgentConnect or AgentComplete, heard by every dialer process: one row per caller channel (its Uniqueid). A
+-- second hearing merges: the first id, agent, queue and answer time stay, withheld once is withheld for good
+-- (the number dropped), the first end stays. The agent's older calls not ended end at this one's answer (an
+-- agent takes one queue call at a time). The prune (agent_calls_prune) follows in the same transaction.
+WITH written AS (
+    INSERT INTO agent_calls AS c (id, caller_uniqueid, agent_id, asterisk_queue, queue_id, caller_number,
+                                  caller_name, withheld, answered_at, ended_at, member_uniqueid)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (caller_uniqueid) DO UPDATE SET
+        withheld = c.withheld OR EXCLUDED.withheld,
+        caller_number = CASE WHEN EXCLUDED.withheld THEN '' ELSE c.caller_number END,
+        ended_at = coalesce(c.ended_at, EXCLUDED.ended_at)
+    RETURNING *
+), older_ended AS (
+    UPDATE agent_calls o SET ended_at = w.answered_at
+    FROM written w
+    WHERE o.agent_id = w.agent_id AND o.ended_at IS NULL AND o.answered_at < w.answered_at
+      AND o.caller_uniqueid <> w.caller_uniqueid
+)
+SELECT * FROM written;
+
+-- name: agent_calls_prune
+-- Only the agent's $2 newest calls are kept.
+DELETE FROM agent_calls WHERE agent_id = $1 AND id IN (
+    SELECT id FROM agent_calls WHERE agent_id = $1 ORDER BY answered_at DESC, id DESC OFFSET $2);
+
+-- name: agent_calls_end_gone
+-- After a (re)connect: the calls whose ends were not heard. Not ended, answered before the live channels were
+-- read ($2, so that a call answered meanwhile is not taken for gone), caller channel not among them ($1).
+UPDATE agent_calls SET ended_at = $3
+WHERE ended_at IS NULL AND answered_at < $2 AND NOT (caller_uniqueid = ANY ($1::text[]));
+
+-- name: agent_calls_of_agent
+SELECT * FROM agent_calls WHERE agent_id = $1 ORDER BY answered_at DESC, id DESC LIMIT $2;
+
+-- name: agent_call_get
+SELECT * FROM agent_calls WHERE agent_id = $1 AND id = $2;
+
+
 -- ==== API tokens (store/tokens.py) ==============================================================================
 
 -- name: token_insert
@@ -571,40 +638,87 @@ UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RE
 -- ==== reports and metrics (store/reports.py) ====================================================================
 
 -- name: report_scheduled
--- Callbacks Scheduled Details (seed 001): callbacks created in [$1, $2), by creator agent and queue, with
--- the last attempt (serviced by, attempt time, the agent's disposition and the system's status).
-SELECT c.*, q.name AS queue_name, a.agent_id AS serviced_by, a.started_at AS attempt_at,
-       a.disposition AS custom_code
-FROM callbacks c
+-- Callbacks Scheduled Details (seed 001): callbacks created in [$1, $2), by creator agent ($3) and queue ($4),
+-- one row per interaction attempt, real or dummy (seed 001: POM gives some completion codes to dummy attempts:
+-- here each audit line whose reason is one of $6, the domain's DUMMY_REASONS), in time order; a callback with
+-- neither has one row. Each row has the contact, the attempt's agent by name, and the job: the queue's run open
+-- at the attempt's start (for a callback without attempts, at its creation; none while the queue was
+-- stopped). At most $5 callbacks and $5 rows, found by the creation-time indexes.
+WITH picked AS (
+    SELECT * FROM callbacks
+    WHERE created_at >= $1 AND created_at < $2
+      AND ($3::text IS NULL OR created_by = $3)
+      AND ($4::text IS NULL OR queue_id = $4)
+    ORDER BY created_at, id
+    LIMIT $5
+)
+SELECT c.*, q.name AS queue_name, k.id AS contact_id, t.attempt_id, t.at AS attempt_at,
+       t.ended_at AS attempt_ended_at, t.agent_id AS serviced_by, g.name AS serviced_by_name,
+       t.disposition AS custom_code, t.completion_status AS attempt_status, t.interaction_state, t.dummy_reason,
+       CASE WHEN r.stopped_at IS NULL OR r.stopped_at > coalesce(t.at, c.created_at) THEN r.id END AS job_id
+FROM picked c
 JOIN queues q ON q.id = c.queue_id
+LEFT JOIN contacts k ON k.number = c.destination
 LEFT JOIN LATERAL (
-    SELECT agent_id, started_at, disposition FROM attempts WHERE callback_id = c.id ORDER BY started_at DESC LIMIT 1
-) a ON true
-WHERE c.created_at >= $1 AND c.created_at < $2
-  AND ($3::text IS NULL OR c.created_by = $3)
-  AND ($4::text IS NULL OR c.queue_id = $4)
-ORDER BY c.created_at, c.id
+    SELECT a.id AS attempt_id, a.started_at AS at, a.ended_at, a.agent_id, a.disposition, a.completion_status,
+           a.interaction_state, NULL::text AS dummy_reason, NULL::bigint AS event_id
+    FROM attempts a WHERE a.callback_id = c.id
+    UNION ALL
+    SELECT NULL, e.at, NULL, NULL, NULL, NULL, NULL, e.reason, e.id
+    FROM callback_events e WHERE e.callback_id = c.id AND e.reason = ANY ($6::text[])
+) t ON true
+LEFT JOIN agents g ON g.id = t.agent_id
+-- The run that started last at or before the moment (one index probe); it is the job if still open then.
+LEFT JOIN LATERAL (
+    SELECT id, stopped_at FROM queue_runs WHERE queue_id = c.queue_id AND started_at <= coalesce(t.at, c.created_at)
+    ORDER BY started_at DESC, id DESC LIMIT 1
+) r ON true
+ORDER BY c.created_at, c.id, t.at, t.event_id NULLS FIRST, t.attempt_id
 LIMIT $5;
 
 -- name: report_completed
--- Completed Callback Interaction (seed 002): callbacks that reached an end state in [$1, $2), with every
--- attempt (time, agent, state). $6: the terminal states (the domain's).
-SELECT c.*, q.name AS queue_name, e.at AS ended_at,
-       coalesce((SELECT json_agg(json_build_object(
-                    'started_at', x.started_at, 'ended_at', x.ended_at, 'agent', x.agent_id,
-                    'state', coalesce(x.completion_status, x.interaction_state)) ORDER BY x.started_at)
-                 FROM attempts x WHERE x.callback_id = c.id), '[]'::json)::text AS attempts
-FROM callbacks c
+-- Completed Callback Interaction (seed 002): callbacks that reached an end state ($6, the domain's terminal
+-- states) in [$1, $2), found by their end's audit line (the callback_events_at index; an end state is never
+-- left, so that line is the callback's last); by any attempt's agent ($3) and queue ($4). One row per attempt,
+-- real or dummy ($7), with the same columns as report_scheduled's, after the callback's end time.
+WITH picked AS (
+    SELECT c.*, e.at AS ended_at FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
+    WHERE e.at >= $1 AND e.at < $2 AND e.to_state = ANY ($6::text[])
+      AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM attempts x WHERE x.callback_id = c.id AND x.agent_id = $3))
+      AND ($4::text IS NULL OR c.queue_id = $4)
+    ORDER BY e.at, c.id
+    LIMIT $5
+)
+SELECT c.*, q.name AS queue_name, k.id AS contact_id, t.attempt_id, t.at AS attempt_at,
+       t.ended_at AS attempt_ended_at, t.agent_id AS serviced_by, g.name AS serviced_by_name,
+       t.disposition AS custom_code, t.completion_status AS attempt_status, t.interaction_state, t.dummy_reason,
+       CASE WHEN r.stopped_at IS NULL OR r.stopped_at > coalesce(t.at, c.created_at) THEN r.id END AS job_id
+FROM picked c
 JOIN queues q ON q.id = c.queue_id
-JOIN LATERAL (
-    SELECT at FROM callback_events WHERE callback_id = c.id ORDER BY id DESC LIMIT 1
-) e ON true
-WHERE c.state = ANY ($6::text[])
-  AND e.at >= $1 AND e.at < $2
-  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM attempts x WHERE x.callback_id = c.id AND x.agent_id = $3))
-  AND ($4::text IS NULL OR c.queue_id = $4)
-ORDER BY e.at, c.id
+LEFT JOIN contacts k ON k.number = c.destination
+LEFT JOIN LATERAL (
+    SELECT a.id AS attempt_id, a.started_at AS at, a.ended_at, a.agent_id, a.disposition, a.completion_status,
+           a.interaction_state, NULL::text AS dummy_reason, NULL::bigint AS event_id
+    FROM attempts a WHERE a.callback_id = c.id
+    UNION ALL
+    SELECT NULL, e.at, NULL, NULL, NULL, NULL, NULL, e.reason, e.id
+    FROM callback_events e WHERE e.callback_id = c.id AND e.reason = ANY ($7::text[])
+) t ON true
+LEFT JOIN agents g ON g.id = t.agent_id
+LEFT JOIN LATERAL (
+    SELECT id, stopped_at FROM queue_runs WHERE queue_id = c.queue_id AND started_at <= coalesce(t.at, c.created_at)
+    ORDER BY started_at DESC, id DESC LIMIT 1
+) r ON true
+ORDER BY c.ended_at, c.id, t.at, t.event_id NULLS FIRST, t.attempt_id
 LIMIT $5;
+
+-- name: contact_get
+-- A contact (POM's Contact ID) by its E.164 number.
+SELECT id FROM contacts WHERE number = $1;
+
+-- name: contact_callbacks
+-- The contact's callbacks, newest first (the callbacks_number index).
+SELECT * FROM callbacks WHERE destination = $1 ORDER BY created_at DESC, id DESC LIMIT $2;
 
 -- name: metrics_states
 -- Active callbacks only ($1, the domain's): they are few beside the stored history, and the (queue_id, state)

@@ -50,6 +50,7 @@ from cbdialer.domain.models import (
 )
 from cbdialer.domain.outcomes import DISPOSITIONS
 from cbdialer.domain.timing import MAX_DELAY_SECONDS
+from cbdialer.services.agents import AGENT_NAME_LENGTH
 from cbdialer.services.lists import Listing
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
@@ -142,6 +143,8 @@ class CallbackOut(BaseModel):
     attempts_count: int
     completion_status: CompletionStatus | None
     assigned_agent: str | None
+    call_now_agent: str | None = Field(default=None, description="the agent who pressed Call Now: it is offered "
+                                       "to that agent first, until it is in a call")
 
 
 class CallbackPage(BaseModel):
@@ -164,9 +167,13 @@ class CallbackSearch(_Input):
 
 
 class DispositionIn(_Input):
-    status: Disposition
+    status: Disposition = Field(description="after a call that reached someone: handled, answering_machine, "
+                                "callback_requested or wrong_destination; after no answer or busy: "
+                                "callback_requested, no_answer or wrong_destination (seed 002)")
     start_at: Annotated[str, StringConstraints(max_length=64)] | None = None
     start_in: StartIn | None = None
+    agent: Id | None = Field(default=None, description="callback_requested: the agent to call back (the callback "
+                             "becomes that agent's own)")
 
 
 class AttemptOut(BaseModel):
@@ -269,15 +276,20 @@ class QueueMetricsOut(BaseModel):
 # -- agents and teams ------------------------------------------------------------------------------------
 
 
+AgentName = Annotated[str, StringConstraints(min_length=1, max_length=AGENT_NAME_LENGTH)]
+
+
 class AgentIn(_Input):
     id: Id
     dial_string: DialString = Field(description="e.g. PJSIP/agent-1001")
     queues: Annotated[list[Id], Field(max_length=100)] = []
     skills: Annotated[list[Id], Field(max_length=100)] = []
     teams: Annotated[list[Id], Field(max_length=100)] = []
+    name: AgentName | None = Field(default=None, description="as the reports show it; default: the agent's id")
 
 
 class AgentPatch(_Input):
+    name: AgentName | None = None
     dial_string: DialString | None = None
     queues: Annotated[list[Id], Field(max_length=100)] | None = None
     skills: Annotated[list[Id], Field(max_length=100)] | None = None
@@ -290,6 +302,7 @@ class ReadyIn(_Input):
 
 class AgentOut(BaseModel):
     id: str
+    name: str
     dial_string: str
     queues: list[str]
     skills: list[str]
@@ -349,7 +362,13 @@ class ReportOut(BaseModel):
     query_time: datetime
     filters: dict[str, str]
     total_records: int
-    records: list[dict[str, Any]]
+    records: list[dict[str, Any]] = Field(description="the seed's fields in its order (domain/reports.py)")
+
+
+class ContactOut(BaseModel):
+    contact_id: int = Field(description="the reports' Contact ID")
+    number: str
+    callbacks: list[CallbackOut] = Field(description="newest first")
 
 
 class HealthOut(BaseModel):

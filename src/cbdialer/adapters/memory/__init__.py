@@ -8,6 +8,7 @@ from datetime import datetime
 from cbdialer.adapters.memory.agents import AgentsMixin
 from cbdialer.adapters.memory.attempts import AttemptsMixin
 from cbdialer.adapters.memory.callbacks import CallbacksMixin
+from cbdialer.adapters.memory.calls import CallsMixin
 from cbdialer.adapters.memory.lists import ListsMixin
 from cbdialer.adapters.memory.queues import QueuesMixin
 from cbdialer.adapters.memory.reports import ReportsMixin
@@ -18,7 +19,7 @@ __all__ = ["DuplicateCallback", "MemoryStore"]
 
 
 class MemoryStore(CallbacksMixin, QueuesMixin, AgentsMixin, AttemptsMixin, ListsMixin, ReportsMixin, TokensMixin,
-                  MemoryBase):
+                  CallsMixin, MemoryBase):
     """Every public method of PostgresStore, with its signature and its behaviour, the SQL in queries.sql being
     the reference: the same conformance suites (tests/support/contracts) run against both. Never used in
     production. `clock` stands in for PostgreSQL's now(), which a few columns take (when a token was made or

@@ -22,7 +22,7 @@ class AgentsMixin(MemoryBase):
         if row is None:
             row = self._s.agents[agent.id] = AgentRow(id=agent.id, dial_string=agent.dial_string,
                                                       skills=frozenset(agent.skills))
-        row.dial_string, row.skills = agent.dial_string, frozenset(agent.skills)
+        row.dial_string, row.skills, row.name = agent.dial_string, frozenset(agent.skills), agent.name
         row.queues, row.teams = set(agent.queues), set(agent.teams)
         return True
 

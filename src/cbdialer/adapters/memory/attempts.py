@@ -10,8 +10,8 @@ from uuid import UUID
 from cbdialer.adapters.memory.state import AttemptRow, MemoryBase, QueueRow
 from cbdialer.domain.attempt import WRITTEN_FORWARD
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Attempt, Callback, CompletionStatus, InteractionState
-from cbdialer.domain.outcomes import NextStep
+from cbdialer.domain.models import Attempt, Callback, CallbackType, CompletionStatus, InteractionState
+from cbdialer.domain.outcomes import NextStep, results_allowing
 from cbdialer.ports import UNCHANGED, Ended, Started, StartOutcome, Unchanged
 
 
@@ -57,7 +57,7 @@ class AttemptsMixin(MemoryBase):
             raise KeyError(f"attempt {attempt_id} exists already")  # PostgreSQL: a unique violation, rolled back
         agent.reserved_for, agent.reserved_until = attempt_id, reserve_until
         row.state, row.reason, row.due_at = CallbackState.IN_PROGRESS, Reason.DIALING, now + lease
-        row.assigned_agent = row.assigned_at = None
+        row.assigned_agent = row.assigned_at = row.call_now_agent = None  # call_now_agent: migration 0009's trigger
         row.touch(now)
         s.attempts[attempt_id] = AttemptRow(id=attempt_id, callback_id=row.id, queue_id=row.queue_id,
                                             agent_id=agent_id, owner=owner, started_at=now)
@@ -72,15 +72,17 @@ class AttemptsMixin(MemoryBase):
             agent.release(wrap_up_until)
 
     async def record_result(self, attempt_id: UUID, *, agent_id: str, heard_at: datetime, dial_status: str,
-                            hangup_cause: int, amd_status: str, wrap_up_until: datetime) -> bool:
-        """The holder heard the line's result: on record at once (the first record wins), the attempt in
-        wrap-up, the agent released into it. False if the attempt had ended."""
+                            hangup_cause: int, amd_status: str, wrap_up_until: datetime,
+                            status: CompletionStatus) -> bool:
+        """The holder heard the line's result: on record at once (the first record wins), with the status it
+        means, the attempt in wrap-up, the agent released into it. False if the attempt had ended."""
         attempt = self._s.attempts.get(attempt_id)
         if attempt is None or attempt.ended_at is not None:
             return False
         if attempt.result_at is None:
             attempt.dial_status, attempt.hangup_cause, attempt.amd_status = dial_status, hangup_cause, amd_status
             attempt.result_at = heard_at
+        attempt.completion_status = attempt.completion_status or status
         attempt.interaction_state = InteractionState.WRAP_UP
         self._release(agent_id, attempt_id, wrap_up_until)
         return True
@@ -160,6 +162,8 @@ class AttemptsMixin(MemoryBase):
         if row is None or row.state is not CallbackState.IN_PROGRESS or row.lease_owner != owner:
             return Ended(finished=True, callback=None)
         row.state, row.reason, row.completion_status = CallbackState(step.state), Reason(step.reason), step.status
+        if step.agent_id is not None:  # callback_requested for a particular agent
+            row.type, row.agent_id, row.team_id = CallbackType.AGENT, step.agent_id, None
         for name, value in (("due_at", step.due_at), ("attempts_count", step.attempts_count),
                             ("network_failures", step.network_failures), ("end_at", step.end_at)):
             if value is not None:
@@ -170,17 +174,20 @@ class AttemptsMixin(MemoryBase):
         return Ended(finished=True, callback=row.callback())
 
     async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
-                              start: datetime | None = None, *, agent_id: str | None = None) -> bool:
+                              start: datetime | None = None, *, agent_id: str | None = None,
+                              new_agent: str | None = None) -> bool:
         """The agent's disposition for the call of `callback_id` now in wrap-up (with `agent_id`: only if that
-        agent had the call); False if there is none."""
+        agent had the call), if the line's result allows it; False if there is no such call."""
+        after = results_allowing(disposition)
         matched = [a for a in self._s.attempts.values()
-                   if a.callback_id == callback_id and a.ended_at is None
+                   if a.callback_id == callback_id and a.ended_at is None and a.completion_status in after
                    and a.interaction_state is InteractionState.WRAP_UP and (agent_id is None or a.agent_id == agent_id)]
         for attempt in matched:
             attempt.disposition, attempt.disposition_start = disposition, start
+            attempt.disposition_agent = new_agent
         return bool(matched)
 
-    async def take_disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None] | None:
+    async def take_disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None, str | None] | None:
         """Close the attempt's wrap-up to dispositions and return the one set, if any."""
         attempt = self._s.attempts.get(attempt_id)
         if attempt is None or attempt.ended_at is not None:
@@ -188,7 +195,7 @@ class AttemptsMixin(MemoryBase):
         attempt.interaction_state = InteractionState.ENDED
         if attempt.disposition is None:
             return None
-        return attempt.disposition, attempt.disposition_start
+        return attempt.disposition, attempt.disposition_start, attempt.disposition_agent
 
     async def attempts(self, callback_id: UUID) -> list[Attempt]:
         mine = sorted((a for a in self._s.attempts.values() if a.callback_id == callback_id),

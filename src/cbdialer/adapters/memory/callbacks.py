@@ -80,7 +80,7 @@ class CallbacksMixin(MemoryBase):
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
                          keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
-                         end_at: datetime | None = None) -> Callback | None:
+                         end_at: datetime | None = None, call_now_agent: str | None = None) -> Callback | None:
         row = self._s.callbacks.get(callback_id)
         if row is None or row.state != expected or (owner is not None and row.lease_owner != owner):
             return None
@@ -94,6 +94,10 @@ class CallbacksMixin(MemoryBase):
             row.lease_owner = None
         if not isinstance(assigned_agent, Unchanged):
             row.assign(assigned_agent, now)
+        if call_now_agent is not None:
+            row.call_now_agent = call_now_agent
+        if row.state is CallbackState.IN_PROGRESS:
+            row.call_now_agent = None  # the trigger of migration 0009
         row.touch(now)
         self._audit(row.id, now, CallbackState(expected), row.state, row.reason, actor, row.due_at)
         return row.callback()

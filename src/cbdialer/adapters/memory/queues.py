@@ -1,4 +1,5 @@
-"""Queues in memory. Rule: settings are kept as the codec writes them; a start or stop moves the waiting callbacks."""
+"""Queues in memory. Rule: settings are kept as the codec writes them; a start or stop moves the waiting callbacks
+and opens or closes the queue's run, as store/queues.py does."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow
+from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow, QueueRun
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
 from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
 from cbdialer.domain.models import CompletionStatus, Queue, QueueStatus
 
 _MICROSECOND = datetime.resolution
+_RUNNING = frozenset({QueueStatus.ACTIVE, QueueStatus.OFF_SCHEDULE})
 
 
 def _stored(queue: Queue) -> Queue:
@@ -49,12 +51,26 @@ def numeric_avg(micros: list[int]) -> Decimal | None:
 
 
 class QueuesMixin(MemoryBase):
-    async def save_queue(self, queue: Queue) -> None:
+    def _sync_run(self, row: QueueRow, before: QueueStatus | None, now: datetime | None) -> None:
+        """store/queues.py's _sync_run: queue_run_close and queue_run_open as the status asks."""
+        at = now or self._clock()
+        open_run = row.runs[-1] if row.runs and row.runs[-1].stopped_at is None else None
+        if row.queue.status in _RUNNING:
+            if open_run is not None and before is not None and before not in _RUNNING:
+                open_run.stopped_at, open_run = max(at, open_run.started_at), None
+            if open_run is None:  # the identity column counts every queue's runs
+                row.runs.append(QueueRun(1 + sum(len(q.runs) for q in self._s.queues.values()), at))
+        elif open_run is not None:
+            open_run.stopped_at = max(at, open_run.started_at)
+
+    async def save_queue(self, queue: Queue, *, now: datetime | None = None) -> None:
         row = self._s.queues.get(queue.id)
+        before = row.queue.status if row is not None else None
         if row is None:
-            self._s.queues[queue.id] = QueueRow(_stored(queue))
+            row = self._s.queues[queue.id] = QueueRow(_stored(queue))
         else:
             row.queue = _stored(queue)
+        self._sync_run(row, before, now)
 
     async def get_queue(self, queue_id: str) -> Queue | None:
         row = self._s.queues.get(queue_id)
@@ -63,10 +79,11 @@ class QueuesMixin(MemoryBase):
     async def queues(self) -> list[Queue]:
         return [self._s.queues[q].queue for q in sorted(self._s.queues)]
 
-    async def create_queue(self, queue: Queue) -> bool:
+    async def create_queue(self, queue: Queue, *, now: datetime | None = None) -> bool:
         if queue.id in self._s.queues:
             return False
-        self._s.queues[queue.id] = QueueRow(_stored(queue))
+        self._sync_run(row := QueueRow(_stored(queue)), None, now)
+        self._s.queues[queue.id] = row
         return True
 
     async def update_queue(self, queue: Queue) -> bool:
@@ -83,6 +100,7 @@ class QueuesMixin(MemoryBase):
         if row is None or row.queue.status is QueueStatus.TERMINATED:
             return None
         row.queue = dataclasses.replace(row.queue, status=QueueStatus.TERMINATED)
+        self._sync_run(row, None, now)
         ending = sources_of(Reason.QUEUE_TERMINATED)
         moved = [c for c in self._s.callbacks.values() if c.queue_id == queue_id and c.state in ending]
         for c in moved:
@@ -98,7 +116,9 @@ class QueuesMixin(MemoryBase):
         row = self._s.queues.get(queue_id)
         if row is None or row.queue.status is QueueStatus.TERMINATED:
             return None
+        before = row.queue.status
         row.queue = dataclasses.replace(row.queue, status=QueueStatus.ACTIVE if running else QueueStatus.STOPPED)
+        self._sync_run(row, before, now)
         mine = [c for c in self._s.callbacks.values() if c.queue_id == queue_id]
         if running:  # queue_callbacks_start
             moved = [c for c in mine if c.state is CallbackState.WAITING_FOR_QUEUE]

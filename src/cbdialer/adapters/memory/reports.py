@@ -1,79 +1,97 @@
-"""Reports in memory. Rule: the rows are the report queries' raw rows, same keys, same types, for the service."""
+"""Reports, contacts and metrics in memory. Rule: the rows are the report queries' raw rows, same keys in the
+same order, same types, for the service."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from cbdialer.adapters.memory.state import ACTIVE, AttemptRow, CallbackRow, MemoryBase
+from cbdialer.adapters.memory.state import ACTIVE, CallbackRow, MemoryBase
 from cbdialer.domain.lifecycle import TERMINAL_STATES
-
-
-def _json_time(value: datetime | None) -> str:
-    """A timestamptz inside json_build_object, as PostgreSQL writes it in a UTC session (asyncpg's default on
-    a server in UTC): ISO 8601, fractional seconds without trailing zeros."""
-    if value is None:
-        return "null"
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
-    return f'"{text}+00:00"'
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _attempts_json(attempts: list[AttemptRow]) -> str:
-    """report_completed's json_agg(json_build_object(...) ORDER BY started_at)::text, byte for byte."""
-    objects = [
-        f'{{"started_at" : {_json_time(a.started_at)}, "ended_at" : {_json_time(a.ended_at)}, '
-        f'"agent" : {_json_text(a.agent_id)}, '
-        f'"state" : {_json_text((a.completion_status or a.interaction_state).value)}}}'
-        for a in attempts]
-    return "[" + ", ".join(objects) + "]"
+from cbdialer.domain.models import Callback
+from cbdialer.domain.reports import DUMMY_REASONS
 
 
 class ReportsMixin(MemoryBase):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
                      queue_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Rows of a report (`scheduled` or `completed`), raw; the service shapes them."""
-        build = {"scheduled": self._report_scheduled, "completed": self._report_completed}[name]
-        return build(start, end, agent_id, queue_id)[:max(limit, 0)]
+        """Rows of a report (`scheduled` or `completed`), one per attempt (real or dummy), raw."""
+        pick = {"scheduled": self._scheduled, "completed": self._completed}[name]
+        contacts = self._contact_ids()
+        rows = [row for extra, c in pick(start, end, agent_id, queue_id)[:max(limit, 0)]
+                for row in self._timeline(c, extra, contacts)]
+        return rows[:max(limit, 0)]
 
-    def _report_scheduled(self, start: datetime, end: datetime, agent_id: str | None,
-                          queue_id: str | None) -> list[dict[str, Any]]:
-        """report_scheduled: created in [start, end), by creator and queue, with the last attempt."""
-        rows = []
-        for c in sorted(self._s.callbacks.values(), key=lambda c: (c.created_at, c.id)):
-            if not (start <= c.created_at < end and (agent_id is None or c.created_by == agent_id)
-                    and (queue_id is None or c.queue_id == queue_id)):
-                continue
-            last = self._last_attempt(c.id)
-            rows.append({**c.columns(), "queue_name": self._s.queues[c.queue_id].queue.name,
-                         "serviced_by": last.agent_id if last else None,
-                         "attempt_at": last.started_at if last else None,
-                         "custom_code": last.disposition.value if last and last.disposition else None})
-        return rows
+    def _scheduled(self, start: datetime, end: datetime, agent_id: str | None,
+                   queue_id: str | None) -> list[tuple[dict[str, Any], CallbackRow]]:
+        """report_scheduled's `picked`: created in [start, end), by creator and queue."""
+        found = [c for c in self._s.callbacks.values()
+                 if start <= c.created_at < end and (agent_id is None or c.created_by == agent_id)
+                 and (queue_id is None or c.queue_id == queue_id)]
+        return [({}, c) for c in sorted(found, key=lambda c: (c.created_at, c.id))]
 
-    def _report_completed(self, start: datetime, end: datetime, agent_id: str | None,
-                          queue_id: str | None) -> list[dict[str, Any]]:
-        """report_completed: ended (its last audit line) in [start, end), with every attempt."""
-        found: list[tuple[datetime, CallbackRow, list[AttemptRow]]] = []
+    def _completed(self, start: datetime, end: datetime, agent_id: str | None,
+                   queue_id: str | None) -> list[tuple[dict[str, Any], CallbackRow]]:
+        """report_completed's `picked`: the audit line of an end state in [start, end), by agent and queue."""
+        found = []
         for c in self._s.callbacks.values():
-            ended_at = self._s.events[c.id][-1].at
-            attempts = sorted((a for a in self._s.attempts.values() if a.callback_id == c.id),
-                              key=lambda a: a.started_at)
-            if (c.state in TERMINAL_STATES and start <= ended_at < end
-                    and (agent_id is None or any(a.agent_id == agent_id for a in attempts))
-                    and (queue_id is None or c.queue_id == queue_id)):
-                found.append((ended_at, c, attempts))
-        found.sort(key=lambda f: (f[0], f[1].id))
-        return [{**c.columns(), "queue_name": self._s.queues[c.queue_id].queue.name, "ended_at": ended_at,
-                 "attempts": _attempts_json(attempts)} for ended_at, c, attempts in found]
+            agents = {a.agent_id for a in self._s.attempts.values() if a.callback_id == c.id}
+            for e in self._s.events.get(c.id, []):
+                if (e.to_state in TERMINAL_STATES and start <= e.at < end
+                        and (agent_id is None or agent_id in agents) and (queue_id is None or c.queue_id == queue_id)):
+                    found.append((e.at, c))
+        return [({"ended_at": at}, c) for at, c in sorted(found, key=lambda f: (f[0], f[1].id))]
+
+    def _contact_ids(self) -> dict[str, int]:
+        """The contacts table: one id per number, in the order callbacks were first written with it."""
+        ids: dict[str, int] = {}
+        for c in self._s.callbacks.values():
+            ids.setdefault(c.destination, len(ids) + 1)
+        return ids
+
+    def _job(self, queue_id: str, at: datetime) -> int | None:
+        """The queue's run that started last at or before `at`, if it was still open then."""
+        runs = [r for r in self._s.queues[queue_id].runs if r.started_at <= at]
+        last = max(runs, key=lambda r: (r.started_at, r.id), default=None)
+        return last.id if last is not None and (last.stopped_at is None or last.stopped_at > at) else None
+
+    def _timeline(self, c: CallbackRow, extra: dict[str, Any], contacts: dict[str, int]) -> Iterable[dict[str, Any]]:
+        """The callback's rows: its attempts and its dummy attempts (audit lines of DUMMY_REASONS), in time
+        order (at a tie, real attempts first, then by attempt id or audit order); one empty row if none."""
+        entries: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        for a in self._s.attempts.values():
+            if a.callback_id == c.id:
+                agent = self._s.agents.get(a.agent_id or "")
+                entries.append(((a.started_at, 0, 0, a.id), {
+                    "attempt_id": a.id, "attempt_at": a.started_at, "attempt_ended_at": a.ended_at,
+                    "serviced_by": a.agent_id, "serviced_by_name": agent.name if agent is not None else None,
+                    "custom_code": a.disposition.value if a.disposition else None,
+                    "attempt_status": a.completion_status.value if a.completion_status else None,
+                    "interaction_state": a.interaction_state.value, "dummy_reason": None}))
+        for index, e in enumerate(self._s.events.get(c.id, [])):
+            if e.reason in DUMMY_REASONS:
+                entries.append(((e.at, 1, index), {
+                    "attempt_id": None, "attempt_at": e.at, "attempt_ended_at": None, "serviced_by": None,
+                    "serviced_by_name": None, "custom_code": None, "attempt_status": None,
+                    "interaction_state": None, "dummy_reason": e.reason.value}))
+        entries.sort(key=lambda entry: entry[0])
+        empty = dict.fromkeys(("attempt_id", "attempt_at", "attempt_ended_at", "serviced_by", "serviced_by_name",
+                               "custom_code", "attempt_status", "interaction_state", "dummy_reason"))
+        head = {**c.columns(), **extra, "queue_name": self._s.queues[c.queue_id].queue.name,
+                "contact_id": contacts[c.destination]}
+        for _, entry in entries or [((), empty)]:
+            yield {**head, **entry, "job_id": self._job(c.queue_id, entry["attempt_at"] or c.created_at)}
+
+    async def contact(self, number: str, *, limit: int) -> tuple[int, list[Callback]] | None:
+        """The contact of an E.164 number and its newest `limit` callbacks; None if no callback has it."""
+        contact_id = self._contact_ids().get(number)
+        if contact_id is None:
+            return None
+        mine = sorted((c for c in self._s.callbacks.values() if c.destination == number),
+                      key=lambda c: (c.created_at, c.id), reverse=True)
+        return contact_id, [c.callback() for c in mine[:max(limit, 0)]]
 
     async def metrics(self) -> dict[str, Any]:
         """Active callbacks by queue and state, ended attempts by status, live attempts (in a fixed order;

@@ -52,6 +52,7 @@ class CallbackRow:
     version: int = 0
     assigned_agent: str | None = None
     assigned_at: datetime | None = None
+    call_now_agent: str | None = None
 
     @classmethod
     def inserted(cls, c: Callback) -> CallbackRow:
@@ -69,7 +70,8 @@ class CallbackRow:
                         created_by=self.created_by, customer_timezone=self.customer_timezone, remark=self.remark,
                         attempts_count=self.attempts_count, network_failures=self.network_failures,
                         strict_retries=self.strict_retries, completion_status=self.completion_status,
-                        reason=self.reason, assigned_agent=self.assigned_agent)
+                        reason=self.reason, assigned_agent=self.assigned_agent, assigned_at=self.assigned_at,
+                        call_now_agent=self.call_now_agent)
 
     def columns(self) -> dict[str, Any]:
         """`SELECT c.*` as asyncpg returns it: text columns as text."""
@@ -112,6 +114,7 @@ class AttemptRow:
     counted: bool | None = None
     disposition: CompletionStatus | None = None
     disposition_start: datetime | None = None
+    disposition_agent: str | None = None
     result_at: datetime | None = None
 
 
@@ -129,6 +132,7 @@ class AgentRow:
     idle_since: datetime | None = None
     queues: set[str] = field(default_factory=set)
     teams: set[str] = field(default_factory=set)
+    name: str = ""  # migration 0011
 
     def release(self, wrap_up_until: datetime) -> None:
         self.reserved_for = None
@@ -142,6 +146,16 @@ class QueueRow:
     queue: Queue
     next_dial_at: datetime | None = None  # calls_per_second across processes (migration 0006)
     slots: dict[int, UUID | None] = field(default_factory=dict)  # queue_slots: slot -> attempt
+    runs: list[QueueRun] = field(default_factory=list)  # queue_runs (migration 0011), in the order opened
+
+
+@dataclass
+class QueueRun:
+    """A row of `queue_runs`: its id is the identity column's, counted over every queue's runs."""
+
+    id: int
+    started_at: datetime
+    stopped_at: datetime | None = None
 
 
 @dataclass
@@ -203,7 +217,7 @@ class MemoryBase:
                           if c.assigned_agent == agent.id and c.state in WAITING), key=joined)
         return AgentRecord(
             agent=Agent(id=agent.id, dial_string=agent.dial_string, queues=frozenset(agent.queues),
-                        skills=agent.skills, teams=frozenset(agent.teams)),
+                        skills=agent.skills, teams=frozenset(agent.teams), name=agent.name),
             ready=agent.ready, wrap_up_until=agent.wrap_up_until, reserved_until=agent.reserved_until,
             idle_since=agent.idle_since, waiting=tuple((c.id, c.type) for c in waiting))
 

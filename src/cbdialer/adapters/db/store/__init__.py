@@ -5,6 +5,7 @@ from cbdialer.adapters.db.store.agents import PostgresAgents
 from cbdialer.adapters.db.store.attempts import PostgresAttempts
 from cbdialer.adapters.db.store.base import agent_record_from_row, callback_from_row, queue_from_row
 from cbdialer.adapters.db.store.callbacks import PostgresCallbacks
+from cbdialer.adapters.db.store.calls import PostgresCalls
 from cbdialer.adapters.db.store.lists import PostgresLists
 from cbdialer.adapters.db.store.queues import PostgresQueues
 from cbdialer.adapters.db.store.reports import PostgresReports
@@ -14,5 +15,5 @@ __all__ = ["PostgresStore", "agent_record_from_row", "callback_from_row", "queue
 
 
 class PostgresStore(PostgresCallbacks, PostgresAttempts, PostgresQueues, PostgresAgents, PostgresLists,
-                    PostgresTokens, PostgresReports):
+                    PostgresTokens, PostgresReports, PostgresCalls):
     """The whole store: what the daemon, the services and the tests are given."""

@@ -1,4 +1,5 @@
-"""Agents and teams in PostgreSQL. Rule: an agent and its memberships are written in one transaction."""
+"""Agents and teams in PostgreSQL. Rule: an agent (its name among its columns) and its memberships are written in
+one transaction."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ class PostgresAgents(StoreBase):
         async with self._pool.acquire() as conn, conn.transaction():
             if create_only:
                 if await conn.fetchval(self._q["agent_insert"], agent.id, agent.dial_string,
-                                       sorted(agent.skills)) is None:
+                                       sorted(agent.skills), agent.name) is None:
                     return False
             else:
-                await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills))
+                await conn.execute(self._q["agent_upsert"], agent.id, agent.dial_string, sorted(agent.skills),
+                                   agent.name)
             await conn.execute(self._q["agent_queues_remove_others"], agent.id, sorted(agent.queues))
             await conn.execute(self._q["agent_queues_add"], agent.id, sorted(agent.queues))
             await conn.execute(self._q["agent_teams_remove_others"], agent.id, sorted(agent.teams))

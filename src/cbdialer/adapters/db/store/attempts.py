@@ -17,7 +17,7 @@ from cbdialer.domain.models import (
     CompletionStatus,
     InteractionState,
 )
-from cbdialer.domain.outcomes import NextStep
+from cbdialer.domain.outcomes import NextStep, results_allowing
 from cbdialer.ports import (
     UNCHANGED,
     Ended,
@@ -41,11 +41,13 @@ class PostgresAttempts(StoreBase):
                        callback=callback_from_row(row) if row["id"] is not None else None)
 
     async def record_result(self, attempt_id: UUID, *, agent_id: str, heard_at: datetime, dial_status: str,
-                            hangup_cause: int, amd_status: str, wrap_up_until: datetime) -> bool:
-        """The holder heard the line's result: on record at once, the attempt in wrap-up, the agent released
-        into it (see attempt_record_result). False if the attempt had ended."""
+                            hangup_cause: int, amd_status: str, wrap_up_until: datetime,
+                            status: CompletionStatus) -> bool:
+        """The holder heard the line's result: on record at once (with the status it means, which decides the
+        dispositions allowed), the attempt in wrap-up, the agent released into it (see attempt_record_result).
+        False if the attempt had ended."""
         return bool(await self._fetch("attempt_record_result", attempt_id, heard_at, dial_status, hangup_cause,
-                                      amd_status, agent_id, wrap_up_until))
+                                      amd_status, agent_id, wrap_up_until, status.value))
 
     async def result_heard(self, attempt_id: UUID, *, heard_at: datetime, dial_status: str, hangup_cause: int,
                            amd_status: str) -> bool:
@@ -79,23 +81,24 @@ class PostgresAttempts(StoreBase):
         rows = await self._fetch(
             "attempt_end", attempt_id, now, step.status.value, dial_status, hangup_cause, amd_status, step.counted,
             agent_id, wrap_up_until, owner, step.state.value, step.reason.value, step.due_at, step.attempts_count,
-            step.network_failures, step.end_at, actor)
+            step.network_failures, step.end_at, actor, step.agent_id)
         row = rows[0]
         return Ended(finished=row["finished"], callback=callback_from_row(row) if row["id"] is not None else None)
 
     async def set_disposition(self, callback_id: UUID, disposition: CompletionStatus,
-                              start: datetime | None = None, *, agent_id: str | None = None) -> bool:
+                              start: datetime | None = None, *, agent_id: str | None = None,
+                              new_agent: str | None = None) -> bool:
         """The agent's disposition for the call of `callback_id` now in wrap-up (with `agent_id`: only if that
-        agent had the call); False if there is none."""
-        return await self._value("attempt_disposition_set", callback_id, disposition.value, start,
-                                 agent_id) is not None
+        agent had the call), if the line's result allows it; False if there is no such call."""
+        return await self._value("attempt_disposition_set", callback_id, disposition.value, start, agent_id,
+                                 sorted(r.value for r in results_allowing(disposition)), new_agent) is not None
 
-    async def take_disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None] | None:
+    async def take_disposition(self, attempt_id: UUID) -> tuple[CompletionStatus, datetime | None, str | None] | None:
         """Close the attempt's wrap-up to dispositions and return the one set, if any."""
         rows = await self._fetch("attempt_disposition_take", attempt_id)
         if not rows or rows[0]["disposition"] is None:
             return None
-        return CompletionStatus(rows[0]["disposition"]), rows[0]["disposition_start"]
+        return CompletionStatus(rows[0]["disposition"]), rows[0]["disposition_start"], rows[0]["disposition_agent"]
 
     async def attempts(self, callback_id: UUID) -> list[Attempt]:
         return [Attempt(id=r["id"], callback_id=r["callback_id"], agent_id=r["agent_id"], started_at=r["started_at"],

@@ -56,7 +56,7 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
 def agent_record_from_row(row: asyncpg.Record) -> AgentRecord:
     return AgentRecord(
         agent=Agent(id=row["id"], dial_string=row["dial_string"], queues=frozenset(row["queues"]),
-                    skills=frozenset(row["skills"]), teams=frozenset(row["teams"])),
+                    skills=frozenset(row["skills"]), teams=frozenset(row["teams"]), name=row["name"]),
         ready=row["ready"], wrap_up_until=row["wrap_up_until"], reserved_until=row["reserved_until"],
         idle_since=row["idle_since"],
         waiting=tuple((cid, CallbackType(t)) for cid, t in zip(row["waiting_ids"], row["waiting"], strict=True)))

@@ -1,24 +1,37 @@
-"""Report rows and metrics from PostgreSQL. Rule: raw rows only; the reports service shapes them."""
+"""Report rows, contacts and metrics from PostgreSQL. Rule: raw rows only; the reports service shapes them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from cbdialer.adapters.db.store.base import StoreBase
+from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
 from cbdialer.domain.lifecycle import ACTIVE_STATES, TERMINAL_STATES
+from cbdialer.domain.models import Callback
+from cbdialer.domain.reports import DUMMY_REASONS
 
 
 class PostgresReports(StoreBase):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
                      queue_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Rows of a report (`scheduled` or `completed`), raw; the service shapes them."""
-        args: tuple[Any, ...] = (start, end, agent_id, queue_id, limit)
-        if name == "completed":
-            rows = await self._fetch("report_completed", *args, sorted(TERMINAL_STATES))
-        else:
-            rows = await self._fetch({"scheduled": "report_scheduled"}[name], *args)
+        """Rows of a report (`scheduled` or `completed`), one per attempt (real or dummy), raw."""
+        query = {"scheduled": "report_scheduled", "completed": "report_completed"}[name]
+        extra = [sorted(TERMINAL_STATES)] if name == "completed" else []
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Optional filters: planned per call, so that the index of the filter given is used.
+            await conn.execute(self._q["plan_each_call"])
+            rows = await conn.fetch(self._q[query], start, end, agent_id, queue_id, limit, *extra,
+                                    sorted(DUMMY_REASONS))
         return [dict(r) for r in rows]
+
+    async def contact(self, number: str, *, limit: int) -> tuple[int, list[Callback]] | None:
+        """The contact of an E.164 number and its newest `limit` callbacks; None if no callback ever had it."""
+        async with self._pool.acquire() as conn:
+            contact_id = await conn.fetchval(self._q["contact_get"], number)
+            if contact_id is None:
+                return None
+            rows = await conn.fetch(self._q["contact_callbacks"], number, limit)
+        return int(contact_id), [callback_from_row(r) for r in rows]
 
     async def metrics(self) -> dict[str, Any]:
         async with self._pool.acquire() as conn:

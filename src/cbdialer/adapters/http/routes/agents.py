@@ -14,7 +14,7 @@ from cbdialer.ports import AgentRecord
 def agent_out(call: Call, record: AgentRecord) -> m.AgentOut:
     a = record.agent
     now = call.admin.clock()
-    return m.AgentOut(id=a.id, dial_string=a.dial_string, queues=sorted(a.queues), skills=sorted(a.skills),
+    return m.AgentOut(id=a.id, name=a.name, dial_string=a.dial_string, queues=sorted(a.queues), skills=sorted(a.skills),
                       teams=sorted(a.teams), ready=record.ready, presence=call.api.presence(a.dial_string),
                       on_call=record.reserved_until is not None and record.reserved_until > now,
                       wrap_up_until=record.wrap_up_until)
@@ -28,7 +28,7 @@ async def create_agent(call: Call) -> Any:
     b: m.AgentIn = call.body
     record = await call.admin.agents.create_agent(call.principal, Agent(
         id=b.id, dial_string=b.dial_string, queues=frozenset(b.queues), skills=frozenset(b.skills),
-        teams=frozenset(b.teams)))
+        teams=frozenset(b.teams), name=b.name or ""))
     return 201, agent_out(call, record)
 
 

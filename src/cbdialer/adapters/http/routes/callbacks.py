@@ -20,7 +20,8 @@ def callback_out(c: Callback) -> m.CallbackOut:
                          reason=c.reason, due_at=c.due_at, start_at=c.start_at, end_at=c.end_at,
                          created_at=c.created_at, agent=c.agent_id, team=c.team_id, created_by=c.created_by,
                          customer_timezone=c.customer_timezone, remark=c.remark, attempts_count=c.attempts_count,
-                         completion_status=c.completion_status, assigned_agent=c.assigned_agent)
+                         completion_status=c.completion_status, assigned_agent=c.assigned_agent,
+                         call_now_agent=c.call_now_agent)
 
 
 def encode_cursor(c: Callback) -> str:
@@ -95,7 +96,7 @@ async def send_to_queue(call: Call) -> Any:
 async def disposition(call: Call) -> Any:
     body: m.DispositionIn = call.body
     await call.admin.callbacks.disposition(call.principal, call.uuid(), CompletionStatus(body.status),
-                                           start_at=body.start_at, start_in=body.start_in)
+                                           start_at=body.start_at, start_in=body.start_in, agent=body.agent)
     return 202, None
 
 
@@ -127,7 +128,9 @@ ROUTES = [
           body=m.CallbackPatch, tag=_CB, path_formats=_UUID_ID),
     Route("POST", "/callbacks/{id}/cancel", cancel, "Cancel a callback", m.CallbackOut, tag=_CB,
           path_formats=_UUID_ID),
-    Route("POST", "/callbacks/{id}/call-now", call_now, "Call now (due at once)", m.CallbackOut, tag=_CB,
+    Route("POST", "/callbacks/{id}/call-now", call_now,
+          "Call now: due at once. An agent's call now is offered to that agent, or refused (409) saying why it "
+          "may not dial now", m.CallbackOut, tag=_CB,
           path_formats=_UUID_ID),
     Route("POST", "/callbacks/{id}/purge", purge, "Purge a pending callback", m.CallbackOut, tag=_CB,
           path_formats=_UUID_ID),
