@@ -141,7 +141,8 @@ class Scheduler:
             changed = await self.store.transition(
                 callback.id, expected=expected, to=transition(expected, decision.reason), reason=decision.reason,
                 now=now, actor=self.actor, owner=self.owner, due_at=decision.due_at,
-                strict_retries=callback.strict_retries + 1 if decision.strict_retry else None)
+                strict_retries=callback.strict_retries + 1 if decision.strict_retry else None,
+                assigned_agent=None)  # held back: it no longer waits in any agent's own callback queue
         else:
             changed = await self.store.transition(
                 callback.id, expected=expected, to=transition(expected, decision.reason), reason=decision.reason,

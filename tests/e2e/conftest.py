@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-import pytest
-
-import dataclasses
-import uuid
-from datetime import UTC, datetime, time, timedelta
-
 import asyncpg
+import pytest
 
 from cbdialer.adapters.ami import AmiConfig, AmiEvent, AmiLink, LinkUp
 from cbdialer.adapters.db import Database

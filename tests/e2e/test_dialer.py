@@ -18,6 +18,7 @@ from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Attempt, CallbackType, CompletionStatus, InteractionState, PreviewMode
 from tests.e2e.conftest import Book, Events, sandbox
 
+
 async def test_handled(book: Book) -> None:
     queue = await book.queue("q-handled", ["1001"])
     created = await book.callback(queue, "+442079460012")

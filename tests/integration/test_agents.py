@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from cbdialer.adapters.db import Database
-from cbdialer.ports import StartOutcome
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Agent, Callback, CallbackType, CompletionStatus, InteractionState, Queue
 from cbdialer.domain.outcomes import NextStep
+from cbdialer.ports import StartOutcome
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)

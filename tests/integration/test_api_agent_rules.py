@@ -41,6 +41,9 @@ async def test_an_agents_call_now_is_offered_to_that_agent_and_a_supervisors_kee
     other = await new(api, type="agent", agent="1002")
     steered = await api.call("POST", f"/callbacks/{other['id']}/call-now", "supervisor", expect=200)
     assert (steered["state"], steered["call_now_agent"]) == ("queued", None)
+    # A supervisor's press after the agent's: nobody's in particular again.
+    again = await api.call("POST", f"/callbacks/{teams['id']}/call-now", "supervisor", expect=200)
+    assert again["call_now_agent"] is None
 
 
 async def test_an_agents_call_now_keeps_dnc_exclusion_the_window_and_says_which(api: Api) -> None:
@@ -123,6 +126,11 @@ async def test_after_no_answer_or_busy_the_same_options_except_cancel(api: Api, 
     assert refused["field"] == "agent"
     await api.call("POST", path, who, json={"status": "callback_requested", "start_in": 7200, "agent": "1002"},
                    expect=202)
+    # A queue that offers no agent callbacks takes no "for a particular agent" either.
+    await api.call("PATCH", "/queues/sales", "admin", json={"routing_types": ["standard"]}, expect=200)
+    refused = await api.call("POST", path, who, json={"status": "callback_requested", "start_in": 7200,
+                                                      "agent": "1002"}, expect=422)
+    assert refused["field"] == "agent" and "does not offer agent callbacks" in refused["message"]
     status, start, agent = await api.db.store().take_disposition(attempt)
     assert (status, agent) == (CompletionStatus.CALLBACK_REQUESTED, "1002")
     assert start == api.clock.now + timedelta(hours=2)

@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app, serve
 from cbdialer.adapters.http.app import OPENAPI_KEY
-from cbdialer.services import Admin
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue
+from cbdialer.services import Admin
 from tests.conftest import _admin, _unique, url_for
 
 

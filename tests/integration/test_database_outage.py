@@ -26,12 +26,12 @@ from cbdialer.adapters.db import Database, DatabaseUnavailable
 from cbdialer.adapters.http import make_app
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.app import OPENAPI_KEY
-from cbdialer.services import Admin
 from cbdialer.app import daemon_tasks, supervise
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
 from cbdialer.ports import StoreUnavailable
 from cbdialer.scheduler import Scheduler
+from cbdialer.services import Admin
 from cbdialer.supervision import Backoff, DatabaseHealth
 from tests.support.postgres import PrivatePostgres, restart
 from tests.support.recording_dialer import Agents, RecordingDialer

@@ -13,7 +13,7 @@ from cbdialer.dialer import Dialer
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Agent, Callback, CallbackType, Queue, QueueSettings
 from cbdialer.domain.routing import EnqueueForAgent, Offer, route
-from cbdialer.ports import AgentRecord, StartOutcome, Started
+from cbdialer.ports import AgentRecord, Started, StartOutcome
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -25,7 +25,7 @@ from cbdialer.domain.models import (
     QueueSettings,
 )
 from cbdialer.domain.routing import Offer
-from cbdialer.ports import AgentRecord, Ended, StartOutcome, Started, StoreUnavailable
+from cbdialer.ports import AgentRecord, Ended, Started, StartOutcome, StoreUnavailable
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 QUEUE = Queue(id="q", name="q", settings=QueueSettings(wrap_up_time=0, recall_intervals=(600,)))

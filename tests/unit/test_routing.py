@@ -195,7 +195,8 @@ def test_agent_callback_whose_agent_no_longer_serves_the_queue_goes_to_the_queue
 
 
 def waiting_for(agent_id: str, since: datetime, type_: CallbackType = AGENT, target: str = "a1") -> Callback:
-    return replace(make_callback(type_, target), assigned_agent=agent_id, assigned_at=since)
+    """A callback waiting in `agent_id`'s callback queue, whose wait for its named agent began at `since`."""
+    return replace(make_callback(type_, target), assigned_agent=agent_id, assigned_at=since, agent_wait_since=since)
 
 
 def test_agent_callback_waits_for_its_busy_agent_for_the_agent_wait_time_then_goes_to_the_queue() -> None:
@@ -205,22 +206,26 @@ def test_agent_callback_waits_for_its_busy_agent_for_the_agent_wait_time_then_go
     agents = [busy("a1", AGENT), make_agent("a2")]
     assert route(waiting_for("a1", T0 - timedelta(seconds=119)), queue, agents, now=T0) == EnqueueForAgent("a1")
     assert route(waiting_for("a1", T0 - timedelta(seconds=120)), queue, agents, now=T0) == Offer("a2", STANDARD)
-    # Everyone else busy: the standard rules, so it waits in another agent's empty callback queue.
+    # Everyone else busy: the standard rules, so it waits in a busy agent's empty callback queue.
     assert route(waiting_for("a1", T0 - timedelta(seconds=120)), queue, [busy("a1", AGENT), busy("a3")],
                  now=T0) == EnqueueForAgent("a3", STANDARD)
 
 
-def test_agent_callback_that_fell_back_to_another_agent_stays_with_the_queue() -> None:
-    # Waiting in a3's callback queue already: the named agent is not tried again, even once idle.
-    callback = waiting_for("a3", T0 - timedelta(seconds=5))
-    agents = [make_agent("a1", idle_since=T0 - timedelta(seconds=1)), busy("a3", AGENT),
-              make_agent("a2", idle_since=T0 - timedelta(minutes=9))]
-    assert route(callback, QUEUE, agents, now=T0) == Offer("a2", STANDARD)
+def test_agent_callback_that_fell_back_stays_with_the_queue_and_its_agent_may_take_it_as_anyone() -> None:
+    # Waiting in a3's callback queue after the fallback (the wait began long ago): not sent back to a1 to wait
+    # again, but "as though no agent was specified", so a1 takes it like any agent once it is the longest idle.
+    fell_back = replace(waiting_for("a3", T0 - timedelta(hours=1)), agent_wait_since=T0 - timedelta(hours=1))
+    a1_idle = make_agent("a1", idle_since=T0 - timedelta(minutes=20))
+    assert route(fell_back, QUEUE, [a1_idle, busy("a3", AGENT), make_agent("a2", idle_since=T0 - timedelta(minutes=9))],
+                 now=T0) == Offer("a1", STANDARD)
+    assert route(fell_back, QUEUE, [busy("a1", AGENT, AGENT), busy("a3")], now=T0) == EnqueueForAgent("a3", STANDARD)
+    # Its only agent, busy: it waits for the queue's agents, never postponed away from an agent who can take it.
+    assert route(fell_back, QUEUE, [busy("a1")], now=T0) == EnqueueForAgent("a1", STANDARD)
 
 
 def test_agent_wait_time_zero_sends_a_busy_named_agents_callback_to_the_queue_at_once() -> None:
     queue = make_queue(agent_wait_time=0)
-    assert route(waiting_for("a1", T0), queue, [busy("a1"), make_agent("a2")], now=T0) == Offer("a2", STANDARD)
+    assert route(waiting_for("a1", T0), queue, [busy("a1", AGENT), make_agent("a2")], now=T0) == Offer("a2", STANDARD)
     # Not yet waiting (first routed): it joins the agent's queue, and falls back on the next look.
     assert route(make_callback(AGENT, "a1"), queue, [busy("a1"), make_agent("a2")], now=T0) == EnqueueForAgent("a1")
 
@@ -252,8 +257,10 @@ def test_an_agents_call_now_is_offered_to_that_agent_ahead_of_its_own_callback_q
     assert route(called_now("a2", STRICT, "a1"), QUEUE, agents, now=T0) == Offer("a2")
 
 
-def test_an_agents_call_now_waits_for_that_agent_while_it_is_still_on_a_call() -> None:
-    assert route(called_now("a2"), QUEUE, [make_agent("a1"), busy("a2")], now=T0) == EnqueueForAgent("a2")
+def test_an_agents_call_now_is_routed_as_usual_while_that_agent_is_on_a_call_then_is_its_again() -> None:
+    pressed = called_now("a2")
+    assert route(pressed, QUEUE, [make_agent("a1"), busy("a2")], now=T0) == Offer("a1")
+    assert route(pressed, QUEUE, [busy("a1"), make_agent("a2")], now=T0) == Offer("a2")
 
 
 @pytest.mark.parametrize("presser", [

@@ -7,8 +7,8 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from typing import Literal
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 
 import pytest
 

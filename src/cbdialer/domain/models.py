@@ -72,6 +72,10 @@ class QueueStatus(StrEnum):
     TERMINATED = "terminated"  # stopped for good: its callbacks ended as queue_terminated
 
 
+# A queue that runs (its callbacks are dialled when its schedule allows): a run of it is the reports' Job ID.
+RUNNING_STATUSES = frozenset({QueueStatus.ACTIVE, QueueStatus.OFF_SCHEDULE})
+
+
 class CompletionStatus(StrEnum):
     """What happened on the line (docs/design.md section 6), or the agent's disposition over it."""
 
@@ -261,12 +265,14 @@ class Callback:
     assigned_agent: str | None = None  # the agent whose own callback queue it waits in
     assigned_at: datetime | None = None  # since when it waits there
     call_now_agent: str | None = None  # the agent who pressed Call Now: it is offered to that agent first
+    agent_wait_since: datetime | None = None  # an agent callback: since when it waits for its busy agent
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):
             check_aware(name, getattr(self, name))
-        if self.assigned_at is not None:
-            check_aware("assigned_at", self.assigned_at)
+        for name in ("assigned_at", "agent_wait_since"):
+            if getattr(self, name) is not None:
+                check_aware(name, getattr(self, name))
         if self.type.has_target_agent and not self.agent_id:
             raise InvalidValue("agent", f"a {self.type.value} callback needs a target agent")
         if self.type in TEAM_TYPES and not self.team_id:

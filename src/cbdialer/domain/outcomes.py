@@ -63,6 +63,16 @@ class NextStep:
     end_at: datetime | None = None  # a new end, when the callback's window moves (callback_requested)
     agent_id: str | None = None  # callback_requested for a particular agent: it becomes that agent's callback
 
+    @property
+    def renews_agent_wait(self) -> bool:
+        """Whether an agent callback's next turn tries its named agent again (seed 004: a retry goes to "the
+        same" agent). Not after the uncounted retries that follow at once (the agent missed the offer, nothing
+        was dialled, trunk trouble): one that fell back to the queue stays with it."""
+        return self.status not in _KEEPS_AGENT_FALLBACK
+
+
+_KEEPS_AGENT_FALLBACK = frozenset({CompletionStatus.CANCEL, CompletionStatus.NOT_DIALLED,
+                                   CompletionStatus.NETWORK_FAILURE})
 
 _REQUEUE_REASON = {
     CompletionStatus.NO_ANSWER: Reason.NO_ANSWER,

@@ -92,7 +92,8 @@ def route(callback: Callback, queue: Queue, agents: Sequence[AgentView], *, now:
     assert callback.agent_id is not None  # Callback guarantees a target for agent types
     if callback.type is CallbackType.AGENT:
         if _waited_long_enough(callback, queue.settings, now):
-            return _route_standard(queue, agents, callback.agent_id, CallbackType.STANDARD)
+            # "treated as though no agent was specified": the named agent too may take it, by the queue's rules.
+            return _route_standard(queue, agents, None, CallbackType.STANDARD)
         return _route_agent(queue, agents, by_id.get(callback.agent_id), callback.agent_id, None)
     return _route_strict(callback, queue, agents, by_id.get(callback.agent_id), callback.agent_id)
 
@@ -130,23 +131,19 @@ def _index(agents: Sequence[AgentView]) -> dict[str, AgentView]:
 
 def _waited_long_enough(callback: Callback, settings: QueueSettings, now: datetime) -> bool:
     """Seed 004: a named agent who "has remained on a call or in call wrapup for too long" loses the callback
-    to the queue. The wait counts from when it joined the agent's own callback queue; one that waits for
-    another agent already fell back (only a fallback puts it there)."""
-    if callback.assigned_agent is not None and callback.assigned_agent != callback.agent_id:
-        return True
-    return (callback.assigned_agent is not None and callback.assigned_at is not None
-            and now - callback.assigned_at >= timedelta(seconds=settings.agent_wait_time))
+    to the queue. The wait counts from when it first waited for that agent (`agent_wait_since`, kept by the
+    store until a retry renews it), so a callback that fell back stays with the queue."""
+    return (callback.agent_wait_since is not None
+            and now - callback.agent_wait_since >= timedelta(seconds=settings.agent_wait_time))
 
 
 def _called_now(queue: Queue, agent: AgentView | None) -> Decision | None:
     """Call Now pressed by an agent (seed 003: "manually call the contact without needing to wait"): offered to
     that agent ahead of its own callback queue (the API refused the press of an agent not ready). None (route
-    as usual) when that agent is away or no longer serves the queue."""
-    if agent is None or not _available(agent) or queue.id not in agent.queues:
+    as usual) when that agent is away, on a call, or no longer serves the queue."""
+    if agent is None or not _available(agent) or queue.id not in agent.queues or agent.busy:
+        # Busy (the press raced a call): routed as usual meanwhile; it is still the agent's once it is free.
         return None
-    if agent.busy:
-        # On a call still (the press raced its end): it waits for the agent, offered first once it is free.
-        return EnqueueForAgent(agent.id)
     return Offer(agent.id)
 
 

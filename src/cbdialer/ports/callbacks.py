@@ -63,11 +63,12 @@ class GuardedTransitions(Protocol):
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
                          keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
-                         end_at: datetime | None = None, call_now_agent: str | None = None) -> Callback | None:
+                         end_at: datetime | None = None,
+                         call_now_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
         """Move a callback from `expected` to `to`; None if it was not in `expected` (or, with `owner`, no
         longer leased to it): someone else won. The lease is released unless `keep_lease`. `assigned_agent`
         puts it in (a name) or takes it out of (None) an agent's own callback queue. `call_now_agent`: the
-        agent who pressed Call Now, offered it first until it is in a call."""
+        agent who pressed Call Now (None: nobody's), offered it first until it is in a call."""
         ...
 
 

@@ -39,4 +39,4 @@ class Admin:
         self.calls = Calls(store, clock, self.callbacks, default_region=default_region)
         self.agents = Agents(store, dial_contexts=dial_contexts)
         self.lists = Lists(store, clock, default_region=default_region)
-        self.reports = Reports(store, clock)
+        self.reports = Reports(store, clock, default_region=default_region)

@@ -39,7 +39,7 @@ from cbdialer.domain.models import (
 from cbdialer.domain.numbers import to_e164
 from cbdialer.domain.outcomes import DISPOSITIONS_AFTER, disposition_start
 from cbdialer.domain.timing import end_of, parse_start
-from cbdialer.ports import CallbackBook, CallbackQuery, StateChange
+from cbdialer.ports import UNCHANGED, CallbackBook, CallbackQuery, StateChange, Unchanged
 from cbdialer.services.errors import Conflict, NotFound
 from cbdialer.services.queues import Queues
 
@@ -169,7 +169,8 @@ class Callbacks:
         return edited
 
     async def _move(self, who: Principal, callback_id: uuid.UUID, reason: Reason, *, due_now: bool = False,
-                    permission: Permission = Permission.WRITE_CALLBACKS, call_now_agent: str | None = None) -> Callback:
+                    permission: Permission = Permission.WRITE_CALLBACKS,
+                    call_now_agent: str | None | Unchanged = UNCHANGED) -> Callback:
         require(who, permission)
         current = await self.callback(who, callback_id)
         try:
@@ -193,8 +194,8 @@ class Callbacks:
         """An immediate call (seeds 003, 004): due now; a successful call completes it as any other. The
         queue's schedule, the calling window and the DNC list still apply. An agent's call now is offered to
         that agent, ahead of the due order, and is refused at once, saying why, when it may not dial now."""
-        if who.role is not Role.AGENT:
-            return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True)
+        if who.role is not Role.AGENT:  # nobody's in particular (an agent's earlier press no longer holds)
+            return await self._move(who, callback_id, Reason.CALL_NOW, due_now=True, call_now_agent=None)
         current = await self.callback(who, callback_id)
         queue = await self.store.get_queue(current.queue_id)
         if queue is None or current.queue_id not in who.queues:
@@ -231,6 +232,9 @@ class Callbacks:
         start = disposition_start(status, start_at=start_at, start_in=start_in, now=self.clock(),
                                   customer_timezone=current.customer_timezone, agent=agent)
         if agent is not None:
+            queue = await self.store.get_queue(current.queue_id)
+            if queue is not None and CallbackType.AGENT not in queue.settings.routing_types:
+                raise InvalidValue("agent", f"queue {current.queue_id!r} does not offer agent callbacks")
             named = await self.store.get_agent(agent)
             if named is None:
                 raise InvalidValue("agent", f"no agent {agent!r}")

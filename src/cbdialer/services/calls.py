@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from cbdialer.domain.access import AccessDenied, Permission, Principal, Role, may_act_for_agent, require
+from cbdialer.domain.access import AccessDenied, Permission, Principal, may_act_for_agent, require
 from cbdialer.domain.models import Callback, InvalidValue, Queue
 from cbdialer.domain.numbers import caller_as_e164
 from cbdialer.ports import AgentCallStore, AgentStore, QueueStore
@@ -84,10 +84,6 @@ class Calls:
         if view.queue_id is None:
             raise InvalidValue("queue", f"the call came through the Asterisk queue {call.asterisk_queue!r}, which no "
                                         "queue serves (a queue's asterisk_queue setting names it)")
-        if who.role is Role.AGENT and view.queue_id not in who.queues:
-            # Seed 004: "Agents can only specify queues for which they can handle calls as the source queue."
-            raise InvalidValue("queue", f"queue {view.queue_id!r} is not one you serve: an agent makes callbacks "
-                                        "only for its own queues")
         if destination is None:
             if call.withheld:
                 raise InvalidValue("destination", "the caller withheld their number: give the number to call back")

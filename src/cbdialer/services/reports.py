@@ -116,9 +116,10 @@ def completed_records(rows: list[dict[str, Any]], queues: dict[str, Queue]) -> l
 
 
 class Reports:
-    def __init__(self, store: ReportStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: ReportStore, clock: Callable[[], datetime], *, default_region: str | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.default_region = default_region  # how a contact's number in national form is read
 
     def _period(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
         end = end or self.clock()
@@ -161,7 +162,7 @@ class Reports:
         """A contact (seed 001's Contact ID) by its number, in any form a person types it: its id, its E.164
         number and its callbacks, newest first."""
         require(who, Permission.READ_REPORTS)
-        e164 = to_e164(number, field_name="number")
+        e164 = to_e164(number, field_name="number", default_region=self.default_region)
         found = await self.store.contact(e164, limit=MAX_CONTACT_CALLBACKS)
         if found is None:
             raise NotFound(f"no contact {e164}")

@@ -4,12 +4,13 @@ reservations."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Attempt, CallbackType, CompletionStatus, InteractionState, Queue
-from cbdialer.domain.outcomes import after_disposition
+from cbdialer.domain.models import Attempt, Callback, CallbackType, CompletionStatus, InteractionState, Queue
+from cbdialer.domain.outcomes import after_attempt, after_disposition
 from cbdialer.ports import StartOutcome, StateChange
 from tests.support.contracts.common import (
     LEASE,
@@ -305,6 +306,63 @@ class AttemptContract:
         started = await start(store, claimed, owner=owner, now=T0)
         assert started.callback is not None and started.callback.call_now_agent is None
         assert (await store.get_callback(callback.id)).call_now_agent is None
+
+    async def test_the_wait_for_a_named_agent_is_kept_through_quick_retries_and_renewed_by_a_real_one(
+            self, store: Store) -> None:
+        for agent in ("1001", "1002"):
+            await add_agent(store, agent)
+        callback = make_callback(type=CallbackType.AGENT, agent_id="1001")
+        await store.add_callback(callback, actor="test")
+        owner = uuid.uuid4()
+
+        async def wait_for(agent: str, now: datetime) -> Callback:
+            [queued] = await store.claim_due(owner, now=now, limit=1, lease=LEASE)
+            return await store.wait(queued, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=now, now=now,
+                                    actor="dialer", assigned_agent=agent)
+
+        assert (await wait_for("1001", T0)).agent_wait_since == T0  # its named agent: the wait begins
+        assert (await wait_for("1001", T0 + LEASE)).agent_wait_since == T0  # the first wait counts
+        assert (await wait_for("1002", T0 + 2 * LEASE)).agent_wait_since == T0  # fell back: another's queue
+        # The fallback agent missed the offer (cancel, not counted): it stays with the queue.
+        live, attempt_id, _ = await live_call(store, callback, agent="1002", now=T0 + 3 * LEASE, owner=owner)
+        missed = after_attempt(live, Queue("sales", "Sales").settings, CompletionStatus.CANCEL, now=T0 + 3 * LEASE,
+                               agent_missed=True)
+        ended = await store.end_attempt(attempt_id, agent_id="1002", owner=owner, now=T0 + 3 * LEASE,
+                                        wrap_up_until=T0 + 3 * LEASE, step=missed, dial_status="", hangup_cause=0,
+                                        amd_status="", actor="dialer")
+        assert ended.callback.agent_wait_since == T0
+        # A real try (the customer did not answer): the next turn tries the named agent again.
+        live, attempt_id, _ = await live_call(store, callback, agent="1002", now=T0 + 4 * LEASE, owner=owner)
+        ended = await end(store, live, attempt_id, owner=owner, agent="1002", now=T0 + 4 * LEASE,
+                          status=CompletionStatus.NO_ANSWER, dial_status="NOANSWER")
+        assert ended.callback.agent_wait_since is None
+        # A person's edit starts it afresh too, and forgets an agent's Call Now.
+        due = ended.callback.due_at
+        [queued] = await store.claim_due(owner, now=due, limit=1, lease=LEASE)
+        waiting = await store.wait(queued, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=due, now=due,
+                                   actor="dialer", assigned_agent="1001")
+        pressed = await store.transition(callback.id, expected=CallbackState.QUEUED, to=CallbackState.QUEUED,
+                                         reason=Reason.CALL_NOW, now=due, actor="agent:1002", due_at=due,
+                                         call_now_agent="1002")
+        assert (pressed.agent_wait_since, pressed.call_now_agent) == (due, "1002")
+        edited = await store.edit_callback(pressed, dataclasses.replace(pressed, remark="later"), now=due,
+                                           actor="test")
+        assert (edited.agent_wait_since, edited.call_now_agent, edited.assigned_agent) == (None, None, None)
+        assert waiting is not None
+
+    async def test_a_call_now_can_be_given_to_nobody_again(self, store: Store) -> None:
+        callback = make_callback()
+        await store.add_callback(callback, actor="test")
+        await add_agent(store)
+        pressed = await store.transition(callback.id, expected=CallbackState.SCHEDULED, to=CallbackState.QUEUED,
+                                         reason=Reason.CALL_NOW, now=T0, actor="agent:1001", call_now_agent="1001")
+        assert pressed.call_now_agent == "1001"
+        kept = await store.transition(callback.id, expected=CallbackState.QUEUED, to=CallbackState.QUEUED,
+                                      reason=Reason.DIAL_SLOT_UNAVAILABLE, now=T0, actor="dialer")
+        assert kept.call_now_agent == "1001"  # unchanged unless named
+        steered = await store.transition(callback.id, expected=CallbackState.QUEUED, to=CallbackState.QUEUED,
+                                         reason=Reason.CALL_NOW, now=T0, actor="supervisor", call_now_agent=None)
+        assert steered.call_now_agent is None
 
     async def test_a_wait_hands_the_lease_back_and_is_audited_once_per_change(self, store: Store) -> None:
         await add_agent(store)

@@ -21,7 +21,7 @@ from cbdialer.domain.models import (
     Schedule,
 )
 from cbdialer.domain.outcomes import NextStep, after_attempt
-from cbdialer.ports import StartOutcome, Started
+from cbdialer.ports import Started, StartOutcome
 
 # PostgresStore or MemoryStore: each implements every port, and the suites use them all.
 Store = Any

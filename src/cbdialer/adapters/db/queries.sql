@@ -117,8 +117,9 @@ WITH changed AS (
                            WHEN assigned_agent IS NOT DISTINCT FROM $15::text THEN assigned_at ELSE $11 END,
         assigned_agent = CASE WHEN $14 THEN $15::text ELSE assigned_agent END,
         end_at = COALESCE($16, end_at),
-        -- $17: the agent who pressed Call Now (cleared by a trigger once the callback is in a call)
-        call_now_agent = COALESCE($17::text, call_now_agent),
+        -- $17: whether to set the agent who pressed Call Now to $18 (NULL: nobody's); a trigger clears it once
+        -- the callback is in a call
+        call_now_agent = CASE WHEN $17 THEN $18::text ELSE call_now_agent END,
         updated_at = $11, version = version + 1
     WHERE id = $1 AND state = $2 AND ($12::uuid IS NULL OR lease_owner = $12)
     RETURNING *
@@ -220,6 +221,7 @@ WITH changed AS (
         remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
         state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
         reason = 'rescheduled', lease_owner = NULL, assigned_agent = NULL, assigned_at = NULL,
+        call_now_agent = NULL, agent_wait_since = NULL,
         updated_at = $12, version = version + 1
     WHERE id = $1 AND state = $2 AND due_at = $14 AND state IN ('scheduled', 'queued', 'waiting_for_queue')
     RETURNING *
@@ -244,6 +246,9 @@ WITH old AS (
         assigned_at = CASE WHEN NOT $6 THEN c.assigned_at WHEN $7::text IS NULL THEN NULL
                            WHEN c.assigned_agent IS NOT DISTINCT FROM $7::text THEN c.assigned_at ELSE $5 END,
         assigned_agent = CASE WHEN $6 THEN $7::text ELSE c.assigned_agent END,
+        -- an agent callback waiting for its own named agent: since when (the first such wait counts)
+        agent_wait_since = CASE WHEN $6 AND c.type = 'agent' AND $7::text = c.agent_id
+                                THEN COALESCE(c.agent_wait_since, $5) ELSE c.agent_wait_since END,
         updated_at = $5, version = c.version + 1
     FROM old
     WHERE c.id = old.id AND c.state = 'queued' AND c.lease_owner = $2
@@ -310,6 +315,8 @@ WITH finished AS (
         -- $18: callback_requested for a particular agent (seed 002): it becomes that agent's callback
         type = CASE WHEN $18::text IS NULL THEN type ELSE 'agent' END, agent_id = COALESCE($18::text, agent_id),
         team_id = CASE WHEN $18::text IS NULL THEN team_id END,
+        -- $19: the next turn tries the named agent again (a retry), or it stays with the queue if it fell back
+        agent_wait_since = CASE WHEN $19 THEN NULL ELSE agent_wait_since END,
         updated_at = $2, version = version + 1
     WHERE id = (SELECT callback_id FROM finished) AND state = 'in_progress' AND lease_owner = $10
     RETURNING *

@@ -114,6 +114,8 @@ class AttemptsMixin(MemoryBase):
         row.reason, row.due_at, row.lease_owner = Reason(reason), due_at, None
         if not isinstance(assigned_agent, Unchanged):
             row.assign(assigned_agent, now)
+            if row.type is CallbackType.AGENT and assigned_agent == row.agent_id and row.agent_wait_since is None:
+                row.agent_wait_since = now  # callback_wait: the first wait for its named agent counts
         row.touch(now)
         if old_reason != row.reason or old_agent != row.assigned_agent:
             self._audit(row.id, now, CallbackState.QUEUED, CallbackState.QUEUED, row.reason, actor, row.due_at)
@@ -164,6 +166,8 @@ class AttemptsMixin(MemoryBase):
         row.state, row.reason, row.completion_status = CallbackState(step.state), Reason(step.reason), step.status
         if step.agent_id is not None:  # callback_requested for a particular agent
             row.type, row.agent_id, row.team_id = CallbackType.AGENT, step.agent_id, None
+        if step.renews_agent_wait:
+            row.agent_wait_since = None
         for name, value in (("due_at", step.due_at), ("attempts_count", step.attempts_count),
                             ("network_failures", step.network_failures), ("end_at", step.end_at)):
             if value is not None:

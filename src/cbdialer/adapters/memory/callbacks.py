@@ -47,6 +47,7 @@ class CallbacksMixin(MemoryBase):
                  if r.destination == c.destination and r.queue_id == c.queue_id and r.state in states]
         created = CallbackRow.inserted(c)
         s.callbacks[c.id] = created
+        s.contacts.setdefault(c.destination, len(s.contacts) + 1)  # migration 0011's trigger
         self._audit(c.id, c.created_at, None, created.state, created.reason, actor, created.due_at)
         for row in older:
             old_state = row.state
@@ -80,7 +81,8 @@ class CallbacksMixin(MemoryBase):
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
                          keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
-                         end_at: datetime | None = None, call_now_agent: str | None = None) -> Callback | None:
+                         end_at: datetime | None = None,
+                         call_now_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
         row = self._s.callbacks.get(callback_id)
         if row is None or row.state != expected or (owner is not None and row.lease_owner != owner):
             return None
@@ -94,7 +96,7 @@ class CallbacksMixin(MemoryBase):
             row.lease_owner = None
         if not isinstance(assigned_agent, Unchanged):
             row.assign(assigned_agent, now)
-        if call_now_agent is not None:
+        if not isinstance(call_now_agent, Unchanged):
             row.call_now_agent = call_now_agent
         if row.state is CallbackState.IN_PROGRESS:
             row.call_now_agent = None  # the trigger of migration 0009
@@ -173,10 +175,11 @@ class CallbacksMixin(MemoryBase):
         row.start_at, row.end_at, row.remark = new.start_at, new.end_at, new.remark
         row.agent_id, row.team_id, row.customer_timezone = new.agent_id, new.team_id, new.customer_timezone
         row.type, row.destination = new.type, new.destination
+        self._s.contacts.setdefault(new.destination, len(self._s.contacts) + 1)  # migration 0011's trigger
         if row.state is CallbackState.QUEUED:
             row.state = CallbackState.SCHEDULED
         row.reason = Reason.RESCHEDULED
-        row.lease_owner = row.assigned_agent = row.assigned_at = None
+        row.lease_owner = row.assigned_agent = row.assigned_at = row.call_now_agent = row.agent_wait_since = None
         row.touch(now)
         self._audit(row.id, now, old.state, row.state, Reason.RESCHEDULED, actor, row.due_at)
         return row.callback()

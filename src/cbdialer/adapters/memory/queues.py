@@ -12,10 +12,9 @@ from typing import Any
 from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow, QueueRun
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
 from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
-from cbdialer.domain.models import CompletionStatus, Queue, QueueStatus
+from cbdialer.domain.models import RUNNING_STATUSES, CompletionStatus, Queue, QueueStatus
 
 _MICROSECOND = datetime.resolution
-_RUNNING = frozenset({QueueStatus.ACTIVE, QueueStatus.OFF_SCHEDULE})
 
 
 def _stored(queue: Queue) -> Queue:
@@ -55,8 +54,8 @@ class QueuesMixin(MemoryBase):
         """store/queues.py's _sync_run: queue_run_close and queue_run_open as the status asks."""
         at = now or self._clock()
         open_run = row.runs[-1] if row.runs and row.runs[-1].stopped_at is None else None
-        if row.queue.status in _RUNNING:
-            if open_run is not None and before is not None and before not in _RUNNING:
+        if row.queue.status in RUNNING_STATUSES:
+            if open_run is not None and before is not None and before not in RUNNING_STATUSES:
                 open_run.stopped_at, open_run = max(at, open_run.started_at), None
             if open_run is None:  # the identity column counts every queue's runs
                 row.runs.append(QueueRun(1 + sum(len(q.runs) for q in self._s.queues.values()), at))

@@ -45,8 +45,9 @@ class ReportsMixin(MemoryBase):
         return [({"ended_at": at}, c) for at, c in sorted(found, key=lambda f: (f[0], f[1].id))]
 
     def _contact_ids(self) -> dict[str, int]:
-        """The contacts table: one id per number, in the order callbacks were first written with it."""
-        ids: dict[str, int] = {}
+        """The contacts table: one id per number, in the order callbacks were first written with it, kept for
+        good (a number edited away stays a contact, as in PostgreSQL)."""
+        ids = self._s.contacts
         for c in self._s.callbacks.values():
             ids.setdefault(c.destination, len(ids) + 1)
         return ids

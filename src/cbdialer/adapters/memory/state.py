@@ -53,6 +53,7 @@ class CallbackRow:
     assigned_agent: str | None = None
     assigned_at: datetime | None = None
     call_now_agent: str | None = None
+    agent_wait_since: datetime | None = None
 
     @classmethod
     def inserted(cls, c: Callback) -> CallbackRow:
@@ -71,7 +72,7 @@ class CallbackRow:
                         attempts_count=self.attempts_count, network_failures=self.network_failures,
                         strict_retries=self.strict_retries, completion_status=self.completion_status,
                         reason=self.reason, assigned_agent=self.assigned_agent, assigned_at=self.assigned_at,
-                        call_now_agent=self.call_now_agent)
+                        call_now_agent=self.call_now_agent, agent_wait_since=self.agent_wait_since)
 
     def columns(self) -> dict[str, Any]:
         """`SELECT c.*` as asyncpg returns it: text columns as text."""
@@ -181,6 +182,7 @@ class MemoryState:
     queues: dict[str, QueueRow] = field(default_factory=dict)
     callbacks: dict[UUID, CallbackRow] = field(default_factory=dict)
     events: dict[UUID, list[StateChange]] = field(default_factory=dict)
+    contacts: dict[str, int] = field(default_factory=dict)  # the contacts table: number -> id, never deleted
     attempts: dict[UUID, AttemptRow] = field(default_factory=dict)
     agents: dict[str, AgentRow] = field(default_factory=dict)
     teams: dict[str, str] = field(default_factory=dict)  # id -> name

@@ -29,8 +29,6 @@ CREATE TABLE contacts (
     id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     number  text NOT NULL UNIQUE
 );
-INSERT INTO contacts (number)
-SELECT destination FROM callbacks GROUP BY destination ORDER BY min(created_at), destination;
 
 -- One statement per insert statement, not per row (a bulk load of a million callbacks runs it once); numbers
 -- in order, so that two concurrent loads take their locks in the same order.
@@ -55,6 +53,10 @@ $$;
 CREATE TRIGGER callbacks_contact_on_edit AFTER UPDATE OF destination ON callbacks
     FOR EACH ROW WHEN (OLD.destination IS DISTINCT FROM NEW.destination)
     EXECUTE FUNCTION callbacks_contact_on_edit();
+-- The numbers already there, after the triggers: creating them locked the table, so no callback written meanwhile
+-- is missed.
+INSERT INTO contacts (number)
+SELECT destination FROM callbacks GROUP BY destination ORDER BY min(created_at), destination;
 
 -- The agent's name (seed 001's Serviced By, seed 002's Agent Name). Agents that exist already are named by
 -- their id until someone names them.

@@ -81,7 +81,7 @@ class PostgresAttempts(StoreBase):
         rows = await self._fetch(
             "attempt_end", attempt_id, now, step.status.value, dial_status, hangup_cause, amd_status, step.counted,
             agent_id, wrap_up_until, owner, step.state.value, step.reason.value, step.due_at, step.attempts_count,
-            step.network_failures, step.end_at, actor, step.agent_id)
+            step.network_failures, step.end_at, actor, step.agent_id, step.renews_agent_wait)
         row = rows[0]
         return Ended(finished=row["finished"], callback=callback_from_row(row) if row["id"] is not None else None)
 

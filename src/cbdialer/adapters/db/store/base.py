@@ -50,6 +50,7 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         assigned_agent=row["assigned_agent"],
         assigned_at=row["assigned_at"],
         call_now_agent=row["call_now_agent"],
+        agent_wait_since=row["agent_wait_since"],
     )
 
 

@@ -78,12 +78,15 @@ class PostgresCallbacks(StoreBase):
                          attempts_count: int | None = None, network_failures: int | None = None,
                          strict_retries: int | None = None, completion_status: CompletionStatus | None = None,
                          keep_lease: bool = False, assigned_agent: str | None | Unchanged = UNCHANGED,
-                         end_at: datetime | None = None, call_now_agent: str | None = None) -> Callback | None:
+                         end_at: datetime | None = None,
+                         call_now_agent: str | None | Unchanged = UNCHANGED) -> Callback | None:
         change = not isinstance(assigned_agent, Unchanged)
+        pressed = not isinstance(call_now_agent, Unchanged)
         rows = await self._fetch(
             "callback_transition", callback_id, expected.value, to.value, reason.value, due_at, attempts_count,
             network_failures, strict_retries, completion_status.value if completion_status else None, keep_lease,
-            now, owner, actor, change, assigned_agent if change else None, end_at, call_now_agent)
+            now, owner, actor, change, assigned_agent if change else None, end_at, pressed,
+            call_now_agent if pressed else None)
         return callback_from_row(rows[0]) if rows else None
 
     async def extend_leases(self, owner: UUID, *, now: datetime, lease: timedelta,

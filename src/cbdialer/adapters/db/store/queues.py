@@ -11,13 +11,7 @@ from typing import Any
 from cbdialer.adapters.db.store.base import StoreBase, queue_from_row
 from cbdialer.domain.codec import settings_to_dict
 from cbdialer.domain.lifecycle import ACTIVE_STATES, Reason, sources_of
-from cbdialer.domain.models import (
-    Queue,
-    QueueStatus,
-)
-
-# The statuses of a queue that runs (off_schedule is still running: it dials again when it opens).
-_RUNNING = frozenset({QueueStatus.ACTIVE, QueueStatus.OFF_SCHEDULE})
+from cbdialer.domain.models import RUNNING_STATUSES, Queue, QueueStatus
 
 
 class PostgresQueues(StoreBase):
@@ -25,8 +19,8 @@ class PostgresQueues(StoreBase):
                         now: datetime | None) -> None:
         """The queue's run follows its status: a start (from stopped, or a new queue) opens one, after closing
         any run a stopped queue was left with; a stop closes it; a running queue keeps the run it has."""
-        if after in _RUNNING:
-            if before is not None and QueueStatus(before) not in _RUNNING:
+        if after in RUNNING_STATUSES:
+            if before is not None and QueueStatus(before) not in RUNNING_STATUSES:
                 await conn.execute(self._q["queue_run_close"], queue_id, now)
             await conn.execute(self._q["queue_run_open"], queue_id, now)
         else:
