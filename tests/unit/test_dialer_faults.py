@@ -125,6 +125,9 @@ class Phones:
     async def db_get(self, family: str, key: str) -> str | None:
         return self.kept.get(key)
 
+    async def channel_variable(self, channel: str, name: str) -> str | None:
+        return None
+
     def drop(self, reason: str) -> None:
         self.dropped.append(reason)
 

@@ -5,6 +5,7 @@ processes hear it; an end the dialer never heard (an AMI drop) is found at the n
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +75,8 @@ class Phones:
         self.live: list[str] = []  # Uniqueids of the live channels
         self.fail = False
         self.dropped: list[str] = []
+        self.presentation: dict[str, str] = {}  # channel -> CALLERID(num-pres), as Getvar reads it
+        self.asked: list[str] = []
 
     async def device_states(self) -> dict[str, str]:
         return {}
@@ -86,6 +89,13 @@ class Phones:
 
     async def db_get(self, family: str, key: str) -> str | None:
         return None
+
+    async def channel_variable(self, channel: str, name: str) -> str | None:
+        assert name == "CALLERID(num-pres)"
+        self.asked.append(channel)
+        if self.fail:
+            raise TelephonyUnavailable("the AMI link is down")
+        return self.presentation.get(channel)
 
     def drop(self, reason: str) -> None:
         self.dropped.append(reason)
@@ -151,6 +161,29 @@ async def test_a_withheld_caller_is_withheld_even_where_the_queue_shows_a_number
     await dialer.on_event(answered())
     [call] = await store.agent_calls("1001")
     assert call.withheld and call.caller_number == ""
+
+
+@pytest.mark.parametrize("presentation", ["prohib_passed_screen", "prohib"])
+async def test_a_caller_whose_hook_this_process_missed_is_asked_of_asterisk(presentation: str) -> None:
+    """This process started (or its link was down) while the caller waited: app_queue's AgentConnect shows the
+    number, so the caller's channel is asked for its presentation before anything is kept."""
+    store, phones, clock = await centre()
+    dialer = dialer_of(store, phones, clock)
+    phones.presentation["Local/caller;2"] = presentation
+    await dialer.on_event(dataclasses.replace(answered(), caller_channel="Local/caller;2"))
+    [call] = await store.agent_calls("1001")
+    assert call.withheld and call.caller_number == "" and phones.asked == ["Local/caller;2"]
+
+
+async def test_a_presented_caller_stays_presented_and_an_unanswered_question_falls_back_to_the_number() -> None:
+    store, phones, clock = await centre()
+    dialer = dialer_of(store, phones, clock)
+    phones.presentation["Local/caller;2"] = "allowed_not_screened"
+    await dialer.on_event(dataclasses.replace(answered(), caller_channel="Local/caller;2"))
+    phones.fail = True
+    await dialer.on_event(dataclasses.replace(answered("other", member="PJSIP/agent-1002"), caller_channel="Local/o;2"))
+    assert [(c.withheld, c.caller_number) for c in await store.agent_calls("1001")] == [(False, "+441632960123")]
+    assert [(c.withheld, c.caller_number) for c in await store.agent_calls("1002")] == [(False, "+441632960123")]
 
 
 async def test_a_recorded_withheld_call_ends_by_its_member_channel() -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from cbdialer.domain.book import cancelled_by_inbound
 from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent
-from cbdialer.domain.numbers import caller_as_e164
+from cbdialer.domain.numbers import caller_as_e164, caller_withheld
 from cbdialer.domain.presence import device_of
 from cbdialer.ports.calls import AgentCall, queue_for
 from cbdialer.ports.telephony import InboundCall, QueueCallAnswered, QueueCallEnded, TelephonyError
@@ -84,12 +84,15 @@ class Inbound:
             call = dataclasses.replace(known, ended_at=now)
         else:
             queue = queue_for(await self.store.queues(), event.asterisk_queue)
+            withheld = event.withheld or event.caller_uniqueid in self.withheld_callers
+            if not withheld and isinstance(event, QueueCallAnswered) and event.caller_channel:
+                withheld = await self._presentation_withheld(event)
             answered_at = now - timedelta(seconds=event.talk_seconds) if isinstance(event, QueueCallEnded) else now
             call = AgentCall(
                 id=uuid.uuid4(), caller_uniqueid=event.caller_uniqueid, agent_id=agent.id,
                 asterisk_queue=event.asterisk_queue, queue_id=queue.id if queue is not None else None,
                 caller_number=event.caller_number, caller_name=event.caller_name,
-                withheld=event.withheld or event.caller_uniqueid in self.withheld_callers, answered_at=answered_at,
+                withheld=withheld, answered_at=answered_at,
                 ended_at=now if ended else None, member_uniqueid=event.member_uniqueid)
         stored = await self.store.record_agent_call(call)
         if ended:
@@ -100,6 +103,17 @@ class Inbound:
                            caller_uniqueid=stored.caller_uniqueid,
                            caller_number="withheld" if stored.withheld else stored.caller_number)
         return stored
+
+    async def _presentation_withheld(self, event: QueueCallAnswered) -> bool:
+        """app_queue's events carry no presentation, and this process may not have heard the caller's hook (it
+        started, or its link was down, while the caller waited): Asterisk is asked, while the caller is on the
+        line, so that a number the caller hid is never shown or kept. If it cannot say, the number decides."""
+        try:
+            presentation = await self.telephony.channel_variable(event.caller_channel, "CALLERID(num-pres)")
+        except TelephonyError as exc:
+            self._log.warning("caller_presentation_unknown", caller_uniqueid=event.caller_uniqueid, error=str(exc))
+            return False
+        return caller_withheld(event.caller_number, presentation or "")
 
     async def end_calls_not_heard(self) -> int:
         """After a LinkUp (a reconnect, or this process's start): the agents' calls whose end we may have missed

@@ -38,3 +38,11 @@ def caller_as_e164(caller_number: str, *, default_region: str | None = None) -> 
         except InvalidValue:
             return None
     return None
+
+
+def caller_withheld(number: str, presentation: str = "") -> bool:
+    """The one withheld rule: a hidden presentation (prohib...), or no number to call (missing, Asterisk's
+    <unknown>, or what trunks put for a hidden caller: anonymous, unknown)."""
+    number = number.strip().lower()
+    return (not number or presentation.strip().lower().startswith("prohib")
+            or number in ("anonymous", "unknown", "<unknown>"))

@@ -80,9 +80,9 @@ class InboundCall:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueCallAnswered:
-    """An Asterisk queue's caller was answered by a member (app_queue's AgentConnect). `member` is the member's
-    interface (PJSIP/agent-1001); `caller_uniqueid` names the call from now on, `member_uniqueid` the member's
+class QueueCall:
+    """What app_queue's events tell of a call between an Asterisk queue's caller and a member. `member` is the
+    member's interface (PJSIP/agent-1001); `caller_uniqueid` names the call, `member_uniqueid` the member's
     channel; `withheld` as the caller ID shows it (the hook's InboundCall of the same channel also knows the
     presentation)."""
 
@@ -93,22 +93,21 @@ class QueueCallAnswered:
     withheld: bool
     caller_uniqueid: str
     member_uniqueid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallAnswered(QueueCall):
+    """The caller was answered by the member (AgentConnect)."""
+
     caller_channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class QueueCallEnded:
-    """That call ended (app_queue's AgentComplete): the same fields, and how long caller and member talked. When
-    the caller's channel was gone before the event was raised, Asterisk 22 sends no caller fields at all: then
-    `caller_uniqueid` is empty, and only `member_uniqueid` names the call."""
+class QueueCallEnded(QueueCall):
+    """That call ended (AgentComplete), with how long caller and member talked. When the caller's channel was
+    gone before the event was raised, Asterisk 22 sends no caller fields at all: then `caller_uniqueid` is empty,
+    and only `member_uniqueid` names the call."""
 
-    asterisk_queue: str
-    member: str
-    caller_number: str
-    caller_name: str
-    withheld: bool
-    caller_uniqueid: str
-    member_uniqueid: str = ""
     talk_seconds: int = 0
     reason: str = ""  # caller, agent or transfer
 
@@ -166,6 +165,10 @@ class Telephony(Protocol):
     async def device_states(self) -> dict[str, str]: ...
 
     async def db_get(self, family: str, key: str) -> str | None: ...
+
+    async def channel_variable(self, channel: str, name: str) -> str | None:
+        """A live channel's variable or function (e.g. CALLERID(num-pres)); None if the channel is gone."""
+        ...
 
     def drop(self, reason: str) -> None: ...
 

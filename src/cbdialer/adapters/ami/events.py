@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cbdialer.domain.numbers import caller_withheld
 from cbdialer.ports.telephony import (
     AttemptReport,
     DeviceStateChange,
@@ -19,14 +20,6 @@ from cbdialer.ports.telephony import (
     QueueCallAnswered,
     QueueCallEnded,
 )
-
-
-def caller_withheld(number: str, presentation: str = "") -> bool:
-    """The one withheld rule: a hidden presentation (prohib...), or no number to call (missing, Asterisk's
-    <unknown>, or what trunks put for a hidden caller: anonymous, unknown)."""
-    number = number.strip().lower()
-    return (not number or presentation.strip().lower().startswith("prohib")
-            or number in ("anonymous", "unknown", "<unknown>"))
 
 
 def _caller_number(number: str) -> str:

@@ -312,6 +312,16 @@ class AmiLink:
                 return item.get("val", "")
         return None
 
+    async def channel_variable(self, channel: str, name: str) -> str | None:
+        """Getvar (the `call` or `reporting` write class): a live channel's variable or function; None if the
+        channel is gone."""
+        response = await self._send({"Action": "Getvar", "Channel": channel, "Variable": name})
+        if response.get("response") != "Success":
+            if "no such channel" in response.get("message", "").lower():
+                return None
+            raise AmiActionFailed(f"AMI Getvar failed: {response.get('message', 'no message')}")
+        return response.get("value", "")
+
     def drop(self, reason: str) -> None:
         """Close the session, so that `run` reconnects (and a new LinkUp follows): for a link whose setup
         after LinkUp failed."""
