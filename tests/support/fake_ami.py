@@ -109,6 +109,8 @@ class FakeAmi:
             connection.write(transcript("core_show_channels", action_id))
         elif name == "devicestatelist":
             connection.write(transcript("device_state_list", action_id))
+        elif name == "queuestatus":
+            connection.write(transcript("queue_status", action_id))
         elif name == "getvar":  # a caller who did not hide its number
             connection.write(f"Response: Success\r\nActionID: {action_id}\r\nVariable: {action.get('Variable', '')}"
                              "\r\nValue: allowed_not_screened\r\n\r\n".encode())

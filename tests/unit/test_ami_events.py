@@ -15,6 +15,8 @@ from cbdialer.adapters.ami import (
     OtherEvent,
     QueueCallAnswered,
     QueueCallEnded,
+    QueueCallerJoined,
+    QueueCallerLeft,
     caller_withheld,
     parse_event,
 )
@@ -105,3 +107,12 @@ def test_a_user_event_of_someone_else_stays_other() -> None:
                        st.text(max_size=20)))
 def test_parsing_is_total(headers: dict[str, str]) -> None:
     parse_event(headers)
+
+
+async def test_app_queue_callers_joining_and_leaving() -> None:
+    joined, left = await heard("queue_callers")  # recorded: call-in +442079460123 --queue, answered at once
+    assert joined == QueueCallerJoined(asterisk_queue="cbdialer-sandbox", uniqueid="1796190538.3", position=1)
+    assert left == QueueCallerLeft(asterisk_queue="cbdialer-sandbox", uniqueid="1796190538.3", abandoned=False)
+    abandon = parse_event({"event": "QueueCallerAbandon", "queue": "cbdialer-sandbox", "uniqueid": "9.1",
+                           "position": "2", "originalposition": "3", "holdtime": "40"})
+    assert abandon == QueueCallerLeft(asterisk_queue="cbdialer-sandbox", uniqueid="9.1", abandoned=True)

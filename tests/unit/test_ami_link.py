@@ -30,6 +30,7 @@ from cbdialer.adapters.ami import (
     OtherEvent,
 )
 from cbdialer.adapters.ami.wire import Session as _Session
+from cbdialer.ports.telephony import WaitingCaller
 from tests.support.fake_ami import SECRET, Connection, FakeAmi, transcript
 
 ATTEMPT = "6f1c2a4e-0000-4000-8000-00000000abcd"
@@ -99,6 +100,13 @@ async def test_logs_in_and_reports_link_up(ami: FakeAmi, start: Callable[..., Ru
     await running.link.ping()
     login = next(dict(h) for h in ami.received if dict(h).get("Action") == "Login")
     assert login["Username"] == "cbdialer" and login["Events"] == "on"
+
+
+async def test_queue_status_lists_the_callers_waiting(ami: FakeAmi, start: Callable[..., Running]) -> None:
+    running = start()
+    await running.next_event(LinkUp)
+    assert await running.link.queue_callers() == [
+        WaitingCaller(asterisk_queue="cbdialer-sandbox", uniqueid="1796190538.3", waited_seconds=0, position=1)]
 
 
 async def test_refused_login_is_a_configuration_error(ami: FakeAmi, start: Callable[..., Running]) -> None:

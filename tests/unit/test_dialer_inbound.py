@@ -23,7 +23,10 @@ from cbdialer.ports.telephony import (
     LinkUp,
     QueueCallAnswered,
     QueueCallEnded,
+    QueueCallerJoined,
+    QueueCallerLeft,
     TelephonyUnavailable,
+    WaitingCaller,
 )
 from tests.unit.test_ami_events import heard
 
@@ -77,6 +80,7 @@ class Phones:
         self.dropped: list[str] = []
         self.presentation: dict[str, str] = {}  # channel -> CALLERID(num-pres), as Getvar reads it
         self.asked: list[str] = []
+        self.waiting: list[WaitingCaller] = []  # what QueueStatus lists
 
     async def device_states(self) -> dict[str, str]:
         return {}
@@ -89,6 +93,11 @@ class Phones:
 
     async def db_get(self, family: str, key: str) -> str | None:
         return None
+
+    async def queue_callers(self) -> list[WaitingCaller]:
+        if self.fail:
+            raise TelephonyUnavailable("the AMI link is down")
+        return list(self.waiting)
 
     async def channel_variable(self, channel: str, name: str) -> str | None:
         assert name == "CALLERID(num-pres)"
@@ -272,3 +281,31 @@ async def test_an_agents_next_call_ends_the_one_whose_end_was_lost() -> None:
     await dialer.on_event(answered("1.2"))
     new, old = await store.agent_calls("1001")
     assert current_call([new, old], clock()) == new and old.ended_at == NOW + timedelta(minutes=2)
+
+
+# -- the callers waiting in each Asterisk queue (docs/design.md section 14) -----------------------------------
+
+
+async def test_the_places_follow_app_queues_events_and_are_read_afresh_after_every_link_up() -> None:
+    store, phones, clock = await centre()
+    dialer = dialer_of(store, phones, clock)
+    assert not dialer.places.known  # nothing is released ahead of anyone before the first read
+    joined, left = await heard("queue_callers")  # recorded from the sandbox
+    await dialer.on_event(joined)
+    assert dialer.places.waiting_since("cbdialer-sandbox") == [NOW]
+    await dialer.on_event(left)
+    assert dialer.places.waiting_since("cbdialer-sandbox") == []
+    # Events were lost while the link was down: QueueStatus says who waits, and for how long.
+    await dialer.on_event(QueueCallerJoined(asterisk_queue="cbdialer-sandbox", uniqueid="heard", position=1))
+    clock.now = NOW + timedelta(minutes=5)
+    phones.waiting = [WaitingCaller("cbdialer-sandbox", "heard", 300, 1), WaitingCaller("cbdialer-sandbox", "new", 30, 2)]
+    await dialer.on_event(LinkUp(reconnect=True))
+    assert dialer.places.known
+    assert dialer.places.waiting_since("cbdialer-sandbox") == [NOW, clock.now - timedelta(seconds=31)]
+    # A caller that left unheard is gone after the re-read; an abandon is a leave too.
+    await dialer.on_event(QueueCallerLeft(asterisk_queue="cbdialer-sandbox", uniqueid="new", abandoned=True))
+    assert dialer.places.waiting_since("cbdialer-sandbox") == [NOW]
+    # Asterisk cannot be asked: the places are not known until the next LinkUp reads them.
+    phones.fail = True
+    await dialer.on_event(LinkUp(reconnect=True))
+    assert not dialer.places.known

@@ -25,6 +25,7 @@ from cbdialer.dialer.live import (
     LiveAttempt,
     Pacer,
 )
+from cbdialer.dialer.places import QueuePlaces
 from cbdialer.dialer.recovery import Recovery
 from cbdialer.domain.attempt import (
     AgentAnswered,
@@ -72,6 +73,8 @@ from cbdialer.ports.telephony import (
     OriginateResponse,
     QueueCallAnswered,
     QueueCallEnded,
+    QueueCallerJoined,
+    QueueCallerLeft,
     Telephony,
     TelephonyError,
     TelephonyUnavailable,
@@ -109,6 +112,7 @@ class Dialer(Recovery, Background, Inbound):
         # then are new offers made (docs/design.md section 8).
         self.ready = asyncio.Event()
         self.withheld_callers: dict[str, None] = {}  # inbound callers' channels heard withheld (dialer/inbound.py)
+        self.places = QueuePlaces()  # who waits in each Asterisk queue (dialer/places.py)
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
     def holding(self) -> set[uuid.UUID]:
@@ -300,6 +304,7 @@ class Dialer(Recovery, Background, Inbound):
             case LinkUp(reconnect=reconnect):
                 await self._link_up(reconnect)
                 await self.end_calls_not_heard()  # the agents' queue calls that ended unheard
+                await self.places.reread(self.telephony, self.clock())
             case LinkDown():
                 self.ready.clear()  # no new offer until the link is back and reconciled
             case DeviceStateChange(device=device, state=state):
@@ -314,6 +319,8 @@ class Dialer(Recovery, Background, Inbound):
                 await self.on_inbound(event)
             case QueueCallAnswered() | QueueCallEnded():
                 await self.on_queue_call(event)
+            case QueueCallerJoined() | QueueCallerLeft():
+                self.places.heard(event, self.clock())
             case _:
                 pass
 

@@ -103,6 +103,36 @@ class QueueCallAnswered(QueueCall):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueCallerJoined:
+    """A caller joined an Asterisk queue and waits (app_queue's QueueCallerJoin): the place a caller-callback of
+    that queue keeps is measured against such callers (docs/design.md section 14)."""
+
+    asterisk_queue: str
+    uniqueid: str
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallerLeft:
+    """The caller no longer waits (QueueCallerLeave: answered, or gone to the queue's exit; QueueCallerAbandon:
+    hung up while waiting)."""
+
+    asterisk_queue: str
+    uniqueid: str
+    abandoned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCaller:
+    """One caller waiting in an Asterisk queue, as QueueStatus lists it: for how many seconds so far."""
+
+    asterisk_queue: str
+    uniqueid: str
+    waited_seconds: int
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class QueueCallEnded(QueueCall):
     """That call ended (AgentComplete), with how long caller and member talked. When the caller's channel was
     gone before the event was raised, Asterisk 22 sends no caller fields at all: then `caller_uniqueid` is empty,
@@ -168,6 +198,10 @@ class Telephony(Protocol):
 
     async def channel_variable(self, channel: str, name: str) -> str | None:
         """A live channel's variable or function (e.g. CALLERID(num-pres)); None if the channel is gone."""
+        ...
+
+    async def queue_callers(self) -> list[WaitingCaller]:
+        """The callers waiting in every Asterisk queue now (QueueStatus), to re-read the places after a reconnect."""
         ...
 
     def drop(self, reason: str) -> None: ...

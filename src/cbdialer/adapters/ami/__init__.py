@@ -16,6 +16,8 @@ from cbdialer.adapters.ami.events import (
     OtherEvent,
     QueueCallAnswered,
     QueueCallEnded,
+    QueueCallerJoined,
+    QueueCallerLeft,
     caller_withheld,
     parse_event,
 )
@@ -57,7 +59,7 @@ __all__ = [
     "OriginateResponse",
     "OtherEvent",
     "QueueCallAnswered",
-    "QueueCallEnded",
+    "QueueCallEnded", "QueueCallerJoined", "QueueCallerLeft",
     "caller_withheld",
     "parse_event",
 ]

@@ -19,6 +19,8 @@ from cbdialer.ports.telephony import (
     OriginateResponse,
     QueueCallAnswered,
     QueueCallEnded,
+    QueueCallerJoined,
+    QueueCallerLeft,
 )
 
 
@@ -97,6 +99,8 @@ AmiEvent = (
     | InboundCall
     | QueueCallAnswered
     | QueueCallEnded
+    | QueueCallerJoined
+    | QueueCallerLeft
     | OtherEvent
 )
 
@@ -153,6 +157,12 @@ def parse_event(headers: Mapping[str, str]) -> AmiEvent:
         return DeviceStateChange(device=get("device", ""), state=get("state", ""))
     if name == "FullyBooted":
         return FullyBooted(status=get("status", ""))
+    if name == "QueueCallerJoin":
+        return QueueCallerJoined(asterisk_queue=get("queue", ""), uniqueid=get("uniqueid", ""),
+                                 position=_int(get("position")))
+    if name in ("QueueCallerLeave", "QueueCallerAbandon"):
+        return QueueCallerLeft(asterisk_queue=get("queue", ""), uniqueid=get("uniqueid", ""),
+                               abandoned=name == "QueueCallerAbandon")
     if name in ("AgentConnect", "AgentComplete"):
         # The caller channel's snapshot (Channel, Uniqueid, CallerIDNum, ...), then the member's (Dest...).
         number = _caller_number(get("calleridnum", ""))
