@@ -5,6 +5,7 @@ caller-callback may be released ahead of anyone."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import structlog
@@ -17,6 +18,8 @@ class QueuePlaces:
     def __init__(self) -> None:
         self._waiting: dict[str, dict[str, datetime]] = {}  # Asterisk queue -> caller Uniqueid -> joined at
         self.known = False
+        # Set at every change: a caller leaving may let a caller-callback through (and tests wait on it).
+        self.changed = asyncio.Event()
         self._log = structlog.get_logger("cbdialer.places")
 
     def heard(self, event: QueueCallerJoined | QueueCallerLeft, now: datetime) -> None:
@@ -24,6 +27,7 @@ class QueuePlaces:
             self._waiting.setdefault(event.asterisk_queue, {}).setdefault(event.uniqueid, now)
         else:
             self._waiting.get(event.asterisk_queue, {}).pop(event.uniqueid, None)
+        self.changed.set()
 
     async def reread(self, telephony: Telephony, now: datetime) -> None:
         """After a LinkUp: what was heard before may be stale (events were lost while the link was down)."""
@@ -41,7 +45,12 @@ class QueuePlaces:
                 earlier or joined_at_of(now, caller.waited_seconds)
         self._waiting = waiting
         self.known = True
+        self.changed.set()
         self._log.info("queue_callers_read", waiting=sum(len(c) for c in waiting.values()))
+
+    def waiting(self, asterisk_queue: str) -> dict[str, datetime]:
+        """The callers waiting in that Asterisk queue now: Uniqueid -> joined at."""
+        return dict(self._waiting.get(asterisk_queue, {}))
 
     def waiting_since(self, asterisk_queue: str) -> list[datetime]:
         """The join times of the callers waiting in that Asterisk queue now, earliest first."""
