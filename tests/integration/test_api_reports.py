@@ -28,19 +28,20 @@ SCHEDULED_FIELDS = [
     "campaign_type", "campaign_strategy", "campaign_name", "job_id", "creator_agent_id", "callback_id",
     "callback_type", "created_for", "contact_id", "creation_time", "scheduled_start_time", "scheduled_end_time",
     "callback_status", "serviced_by_agent_id", "serviced_by_agent_name", "interaction_attempt_time",
-    "custom_completion_code", "system_completion_code", "dummy_attempt", "contact", "queue_id", "state", "attempt_id"]
+    "custom_completion_code", "system_completion_code", "dummy_attempt", "contact", "queue_id", "state", "attempt_id",
+    "origin"]
 SCHEDULED_HEADINGS = [
     "Campaign Type", "Campaign Strategy", "Campaign Name", "Job ID", "Creator Agent ID", "Callback ID",
     "Callback Type", "Created For Campaign/Agent", "Contact ID", "Creation Time", "Scheduled Start Time",
     "Scheduled End Time", "Callback Status", "Serviced By Agent ID", "Serviced By Agent Name",
     "Interaction Attempt Time", "Custom Completion Code", "System Completion Code", "Dummy Attempt",
-    "Contact Number", "Queue ID", "State", "Attempt ID"]
+    "Contact Number", "Queue ID", "State", "Attempt ID", "Origin"]
 # Seed 002's: the end interaction state, the entrance time, the last attempt time, the attempts (each with its
 # time, agent name and state), the recording's transcription (the remark); after the callback's own.
 COMPLETED_FIELDS = [
     "callback_id", "campaign_type", "campaign_strategy", "campaign_name", "contact_id", "end_interaction_state",
     "entrance_time", "last_attempt_time", "total_attempts", "attempts", "recording_transcription",
-    "completion_status", "ended_at", "contact", "queue_id", "state"]
+    "completion_status", "ended_at", "contact", "queue_id", "state", "origin"]
 ATTEMPT_FIELDS = ["attempt_time", "agent_name", "attempt_state", "agent_id", "job_id", "dummy_attempt"]
 
 
@@ -125,7 +126,8 @@ async def test_the_scheduled_report_has_seed_001s_fields_one_row_per_attempt(api
               "creator_agent_id": "1001", "callback_id": a["id"], "callback_type": "Strict agent",
               "created_for": "1001", "creation_time": made, "scheduled_start_time": made + timedelta(seconds=1),
               "scheduled_end_time": made + timedelta(seconds=1, minutes=300), "callback_status": "Completed",
-              "dummy_attempt": False, "contact": "+442079460012", "queue_id": "sales", "state": "completed"}
+              "dummy_attempt": False, "contact": "+442079460012", "queue_id": "sales", "state": "completed",
+              "origin": "agent"}
     for row, expected in ((row_a1, {"serviced_by_agent_id": "1002", "serviced_by_agent_name": "Bob Brown",
                                     "interaction_attempt_time": first_at, "custom_completion_code": None,
                                     "system_completion_code": "No Answer", "attempt_id": first}),
@@ -159,7 +161,7 @@ async def test_the_scheduled_report_has_seed_001s_fields_one_row_per_attempt(api
         "Callback Status": "Completed", "Serviced By Agent ID": "1001", "Serviced By Agent Name": "Ann Smith",
         "Interaction Attempt Time": second_at.isoformat(), "Custom Completion Code": "Handled",
         "System Completion Code": "Handled", "Dummy Attempt": "False", "Contact Number": "+442079460012",
-        "Queue ID": "sales", "State": "completed", "Attempt ID": second}
+        "Queue ID": "sales", "State": "completed", "Attempt ID": second, "Origin": "agent"}
     assert table[2][3] == str(row_a1["job_id"])
 
 
@@ -188,7 +190,7 @@ async def test_the_completed_report_has_seed_002s_fields_and_every_attempt(api: 
         "campaign_name": "Sales", "contact_id": record["contact_id"], "end_interaction_state": "Cancelled",
         "entrance_time": made, "last_attempt_time": second_at, "total_attempts": 2,
         "recording_transcription": "about the invoice", "completion_status": "Aborted", "ended_at": ended,
-        "contact": "+442079460033", "queue_id": "sales", "state": "cancelled"}
+        "contact": "+442079460033", "queue_id": "sales", "state": "cancelled", "origin": "api"}
     assert [{**a, "attempt_time": when(a["attempt_time"])} for a in record["attempts"]] == [
         {"attempt_time": first_at, "agent_name": "Ann Smith", "attempt_state": "No Answer", "agent_id": "1001",
          "job_id": job, "dummy_attempt": False},

@@ -18,6 +18,7 @@ from tests.support.contracts import (
     TokenContract,
 )
 from tests.support.contracts.calls import AgentCallContract
+from tests.support.contracts.slots import SlotContract
 
 
 @pytest.fixture
@@ -60,4 +61,8 @@ class TestPostgresTokens(TokenContract):
 
 
 class TestPostgresAgentCalls(AgentCallContract):
+    pass
+
+
+class TestPostgresSlots(SlotContract):
     pass

@@ -17,6 +17,7 @@ from tests.support.contracts import (
     TokenContract,
 )
 from tests.support.contracts.calls import AgentCallContract
+from tests.support.contracts.slots import SlotContract
 
 
 @pytest.fixture
@@ -59,4 +60,8 @@ class TestMemoryTokens(TokenContract):
 
 
 class TestMemoryAgentCalls(AgentCallContract):
+    pass
+
+
+class TestMemorySlots(SlotContract):
     pass

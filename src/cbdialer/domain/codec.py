@@ -1,7 +1,7 @@
 """Queue settings to and from plain JSON-able dicts. Rule: a stored or posted dict round-trips exactly,
 unknown keys are refused by name, and missing keys take the seeds' defaults. This is the one reader and
 writer of settings (the stores and the admin API, through the queue service, all go through it); it knows the
-nested settings (calling window, schedule) by name, and numbers, bools, text, StrEnums and tuples by type."""
+nested settings (calling window, schedule, slot capacities) by name, and numbers, bools, text, StrEnums and tuples by type."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from cbdialer.domain.models import (
     OpeningHours,
     QueueSettings,
     Schedule,
+    SlotCapacity,
 )
 
 
@@ -49,6 +50,9 @@ def settings_to_dict(settings: QueueSettings) -> dict[str, Any]:
             }
         elif isinstance(value, Enum):
             value = value.value
+        elif f.name == "slot_capacity":
+            value = [{"weekday": c.weekday, "start": _time_text(c.start), "end": _time_text(c.end),
+                      "capacity": c.capacity} for c in value]
         elif isinstance(value, tuple):
             value = list(value)
         out[f.name] = value
@@ -64,7 +68,8 @@ def _plain(hint: Any) -> tuple[type[Enum] | None, type | None]:
     return None, None
 
 
-_PLAIN = {name: _plain(hint) for name, hint in typing.get_type_hints(QueueSettings).items()}
+_NESTED = frozenset({"calling_window", "schedule", "slot_capacity"})  # read by name in settings_from_dict
+_PLAIN = {name: _plain(hint) for name, hint in typing.get_type_hints(QueueSettings).items() if name not in _NESTED}
 
 
 def settings_from_dict(data: dict[str, Any]) -> QueueSettings:
@@ -87,6 +92,11 @@ def settings_from_dict(data: dict[str, Any]) -> QueueSettings:
                              for o in schedule["weekly"]) if "weekly" in schedule else ALWAYS_OPEN,
                 closed_dates=frozenset(date.fromisoformat(d) for d in schedule.get("closed_dates", [])),
             )
+        if "slot_capacity" in values:
+            values["slot_capacity"] = tuple(
+                SlotCapacity(int(c["weekday"]), _time("slot_capacity.start", c["start"]),
+                             _time("slot_capacity.end", c["end"]), c["capacity"])
+                for c in values["slot_capacity"])
         for name, (enum, item) in _PLAIN.items():
             if name in values and enum is not None:
                 values[name] = enum(values[name])

@@ -59,6 +59,14 @@ QUEUE_TYPES = frozenset({CallbackType.STANDARD, CallbackType.CAMPAIGN})
 TEAM_TYPES = frozenset(CallbackType) - TARGET_AGENT_TYPES - QUEUE_TYPES
 
 
+class CallbackOrigin(StrEnum):
+    """Who asked for the callback (docs/design.md section 13)."""
+
+    AGENT = "agent"  # an agent, during, after or between calls
+    CALLER = "caller"  # a caller waiting in an Asterisk queue (section 14); it has `joined_at`
+    API = "api"  # a supervisor, an admin or a program
+
+
 class PreviewMode(StrEnum):
     DISABLED = "disabled"
     WITH_RECORDING = "with_recording"
@@ -107,6 +115,25 @@ class OpeningHours:
 
 
 ALWAYS_OPEN = tuple(OpeningHours(day, time(0, 0), time.max) for day in range(7))
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCapacity:
+    """How many callbacks each time slot from `start` to `end` on a weekday (0 = Monday, the queue's local
+    time; `end` may be 24:00 as time.max) takes; the slots themselves are cut by cbdialer.domain.slots."""
+
+    weekday: int
+    start: time
+    end: time
+    capacity: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise InvalidValue("slot_capacity.weekday", "must be 0 (Monday) to 6 (Sunday)")
+        if not self.start < self.end:
+            raise InvalidValue("slot_capacity", f"slots {self.start}-{self.end} must start before they end")
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) or not 0 <= self.capacity <= 10_000:
+            raise InvalidValue("slot_capacity.capacity", "must be a whole number from 0 to 10000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +227,13 @@ class QueueSettings:
     asterisk_queue: str | None = field(default=None, metadata=bounded(min_length=1, max_length=80))
     customer_dial_string: str = field(default="Local/{number}@cbdialer-sim-customers",
                                       metadata=bounded(min_length=1, max_length=200))
+    # time slots (docs/design.md section 14): their length, and a capacity per weekday and time of day in the
+    # schedule's zone; none: no slots are offered
+    slot_length: int = field(default=1800, metadata=bounded(ge=300, le=86_400))
+    slot_capacity: tuple[SlotCapacity, ...] = field(default=(), metadata=bounded(max_length=200))
+    # caller callbacks: the most pending per queue, and their end after the start when none is given
+    max_caller_callbacks: int = field(default=100, metadata=bounded(ge=0, le=100_000))
+    caller_callback_expiry: int = field(default=4 * 3600, metadata=_SECONDS)
     max_concurrent_calls: int = field(default=10, metadata=bounded(gt=0, le=100_000))
     calls_per_second: float = field(default=5.0, metadata=bounded(ge=0.01, le=100_000, note="one call every 100 s"))
 
@@ -218,6 +252,10 @@ class QueueSettings:
             raise InvalidValue("asterisk_queue", "must be an app_queue queue name: letters, digits, - _ and .")
         if "{number}" not in self.customer_dial_string:
             raise InvalidValue("customer_dial_string", "must contain {number}")
+        ordered = sorted(self.slot_capacity, key=lambda c: (c.weekday, c.start))
+        for one, two in zip(ordered, ordered[1:], strict=False):
+            if one.weekday == two.weekday and two.start < one.end:
+                raise InvalidValue("slot_capacity", f"slots of weekday {one.weekday} overlap at {two.start}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +304,17 @@ class Callback:
     assigned_at: datetime | None = None  # since when it waits there
     call_now_agent: str | None = None  # the agent who pressed Call Now: it is offered to that agent first
     agent_wait_since: datetime | None = None  # an agent callback: since when it waits for its busy agent
+    origin: CallbackOrigin = CallbackOrigin.API
+    joined_at: datetime | None = None  # a caller's: when the caller joined the Asterisk queue (its place)
+    slot: datetime | None = None  # the start of the time slot it is booked into
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):
             check_aware(name, getattr(self, name))
-        for name in ("assigned_at", "agent_wait_since"):
+        if (self.origin is CallbackOrigin.CALLER) != (self.joined_at is not None):
+            raise InvalidValue("joined_at", "a caller's callback needs it" if self.joined_at is None
+                               else "only a caller's callback (origin caller) has it")
+        for name in ("assigned_at", "agent_wait_since", "joined_at", "slot"):
             if getattr(self, name) is not None:
                 check_aware(name, getattr(self, name))
         if self.type.has_target_agent and not self.agent_id:

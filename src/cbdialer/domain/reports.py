@@ -105,6 +105,7 @@ SCHEDULED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("queue_id", "Queue ID"),
     ("state", "State"),
     ("attempt_id", "Attempt ID"),
+    ("origin", "Origin"),  # who asked for the callback: agent, caller or api (docs/design.md section 13)
 )
 COMPLETED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("callback_id", "Callback ID"),
@@ -123,6 +124,7 @@ COMPLETED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("contact", "Contact Number"),
     ("queue_id", "Queue ID"),
     ("state", "State"),
+    ("origin", "Origin"),
 )
 # One attempt of a completed callback (in CSV, one row per attempt, after the callback's columns).
 ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (

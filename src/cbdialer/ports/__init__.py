@@ -15,7 +15,7 @@ from cbdialer.ports.callbacks import (
 )
 from cbdialer.ports.calls import AgentCall, AgentCallStore
 from cbdialer.ports.dialing import DialerStore, Ended, Started, StartOutcome
-from cbdialer.ports.errors import IdempotencyConflict, StoreUnavailable
+from cbdialer.ports.errors import CallerLimitReached, IdempotencyConflict, SlotFull, StoreUnavailable
 from cbdialer.ports.lists import ListPort, ListStore
 from cbdialer.ports.queues import QueueStore
 from cbdialer.ports.reports import ReportStore
@@ -25,7 +25,7 @@ from cbdialer.ports.tokens import TokenPort, TokenStore
 __all__ = [
     "UNCHANGED", "AgentCall", "AgentCallStore", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore",
     "CallbackBook", "CallbackQuery", "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended",
-    "GuardedTransitions", "IdempotencyConflict",
+    "CallerLimitReached", "GuardedTransitions", "IdempotencyConflict", "SlotFull",
     "ListPort", "ListStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
     "TokenPort", "TokenStore", "Unchanged",
 ]

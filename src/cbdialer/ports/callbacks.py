@@ -129,9 +129,18 @@ class CallbackBook(GuardedTransitions, Directory, Protocol):
     async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]: ...
 
     async def create_callback(self, callback: Callback, *, actor: str, overwrite: Collection[CallbackState] = (),
-                              idempotency: tuple[UUID, str, str] | None = None) -> tuple[Callback, bool]:
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              caller_limit: int | None = None) -> tuple[Callback, bool]:
         """Write `callback`, overwriting the contact's older ones of the same queue in `overwrite` states;
-        with `idempotency` (token id, key, fingerprint), a repeat returns the first callback and False."""
+        with `idempotency` (token id, key, fingerprint), a repeat returns the first callback and False.
+        A callback with a `slot` is written only while the slot has fewer than `slot_capacity` active callbacks
+        (else SlotFull). A caller's (origin caller) updates the pending caller-callback of the same number and
+        queue instead (domain/caller.py; returned with False), else is written only while the queue has fewer
+        than `caller_limit` pending ones (else CallerLimitReached). All in one transaction: nothing half-written."""
+        ...
+
+    async def booked_slots(self, queue_id: str, start: datetime, end: datetime) -> dict[datetime, int]:
+        """The active callbacks of each slot of the queue that starts in [start, end), by the slot's start."""
         ...
 
     async def search_callbacks(self, query: CallbackQuery, *, limit: int) -> list[Callback]: ...

@@ -21,3 +21,11 @@ class IdempotencyConflict(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key {key!r} was used before with a different request")
         self.key = key
+
+
+class SlotFull(Exception):
+    """The time slot has as many active callbacks as its capacity: the booking was not written."""
+
+
+class CallerLimitReached(Exception):
+    """The queue has its max_caller_callbacks pending: the caller's callback was not written."""

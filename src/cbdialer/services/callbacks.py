@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cbdialer.domain.access import (
@@ -27,6 +27,7 @@ from cbdialer.domain.models import (
     TEAM_TYPES,
     Attempt,
     Callback,
+    CallbackOrigin,
     CallbackType,
     CompletionStatus,
     InteractionState,
@@ -38,8 +39,9 @@ from cbdialer.domain.models import (
 )
 from cbdialer.domain.numbers import to_e164
 from cbdialer.domain.outcomes import DISPOSITIONS_AFTER, disposition_start
+from cbdialer.domain.slots import Slot, check_period, slot_at, slots_between
 from cbdialer.domain.timing import end_of, parse_start
-from cbdialer.ports import UNCHANGED, CallbackBook, CallbackQuery, StateChange, Unchanged
+from cbdialer.ports import UNCHANGED, CallbackBook, CallbackQuery, CallerLimitReached, SlotFull, StateChange, Unchanged
 from cbdialer.services.errors import Conflict, NotFound
 from cbdialer.services.queues import Queues
 
@@ -76,9 +78,13 @@ class Callbacks:
                               agent: str | None = None, team: str | None = None, start_at: str | None = None,
                               start_in: int | str | None = None, end_at: datetime | None = None,
                               customer_timezone: str | None = None, remark: str = "", created_by: str | None = None,
+                              origin: CallbackOrigin | None = None, joined_at: datetime | None = None,
+                              slot: datetime | None = None,
                               idempotency: tuple[str, str] | None = None) -> tuple[Callback, bool]:
         """A new callback (and the older ones of the same contact and queue overwritten). `idempotency` =
-        (key, fingerprint of the request): a retried create returns the first callback, with False."""
+        (key, fingerprint of the request): a retried create returns the first callback, with False. `slot`
+        books a slot's start in place of a start (409 when full); a caller's second request for the same number
+        and queue updates the first (returned with False; domain/caller.py)."""
         require(who, Permission.WRITE_CALLBACKS)
         now = self.clock()
         target_queue = await self.queues.lookup(queue)
@@ -88,12 +94,30 @@ class Callbacks:
             # Seed 004: "Agents can only specify queues for which they can handle calls as the source queue".
             raise InvalidValue("queue", f"you do not serve queue {target_queue.id!r}")
         number = to_e164(destination, default_region=self.default_region)
-        start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
-        if await self.store.is_excluded(number):  # seed 000: an excluded contact is not called back
-            raise InvalidValue("destination", f"{number} is on the exclusion list")
+        settings = target_queue.settings
+        origin = origin or (CallbackOrigin.AGENT if who.role is Role.AGENT else CallbackOrigin.API)
+        if joined_at is not None:
+            check_aware("joined_at", joined_at)
+        if (origin is CallbackOrigin.CALLER) != (joined_at is not None):
+            raise InvalidValue("joined_at", "a caller's callback (origin caller) needs it" if joined_at is None
+                               else "only a caller's callback (origin caller) has it")
         if end_at is not None:
             check_aware("end_at", end_at)
-        end = end_of(start, end_at=end_at, default_end_offset=target_queue.settings.default_end_offset)
+        booked = None
+        if slot is not None:
+            booked = self._slot(target_queue, slot, now, given_start=start_at is not None or start_in is not None)
+            start = booked.start
+            if end_at is not None and end_at < booked.end:
+                raise InvalidValue("end_at", f"must not be before the slot's end ({booked.end.isoformat()})")
+        else:
+            start = parse_start(start_at=start_at, start_in=start_in, now=now, customer_timezone=customer_timezone)
+        if await self.store.is_excluded(number):  # seed 000: an excluded contact is not called back
+            raise InvalidValue("destination", f"{number} is on the exclusion list")
+        if end_at is None and booked is not None:
+            end = booked.end
+        else:
+            offset = settings.caller_callback_expiry if origin is CallbackOrigin.CALLER else settings.default_end_offset
+            end = end_of(start, end_at=end_at, default_end_offset=offset)
         await self._check_targets(target_queue, type, agent, team)
         if who.role is Role.AGENT:
             created_by = who.agent_id  # an agent creates in its own name
@@ -103,10 +127,36 @@ class Callbacks:
             state=CallbackState.WAITING_FOR_QUEUE if stopped else CallbackState.SCHEDULED,
             reason=Reason.QUEUE_STOPPED if stopped else Reason.CREATED, due_at=start, start_at=start, end_at=end,
             created_at=now, agent_id=agent, team_id=team, created_by=created_by,
-            customer_timezone=customer_timezone, remark=remark)
-        return await self.store.create_callback(
-            callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,
-            idempotency=(who.token_id, idempotency[0], idempotency[1]) if idempotency else None)
+            customer_timezone=customer_timezone, remark=remark, origin=origin, joined_at=joined_at,
+            slot=booked.start if booked else None)
+        try:
+            return await self.store.create_callback(
+                callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,
+                idempotency=(who.token_id, idempotency[0], idempotency[1]) if idempotency else None,
+                slot_capacity=booked.capacity if booked else None,
+                caller_limit=settings.max_caller_callbacks if origin is CallbackOrigin.CALLER else None)
+        except (SlotFull, CallerLimitReached) as exc:
+            raise Conflict(str(exc)) from None
+
+    @staticmethod
+    def _slot(queue: Queue, start: datetime, now: datetime, *, given_start: bool) -> Slot:
+        """The queue's slot that `start` names, in the future (else InvalidValue naming `slot`)."""
+        if given_start:
+            raise InvalidValue("slot", "give either slot or start_at/start_in, not both")
+        check_aware("slot", start)
+        found = slot_at(queue.settings, start)
+        if found is None:
+            raise InvalidValue("slot", f"{start.isoformat()} is not the start of a slot of queue {queue.id!r}")
+        if found.start <= now:
+            raise InvalidValue("slot", f"has begun; choose one after {now.astimezone(UTC).isoformat()}")
+        return found
+
+    async def slots(self, who: Principal, queue_id: str, start: datetime, end: datetime) -> list[tuple[Slot, int]]:
+        """The queue's slots starting in [start, end) (at most 31 days), each with its bookings."""
+        queue = await self.queues.queue(who, queue_id)
+        check_period(start, end)
+        booked = await self.store.booked_slots(queue.id, start, end)
+        return [(s, booked.get(s.start, 0)) for s in slots_between(queue.settings, start, end)]
 
     async def callback(self, who: Principal, callback_id: uuid.UUID) -> Callback:
         require(who, Permission.READ_CALLBACKS)
@@ -140,11 +190,12 @@ class Callbacks:
         zone = changes.get("customer_timezone", old.customer_timezone)
         if zone is not None:
             check_zone("customer_timezone", zone)
-        start, due = old.start_at, old.due_at
+        start, due, slot = old.start_at, old.due_at, old.slot
         if changes.get("start_at") is not None or changes.get("start_in") is not None:
             start = parse_start(start_at=changes.get("start_at"), start_in=changes.get("start_in"), now=now,
                                 customer_timezone=zone)
             due = start
+            slot = None  # rescheduled out of its slot, which it frees
         end = old.end_at
         if changes.get("end_at") is not None:
             check_aware("end_at", changes["end_at"])
@@ -162,7 +213,8 @@ class Callbacks:
             destination = to_e164(changes["destination"], default_region=self.default_region)
         remark = changes["remark"] if changes.get("remark") is not None else old.remark
         new = dataclasses.replace(old, start_at=start, due_at=due, end_at=end, remark=remark, agent_id=agent,
-                                  team_id=team, customer_timezone=zone, type=kind, destination=destination)
+                                  team_id=team, customer_timezone=zone, type=kind, destination=destination,
+                                  slot=slot)
         edited = await self.store.edit_callback(old, new, now=now, actor=who.actor)
         if edited is None:
             raise Conflict("the callback changed meanwhile (it may be in a call now); read it again")

@@ -76,7 +76,7 @@ def scheduled_record(r: dict[str, Any], queues: dict[str, Queue]) -> dict[str, A
         "interaction_attempt_time": r["attempt_at"], "custom_completion_code": custom,
         "system_completion_code": system, "dummy_attempt": r["dummy_reason"] is not None,
         "contact": r["destination"], "queue_id": r["queue_id"], "state": state.value,
-        "attempt_id": str(r["attempt_id"]) if r["attempt_id"] is not None else None,
+        "attempt_id": str(r["attempt_id"]) if r["attempt_id"] is not None else None, "origin": r["origin"],
     }
     return {key: values[key] for key, _ in SCHEDULED_COLUMNS}
 
@@ -104,7 +104,8 @@ def completed_records(rows: list[dict[str, Any]], queues: dict[str, Queue]) -> l
                       "entrance_time": r["created_at"], "attempts": [],
                       "recording_transcription": r["remark"], "completion_status": words(status) if status else None,
                       "ended_at": r["ended_at"], "contact": r["destination"], "queue_id": r["queue_id"],
-                      "state": r["state"], "last_attempt_time": None, "total_attempts": 0}
+                      "state": r["state"], "last_attempt_time": None, "total_attempts": 0,
+                      "origin": r["origin"]}
             records.append(values)
         if _has_attempt(r):
             records[-1]["attempts"].append(attempt_record(r))

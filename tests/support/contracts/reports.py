@@ -19,7 +19,7 @@ CALLBACK_COLUMNS = [
     "id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at", "created_at",
     "updated_at", "agent_id", "team_id", "created_by", "customer_timezone", "remark", "attempts_count",
     "network_failures", "strict_retries", "completion_status", "lease_owner", "claimed_at", "version",
-    "assigned_agent", "assigned_at", "call_now_agent", "agent_wait_since",
+    "assigned_agent", "assigned_at", "call_now_agent", "agent_wait_since", "origin", "joined_at", "slot",
 ]
 
 # What each row adds: the queue's name, the contact, then one attempt (real, or a dummy's audit line) and its job.
@@ -31,7 +31,7 @@ NO_ATTEMPT = dict.fromkeys(ATTEMPT_COLUMNS[2:-1])
 def columns(callback: Callback, **changes: Any) -> dict[str, Any]:
     """The row of `callback` as `SELECT c.*` returns it, with the columns a Callback does not carry."""
     row: dict[str, Any] = {name: getattr(callback, name, None) for name in CALLBACK_COLUMNS}
-    for name in ("type", "state", "reason", "completion_status"):
+    for name in ("type", "state", "reason", "completion_status", "origin"):
         row[name] = row[name].value if row[name] is not None else None
     row.update(updated_at=callback.created_at, version=0)
     row.update(changes)

@@ -55,8 +55,9 @@ UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
 -- its audit line, in one statement.
 WITH created AS (
     INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
-                           updated_at, agent_id, team_id, created_by, customer_timezone, remark)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
+                           updated_at, agent_id, team_id, created_by, customer_timezone, remark, origin, joined_at,
+                           slot)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $18, $19, $20)
     RETURNING *
 ), older AS (
     SELECT id, state AS old_state FROM callbacks
@@ -218,7 +219,7 @@ LIMIT $14;
 WITH changed AS (
     UPDATE callbacks SET
         start_at = $3, due_at = CASE WHEN state = 'waiting_for_queue' THEN due_at ELSE $4 END, end_at = $5,
-        remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11,
+        remark = $6, agent_id = $7, team_id = $8, customer_timezone = $9, type = $10, destination = $11, slot = $15,
         state = CASE WHEN state = 'queued' THEN 'scheduled' ELSE state END,
         reason = 'rescheduled', lease_owner = NULL, assigned_agent = NULL, assigned_at = NULL,
         call_now_agent = NULL, agent_wait_since = NULL,
@@ -230,6 +231,38 @@ WITH changed AS (
     SELECT id, $12, $2, state, 'rescheduled', $13, due_at FROM changed
 )
 SELECT * FROM changed;
+
+
+-- name: slot_lock
+-- A booking's lock of its (queue, slot) (migration 0012): the row is made if new and locked either way, held to
+-- the end of the create's transaction.
+INSERT INTO callback_slots (queue_id, slot_start) VALUES ($1, $2)
+ON CONFLICT (queue_id, slot_start) DO UPDATE SET slot_start = EXCLUDED.slot_start;
+
+-- name: slot_booked
+-- A slot's bookings: its active callbacks ($3, the domain's active states), but the one being updated ($4).
+SELECT count(*) FROM callbacks WHERE queue_id = $1 AND slot = $2 AND state = ANY ($3::text[]) AND id <> $4;
+
+-- name: slots_booked
+-- The bookings of each slot of a queue that starts in [$2, $3).
+SELECT slot, count(*) AS booked FROM callbacks
+WHERE queue_id = $1 AND slot >= $2 AND slot < $3 AND state = ANY ($4::text[])
+GROUP BY slot;
+
+-- name: caller_callbacks_lock
+-- The lock of a queue's caller callbacks, to the end of the create's transaction: one caller's request at a
+-- time per queue finds the first request of its number and counts the pending ones.
+SELECT pg_advisory_xact_lock(hashtextextended('cbdialer.caller_callbacks.' || $1, 0));
+
+-- name: caller_callback_first
+-- The pending caller-callback of a number and queue ($3: the pending states), locked for its update.
+SELECT * FROM callbacks
+WHERE queue_id = $1 AND destination = $2 AND origin = 'caller' AND state = ANY ($3::text[])
+ORDER BY created_at, id LIMIT 1
+FOR UPDATE;
+
+-- name: caller_callbacks_pending
+SELECT count(*) FROM callbacks WHERE queue_id = $1 AND origin = 'caller' AND state = ANY ($2::text[]);
 
 
 -- ==== attempts: start, result, end, dispositions, waits (store/attempts.py) =====================================

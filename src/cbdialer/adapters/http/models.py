@@ -9,7 +9,7 @@ a setting whose default is None (caller_id) may be posted as null to clear it. T
 (CallbackType, CallbackState, Reason, CompletionStatus, InteractionState, PreviewMode, QueueStatus), the
 dispositions come from domain.outcomes.DISPOSITIONS and the list names from services.lists.Listing.
 
-Kept explicit, on purpose: the nested settings' models (CallingWindowIn, ScheduleIn, OpeningIn), which say
+Kept explicit, on purpose: the nested settings' models (CallingWindowIn, ScheduleIn, OpeningIn, SlotCapacityIn), which say
 how a person writes a time of day or a date in JSON (the codec reads them) and would cost more to derive than
 they save; the bodies of the other resources, whose limits (an id's pattern, a remark's length) belong to
 the API alone; and the output models (CallbackOut, QueueOut, ...), which are the API's deliberate public shape
@@ -40,6 +40,7 @@ from pydantic import (
 from cbdialer.adapters.http.derive import clearable, optional_fields
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import (
+    CallbackOrigin,
     CallbackType,
     CallingWindow,
     CompletionStatus,
@@ -47,6 +48,7 @@ from cbdialer.domain.models import (
     QueueSettings,
     QueueStatus,
     Schedule,
+    SlotCapacity,
 )
 from cbdialer.domain.outcomes import DISPOSITIONS
 from cbdialer.domain.timing import MAX_DELAY_SECONDS
@@ -110,6 +112,11 @@ class CallbackIn(_Input):
     customer_timezone: Zone | None = Field(default=None, description="IANA time zone, e.g. Europe/London")
     remark: Remark = ""
     created_by: Id | None = Field(default=None, description="the creating agent (an agent token: always itself)")
+    origin: CallbackOrigin | None = Field(default=None, description="default: agent for an agent token, else api")
+    joined_at: Instant | None = Field(default=None, description="origin caller only (and required): when the "
+                                      "caller joined the Asterisk queue")
+    slot: Instant | None = Field(default=None, description="a slot's start (GET /queues/{id}/slots), in place of "
+                                 "start_at/start_in; 409 when the slot is full")
 
 
 class CallbackPatch(_Input):
@@ -145,6 +152,9 @@ class CallbackOut(BaseModel):
     assigned_agent: str | None
     call_now_agent: str | None = Field(default=None, description="the agent who pressed Call Now: it is offered "
                                        "to that agent first, until it is in a call")
+    origin: CallbackOrigin = CallbackOrigin.API
+    joined_at: datetime | None = None
+    slot: datetime | None = Field(default=None, description="the start of the slot it is booked into")
 
 
 class CallbackPage(BaseModel):
@@ -212,6 +222,13 @@ class OpeningIn(_Input):
     end: ClockTime
 
 
+class SlotCapacityIn(_Input):
+    weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday")]
+    start: ClockTime
+    end: ClockTime
+    capacity: Annotated[int, Field(ge=0, le=10_000)]
+
+
 class ScheduleIn(_Input):
     timezone: Zone = "UTC"
     weekly: Annotated[list[OpeningIn], Field(max_length=100)] | None = None
@@ -233,7 +250,8 @@ QueueSettingsIn = create_model(  # type: ignore[call-overload]
     "QueueSettingsIn", __base__=_Settings, __module__=__name__,
     __doc__="Every setting of docs/design.md sections 5-7, by its name there; durations are seconds.",
     # The nested settings keep their own models (see the module's docstring); every other one is derived.
-    **optional_fields(QueueSettings, nested={CallingWindow: CallingWindowIn, Schedule: ScheduleIn}))
+    **optional_fields(QueueSettings, nested={CallingWindow: CallingWindowIn, Schedule: ScheduleIn,
+                                              SlotCapacity: SlotCapacityIn}))
 
 
 class QueueIn(QueueSettingsIn):

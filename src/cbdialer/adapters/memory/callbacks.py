@@ -8,9 +8,18 @@ from typing import Any
 from uuid import UUID
 
 from cbdialer.adapters.memory.state import ACTIVE, CLAIMABLE, CallbackRow, DuplicateCallback, MemoryBase
+from cbdialer.domain.caller import PENDING_STATES, first_request, limit_message, updated_request
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import QUEUE_TYPES, Callback, CompletionStatus
-from cbdialer.ports import UNCHANGED, CallbackQuery, IdempotencyConflict, StateChange, Unchanged
+from cbdialer.domain.models import QUEUE_TYPES, Callback, CallbackOrigin, CompletionStatus
+from cbdialer.ports import (
+    UNCHANGED,
+    CallbackQuery,
+    CallerLimitReached,
+    IdempotencyConflict,
+    SlotFull,
+    StateChange,
+    Unchanged,
+)
 
 _EDITABLE = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE})
 
@@ -26,8 +35,10 @@ class CallbacksMixin(MemoryBase):
 
     async def create_callback(self, callback: Callback, *, actor: str,
                               overwrite: Collection[CallbackState] = frozenset(),
-                              idempotency: tuple[UUID, str, str] | None = None) -> tuple[Callback, bool]:
-        """callback_insert_overwriting, behind the idempotency key as PostgresStore.create_callback reads it."""
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              caller_limit: int | None = None) -> tuple[Callback, bool]:
+        """callback_insert_overwriting, behind the idempotency key and the slot and caller guards as
+        PostgresStore.create_callback reads them (one event loop: nothing runs between the check and the write)."""
         s, c = self._s, callback
         if idempotency is not None:
             earlier = s.idempotency.get((idempotency[0], idempotency[1]))
@@ -42,6 +53,24 @@ class CallbacksMixin(MemoryBase):
             raise DuplicateCallback(str(c.id))
         if c.queue_id not in s.queues:
             raise KeyError(f"no queue {c.queue_id!r}")
+        first = first_request(c, (r.callback() for r in s.callbacks.values()))
+        if c.slot is not None:
+            booked = sum(1 for r in s.callbacks.values() if r.queue_id == c.queue_id and r.slot == c.slot
+                         and r.state in ACTIVE and r.id != (first.id if first else c.id))
+            if booked >= (slot_capacity or 0):
+                raise SlotFull(f"the slot at {c.slot.isoformat()} is full ({booked} booked)")
+        if first is not None:
+            new = updated_request(first, c)
+            written = await self.edit_callback(first, new, now=c.created_at, actor=actor)
+            assert written is not None  # nothing ran since it was read
+            if idempotency is not None:
+                s.idempotency[(idempotency[0], idempotency[1])] = (idempotency[2], first.id)
+            return written, False
+        if c.origin is CallbackOrigin.CALLER and caller_limit is not None:
+            pending = sum(1 for r in s.callbacks.values() if r.queue_id == c.queue_id
+                          and r.origin is CallbackOrigin.CALLER and r.state in PENDING_STATES)
+            if pending >= caller_limit:
+                raise CallerLimitReached(limit_message(caller_limit))
         states = {CallbackState(state) for state in overwrite}
         older = [r for r in s.callbacks.values()
                  if r.destination == c.destination and r.queue_id == c.queue_id and r.state in states]
@@ -59,6 +88,14 @@ class CallbacksMixin(MemoryBase):
         if idempotency is not None:
             s.idempotency[(idempotency[0], idempotency[1])] = (idempotency[2], c.id)
         return created.callback(), True
+
+    async def booked_slots(self, queue_id: str, start: datetime, end: datetime) -> dict[datetime, int]:
+        """slots_booked."""
+        out: dict[datetime, int] = {}
+        for r in self._s.callbacks.values():
+            if r.queue_id == queue_id and r.slot is not None and start <= r.slot < end and r.state in ACTIVE:
+                out[r.slot] = out.get(r.slot, 0) + 1
+        return out
 
     async def claim_due(self, owner: UUID, *, now: datetime, limit: int, lease: timedelta,
                         actor: str = "scheduler") -> list[Callback]:
@@ -174,7 +211,7 @@ class CallbacksMixin(MemoryBase):
             row.due_at = new.due_at
         row.start_at, row.end_at, row.remark = new.start_at, new.end_at, new.remark
         row.agent_id, row.team_id, row.customer_timezone = new.agent_id, new.team_id, new.customer_timezone
-        row.type, row.destination = new.type, new.destination
+        row.type, row.destination, row.slot = new.type, new.destination, new.slot
         self._s.contacts.setdefault(new.destination, len(self._s.contacts) + 1)  # migration 0011's trigger
         if row.state is CallbackState.QUEUED:
             row.state = CallbackState.SCHEDULED

@@ -10,7 +10,15 @@ from typing import Any
 from uuid import UUID
 
 from cbdialer.domain.lifecycle import ACTIVE_STATES, DUE_STATES, CallbackState, Reason
-from cbdialer.domain.models import Agent, Callback, CallbackType, CompletionStatus, InteractionState, Queue
+from cbdialer.domain.models import (
+    Agent,
+    Callback,
+    CallbackOrigin,
+    CallbackType,
+    CompletionStatus,
+    InteractionState,
+    Queue,
+)
 from cbdialer.ports import AgentRecord, StateChange
 
 # The sets of states the SQL names (written out there, or passed from the domain as parameters).
@@ -54,6 +62,9 @@ class CallbackRow:
     assigned_at: datetime | None = None
     call_now_agent: str | None = None
     agent_wait_since: datetime | None = None
+    origin: CallbackOrigin = CallbackOrigin.API  # migration 0012
+    joined_at: datetime | None = None
+    slot: datetime | None = None
 
     @classmethod
     def inserted(cls, c: Callback) -> CallbackRow:
@@ -62,7 +73,8 @@ class CallbackRow:
         return cls(id=c.id, queue_id=c.queue_id, destination=c.destination, type=c.type, state=c.state,
                    reason=c.reason, due_at=c.due_at, start_at=c.start_at, end_at=c.end_at, created_at=c.created_at,
                    updated_at=c.created_at, agent_id=c.agent_id, team_id=c.team_id, created_by=c.created_by,
-                   customer_timezone=c.customer_timezone, remark=c.remark)
+                   customer_timezone=c.customer_timezone, remark=c.remark, origin=c.origin, joined_at=c.joined_at,
+                   slot=c.slot)
 
     def callback(self) -> Callback:
         return Callback(id=self.id, queue_id=self.queue_id, destination=self.destination, type=self.type,
@@ -72,12 +84,13 @@ class CallbackRow:
                         attempts_count=self.attempts_count, network_failures=self.network_failures,
                         strict_retries=self.strict_retries, completion_status=self.completion_status,
                         reason=self.reason, assigned_agent=self.assigned_agent, assigned_at=self.assigned_at,
-                        call_now_agent=self.call_now_agent, agent_wait_since=self.agent_wait_since)
+                        call_now_agent=self.call_now_agent, agent_wait_since=self.agent_wait_since,
+                        origin=self.origin, joined_at=self.joined_at, slot=self.slot)
 
     def columns(self) -> dict[str, Any]:
         """`SELECT c.*` as asyncpg returns it: text columns as text."""
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for name in ("type", "state", "reason", "completion_status"):
+        for name in ("type", "state", "reason", "completion_status", "origin"):
             row[name] = row[name].value if row[name] is not None else None
         return row
 

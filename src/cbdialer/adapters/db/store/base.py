@@ -16,6 +16,7 @@ from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import (
     Agent,
     Callback,
+    CallbackOrigin,
     CallbackType,
     CompletionStatus,
     Queue,
@@ -51,6 +52,9 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         assigned_at=row["assigned_at"],
         call_now_agent=row["call_now_agent"],
         agent_wait_since=row["agent_wait_since"],
+        origin=CallbackOrigin(row["origin"]),
+        joined_at=row["joined_at"],
+        slot=row["slot"],
     )
 
 

@@ -12,16 +12,20 @@ from uuid import UUID
 import asyncpg
 
 from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
+from cbdialer.domain.caller import PENDING_STATES, limit_message, updated_request
 from cbdialer.domain.lifecycle import ACTIVE_STATES, CallbackState, Reason
 from cbdialer.domain.models import (
     QUEUE_TYPES,
     Callback,
+    CallbackOrigin,
     CompletionStatus,
 )
 from cbdialer.ports import (
     UNCHANGED,
     CallbackQuery,
+    CallerLimitReached,
     IdempotencyConflict,
+    SlotFull,
     StateChange,
     Unchanged,
 )
@@ -38,34 +42,71 @@ class PostgresCallbacks(StoreBase):
 
     async def create_callback(self, callback: Callback, *, actor: str,
                               overwrite: Collection[CallbackState] = frozenset(),
-                              idempotency: tuple[UUID, str, str] | None = None) -> tuple[Callback, bool]:
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              caller_limit: int | None = None) -> tuple[Callback, bool]:
         """Write a new callback and, in the same statement, overwrite the older ones of the same contact and
         queue that are in one of the `overwrite` states. `idempotency` = (token id, key, request hash): if the
         key was used before, nothing is written and the callback made then is returned, with False; a
-        different request under the same key raises IdempotencyConflict."""
+        different request under the same key raises IdempotencyConflict. A slot booking and a caller's request
+        take their locks first (the queue's caller callbacks, then the slot), in one transaction with the write
+        (ports.callbacks.CallbackBook.create_callback): a connection lost midway rolls all of it back."""
         c = callback
         args = (c.id, c.queue_id, c.destination, c.type.value, c.state.value, c.reason.value, c.due_at, c.start_at,
                 c.end_at, c.created_at, c.agent_id, c.team_id, c.created_by, c.customer_timezone, c.remark, actor,
-                sorted(state.value for state in overwrite))
+                sorted(state.value for state in overwrite), c.origin.value, c.joined_at, c.slot)
+        guarded = c.slot is not None or c.origin is CallbackOrigin.CALLER
         async with self._pool.acquire() as conn:
-            if idempotency is None:  # the common case: one statement, no transaction
+            if idempotency is None and not guarded:  # the common case: one statement, no transaction
                 return callback_from_row(await conn.fetchrow(self._q["callback_insert_overwriting"], *args)), True
             for _ in range(2):  # a concurrent first use of the same key: the loser reads the winner's callback
                 try:
                     async with conn.transaction():
-                        earlier = await conn.fetchrow(self._q["idempotency_get"], idempotency[0], idempotency[1])
-                        if earlier is not None:
-                            if earlier["request_hash"] != idempotency[2]:
-                                raise IdempotencyConflict(idempotency[1])
-                            row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
-                            return callback_from_row(row), False
-                        row = await conn.fetchrow(self._q["callback_insert_overwriting"], *args)
-                        await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
-                                           idempotency[2], c.id)
-                        return callback_from_row(row), True
+                        if idempotency is not None:
+                            earlier = await conn.fetchrow(self._q["idempotency_get"], idempotency[0], idempotency[1])
+                            if earlier is not None:
+                                if earlier["request_hash"] != idempotency[2]:
+                                    raise IdempotencyConflict(idempotency[1])
+                                row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
+                                return callback_from_row(row), False
+                        written, new = await self._write(conn, c, args, actor, slot_capacity, caller_limit)
+                        if idempotency is not None:
+                            await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
+                                               idempotency[2], written.id)
+                        return written, new
                 except asyncpg.UniqueViolationError:
-                    pass
-            raise IdempotencyConflict(idempotency[1])
+                    if idempotency is None:
+                        raise
+            raise IdempotencyConflict(idempotency[1] if idempotency else "")
+
+    async def _write(self, conn: Any, c: Callback, args: tuple[Any, ...], actor: str, slot_capacity: int | None,
+                     caller_limit: int | None) -> tuple[Callback, bool]:
+        """The guarded write, in the caller's transaction: locks in one order (caller callbacks, slot, rows)."""
+        if c.origin is CallbackOrigin.CALLER:
+            await conn.execute(self._q["caller_callbacks_lock"], c.queue_id)
+        if c.slot is not None:
+            await conn.execute(self._q["slot_lock"], c.queue_id, c.slot)
+        first = None
+        if c.origin is CallbackOrigin.CALLER:
+            row = await conn.fetchrow(self._q["caller_callback_first"], c.queue_id, c.destination,
+                                      sorted(PENDING_STATES))
+            first = callback_from_row(row) if row is not None else None
+        if c.slot is not None:
+            booked = await conn.fetchval(self._q["slot_booked"], c.queue_id, c.slot, sorted(ACTIVE_STATES),
+                                         first.id if first else c.id)
+            if booked >= (slot_capacity or 0):
+                raise SlotFull(f"the slot at {c.slot.isoformat()} is full ({booked} booked)")
+        if first is not None:
+            new = updated_request(first, c)
+            row = await conn.fetchrow(self._q["callback_edit"], first.id, first.state.value, new.start_at,
+                                      new.due_at, new.end_at, new.remark, new.agent_id, new.team_id,
+                                      new.customer_timezone, new.type.value, new.destination, c.created_at, actor,
+                                      first.due_at, new.slot)
+            return callback_from_row(row), False
+        if c.origin is CallbackOrigin.CALLER and caller_limit is not None:
+            pending = await conn.fetchval(self._q["caller_callbacks_pending"], c.queue_id, sorted(PENDING_STATES))
+            if pending >= caller_limit:
+                raise CallerLimitReached(limit_message(caller_limit))
+        return callback_from_row(await conn.fetchrow(self._q["callback_insert_overwriting"], *args)), True
 
     async def claim_due(self, owner: UUID, *, now: datetime, limit: int, lease: timedelta,
                         actor: str = "scheduler") -> list[Callback]:
@@ -108,6 +149,10 @@ class PostgresCallbacks(StoreBase):
                             to_state=CallbackState(r["to_state"]), reason=Reason(r["reason"]), actor=r["actor"],
                             due_at=r["due_at"]) for r in rows]
 
+    async def booked_slots(self, queue_id: str, start: datetime, end: datetime) -> dict[datetime, int]:
+        rows = await self._fetch("slots_booked", queue_id, start, end, sorted(ACTIVE_STATES))
+        return {r["slot"]: r["booked"] for r in rows}
+
     async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._fetch("callbacks_watch", since, limit)]
 
@@ -130,5 +175,5 @@ class PostgresCallbacks(StoreBase):
         """Apply a person's edit, if the callback is still in the state `old` was read in."""
         rows = await self._fetch("callback_edit", old.id, old.state.value, new.start_at, new.due_at, new.end_at,
                                  new.remark, new.agent_id, new.team_id, new.customer_timezone, new.type.value,
-                                 new.destination, now, actor, old.due_at)
+                                 new.destination, now, actor, old.due_at, new.slot)
         return callback_from_row(rows[0]) if rows else None

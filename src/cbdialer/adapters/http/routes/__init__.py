@@ -4,10 +4,10 @@ document itself."""
 
 from __future__ import annotations
 
-from cbdialer.adapters.http.routes import agents, callbacks, calls, health, lists, queues, reports
+from cbdialer.adapters.http.routes import agents, callbacks, calls, health, lists, queues, reports, slots
 from cbdialer.adapters.http.table import Route
 
-DOCUMENTED: list[Route] = [*callbacks.ROUTES, *queues.ROUTES, *agents.ROUTES, *calls.ROUTES, *lists.ROUTES,
+DOCUMENTED: list[Route] = [*callbacks.ROUTES, *queues.ROUTES, *slots.ROUTES, *agents.ROUTES, *calls.ROUTES, *lists.ROUTES,
                            *reports.ROUTES]
 SERVED: list[Route] = [*DOCUMENTED, *health.ROUTES]
 

@@ -21,7 +21,7 @@ def callback_out(c: Callback) -> m.CallbackOut:
                          created_at=c.created_at, agent=c.agent_id, team=c.team_id, created_by=c.created_by,
                          customer_timezone=c.customer_timezone, remark=c.remark, attempts_count=c.attempts_count,
                          completion_status=c.completion_status, assigned_agent=c.assigned_agent,
-                         call_now_agent=c.call_now_agent)
+                         call_now_agent=c.call_now_agent, origin=c.origin, joined_at=c.joined_at, slot=c.slot)
 
 
 def encode_cursor(c: Callback) -> str:
@@ -52,7 +52,7 @@ async def create_callback(call: Call) -> Any:
         call.principal, queue=body.queue, destination=body.destination, type=body.type, agent=body.agent,
         team=body.team, start_at=body.start_at, start_in=body.start_in, end_at=body.end_at,
         customer_timezone=body.customer_timezone, remark=body.remark, created_by=body.created_by,
-        idempotency=idempotency)
+        origin=body.origin, joined_at=body.joined_at, slot=body.slot, idempotency=idempotency)
     return (201 if new else 200), callback_out(created)
 
 
