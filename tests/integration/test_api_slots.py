@@ -110,18 +110,28 @@ async def test_a_listing_is_bounded(api: Api) -> None:
 
 async def test_a_callers_second_request_updates_the_first_and_the_queue_takes_at_most_its_limit(api: Api) -> None:
     joined = (api.clock.now - timedelta(minutes=3)).isoformat()
-    first = await api.call("POST", "/callbacks", "supervisor", expect=201, json={
+    # A caller's place is its join time: only the IVR's side (an admin token) claims one.
+    for who in ("supervisor", "agent1001"):
+        refused = await api.call("POST", "/callbacks", who, expect=422, json={
+            "queue": "sales", "destination": "+442079460012", "origin": "caller", "joined_at": joined,
+            "start_in": 60})
+        assert refused["field"] == "origin"
+    for bad in ((api.clock.now + timedelta(seconds=5)).isoformat(), (api.clock.now - timedelta(hours=5)).isoformat()):
+        refused = await api.call("POST", "/callbacks", "admin", expect=422, json={
+            "queue": "sales", "destination": "+442079460012", "origin": "caller", "joined_at": bad, "start_in": 60})
+        assert refused["field"] == "joined_at"
+    first = await api.call("POST", "/callbacks", "admin", expect=201, json={
         "queue": "sales", "destination": "+442079460012", "origin": "caller", "joined_at": joined, "start_in": 60,
         "remark": "first"})
     assert first["origin"] == "caller" and datetime.fromisoformat(first["joined_at"]) == datetime.fromisoformat(joined)
     # No end given: the caller's expiry (4 h by default) after the start.
     assert datetime.fromisoformat(first["end_at"]) - datetime.fromisoformat(first["start_at"]) == timedelta(hours=4)
-    again = await book(api, "supervisor", expect=200, origin="caller", joined_at=api.clock.now.isoformat(),
+    again = await book(api, "admin", expect=200, origin="caller", joined_at=api.clock.now.isoformat(),
                        remark="in a slot now")
     assert (again["id"], again["joined_at"], again["remark"]) == (first["id"], first["joined_at"], "in a slot now")
     assert again["slot"] is not None
     await api.call("PATCH", "/queues/sales", json={"max_caller_callbacks": 1}, expect=200)
-    error = await api.call("POST", "/callbacks", "supervisor", expect=409, json={
+    error = await api.call("POST", "/callbacks", "admin", expect=409, json={
         "queue": "sales", "destination": "+442079460013", "origin": "caller", "joined_at": joined, "start_in": 60})
     assert "max_caller_callbacks" in error["message"]
     found = await api.call("GET", "/callbacks", params={"queue": "sales"}, expect=200)

@@ -309,3 +309,14 @@ async def test_the_places_follow_app_queues_events_and_are_read_afresh_after_eve
     phones.fail = True
     await dialer.on_event(LinkUp(reconnect=True))
     assert not dialer.places.known
+
+
+async def test_the_places_are_not_known_while_the_link_is_down_and_queue_names_ignore_case() -> None:
+    store, phones, clock = await centre()
+    dialer = dialer_of(store, phones, clock)
+    await dialer.on_event(LinkUp(reconnect=False))
+    assert dialer.places.known
+    await dialer.on_event(QueueCallerJoined(asterisk_queue="CBDialer-Sandbox", uniqueid="u1", position=1))
+    assert dialer.places.waiting_since("cbdialer-sandbox") == [NOW]
+    await dialer.on_event(LinkDown(reason="test"))
+    assert not dialer.places.known  # joins and leaves are lost meanwhile

@@ -307,6 +307,7 @@ class Dialer(Recovery, Background, Inbound):
                 await self.places.reread(self.telephony, self.clock())
             case LinkDown():
                 self.ready.clear()  # no new offer until the link is back and reconciled
+                self.places.link_down()
             case DeviceStateChange(device=device, state=state):
                 self.board.device_states[device] = state
             case OriginateResponse():

@@ -23,10 +23,16 @@ class QueuePlaces:
         self._log = structlog.get_logger("cbdialer.places")
 
     def heard(self, event: QueueCallerJoined | QueueCallerLeft, now: datetime) -> None:
+        queue = event.asterisk_queue.casefold()  # app_queue's names are case-insensitive
         if isinstance(event, QueueCallerJoined):
-            self._waiting.setdefault(event.asterisk_queue, {}).setdefault(event.uniqueid, now)
+            self._waiting.setdefault(queue, {}).setdefault(event.uniqueid, now)
         else:
-            self._waiting.get(event.asterisk_queue, {}).pop(event.uniqueid, None)
+            self._waiting.get(queue, {}).pop(event.uniqueid, None)
+        self.changed.set()
+
+    def link_down(self) -> None:
+        """Joins and leaves are lost while the link is down: not known again until the next read."""
+        self.known = False
         self.changed.set()
 
     async def reread(self, telephony: Telephony, now: datetime) -> None:
@@ -39,9 +45,10 @@ class QueuePlaces:
             return
         waiting: dict[str, dict[str, datetime]] = {}
         for caller in callers:
-            earlier = self._waiting.get(caller.asterisk_queue, {}).get(caller.uniqueid)
+            queue = caller.asterisk_queue.casefold()
+            earlier = self._waiting.get(queue, {}).get(caller.uniqueid)
             # A caller heard joining keeps that time; one that joined while the link was down gets QueueStatus's.
-            waiting.setdefault(caller.asterisk_queue, {})[caller.uniqueid] = \
+            waiting.setdefault(queue, {})[caller.uniqueid] = \
                 earlier or joined_at_of(now, caller.waited_seconds)
         self._waiting = waiting
         self.known = True
@@ -50,8 +57,8 @@ class QueuePlaces:
 
     def waiting(self, asterisk_queue: str) -> dict[str, datetime]:
         """The callers waiting in that Asterisk queue now: Uniqueid -> joined at."""
-        return dict(self._waiting.get(asterisk_queue, {}))
+        return dict(self._waiting.get(asterisk_queue.casefold(), {}))
 
     def waiting_since(self, asterisk_queue: str) -> list[datetime]:
         """The join times of the callers waiting in that Asterisk queue now, earliest first."""
-        return sorted(self._waiting.get(asterisk_queue, {}).values())
+        return sorted(self._waiting.get(asterisk_queue.casefold(), {}).values())

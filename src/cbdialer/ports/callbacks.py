@@ -129,7 +129,7 @@ class CallbackBook(GuardedTransitions, Directory, Protocol):
     async def active_for_contact(self, destination: str, queue_id: str | None = None) -> list[Callback]: ...
 
     async def create_callback(self, callback: Callback, *, actor: str, overwrite: Collection[CallbackState] = (),
-                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None, slot_end: datetime | None = None,
                               caller_limit: int | None = None) -> tuple[Callback, bool]:
         """Write `callback`, overwriting the contact's older ones of the same queue in `overwrite` states;
         with `idempotency` (token id, key, fingerprint), a repeat returns the first callback and False.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cbdialer.domain.access import (
@@ -95,9 +95,19 @@ class Callbacks:
             raise InvalidValue("queue", f"you do not serve queue {target_queue.id!r}")
         number = to_e164(destination, default_region=self.default_region)
         settings = target_queue.settings
+        if who.role is Role.AGENT and origin not in (None, CallbackOrigin.AGENT):
+            raise InvalidValue("origin", "an agent's callbacks are of origin agent")
+        if origin is CallbackOrigin.CALLER and who.role is not Role.ADMIN:
+            # A caller's place is its join time: only the IVR's side (an admin token, the command line) may
+            # claim one, or anyone could put a callback ahead of every caller waiting.
+            raise InvalidValue("origin", "only an admin token makes a caller's callback")
         origin = origin or (CallbackOrigin.AGENT if who.role is Role.AGENT else CallbackOrigin.API)
         if joined_at is not None:
             check_aware("joined_at", joined_at)
+            if joined_at > now:
+                raise InvalidValue("joined_at", "must not be in the future")
+            if now - joined_at > timedelta(seconds=settings.caller_callback_expiry):
+                raise InvalidValue("joined_at", "is older than the queue's caller_callback_expiry")
         if (origin is CallbackOrigin.CALLER) != (joined_at is not None):
             raise InvalidValue("joined_at", "a caller's callback (origin caller) needs it" if joined_at is None
                                else "only a caller's callback (origin caller) has it")
@@ -133,7 +143,7 @@ class Callbacks:
             return await self.store.create_callback(
                 callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,
                 idempotency=(who.token_id, idempotency[0], idempotency[1]) if idempotency else None,
-                slot_capacity=booked.capacity if booked else None,
+                slot_capacity=booked.capacity if booked else None, slot_end=booked.end if booked else None,
                 caller_limit=settings.max_caller_callbacks if origin is CallbackOrigin.CALLER else None)
         except (SlotFull, CallerLimitReached) as exc:
             raise Conflict(str(exc)) from None
@@ -156,7 +166,9 @@ class Callbacks:
         queue = await self.queues.queue(who, queue_id)
         check_period(start, end)
         booked = await self.store.booked_slots(queue.id, start, end)
-        return [(s, booked.get(s.start, 0)) for s in slots_between(queue.settings, start, end)]
+        # Bookings made under other slot settings count in the slot they fall in (as the booking guard counts).
+        return [(s, sum(n for at, n in booked.items() if s.start <= at < s.end))
+                for s in slots_between(queue.settings, start, end)]
 
     async def callback(self, who: Principal, callback_id: uuid.UUID) -> Callback:
         require(who, Permission.READ_CALLBACKS)

@@ -50,6 +50,15 @@ class SlotContract:
         assert (await store.get_callback(again.id)) == again and again.slot == SLOT
         assert await store.booked_slots("sales", SLOT + timedelta(hours=1), SLOT + timedelta(hours=2)) == {}
 
+    async def test_a_booking_made_under_other_slot_settings_still_counts_in_the_slot_it_falls_in(
+            self, store: Store) -> None:
+        half_past = SLOT + timedelta(minutes=30)  # booked while the queue had 30-minute slots
+        await create(store, make_callback(half_past, slot=half_past, destination="+442079460071"), slot_capacity=1)
+        # Now the slots are an hour long: the hour's one place is taken already.
+        with pytest.raises(SlotFull):
+            await create(store, booking(), slot_capacity=1, slot_end=SLOT + timedelta(hours=1))
+        assert await store.booked_slots("sales", SLOT, SLOT + timedelta(hours=1)) == {half_past: 1}
+
     async def test_a_callback_reads_back_with_its_origin_place_and_slot(self, store: Store) -> None:
         mine = caller(slot=SLOT)
         written, new = await create(store, mine, slot_capacity=1, caller_limit=5)

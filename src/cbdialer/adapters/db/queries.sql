@@ -240,8 +240,11 @@ INSERT INTO callback_slots (queue_id, slot_start) VALUES ($1, $2)
 ON CONFLICT (queue_id, slot_start) DO UPDATE SET slot_start = EXCLUDED.slot_start;
 
 -- name: slot_booked
--- A slot's bookings: its active callbacks ($3, the domain's active states), but the one being updated ($4).
-SELECT count(*) FROM callbacks WHERE queue_id = $1 AND slot = $2 AND state = ANY ($3::text[]) AND id <> $4;
+-- A slot's bookings: its active callbacks ($3, the domain's active states), but the one being updated ($4);
+-- any booked within the slot [$2, $5) counts, so a changed slot length or start never hides an older booking.
+SELECT count(*) FROM callbacks
+WHERE queue_id = $1 AND slot >= $2 AND slot < greatest($5, $2 + interval '1 microsecond')
+  AND state = ANY ($3::text[]) AND id <> $4;
 
 -- name: slots_booked
 -- The bookings of each slot of a queue that starts in [$2, $3).

@@ -35,7 +35,7 @@ class CallbacksMixin(MemoryBase):
 
     async def create_callback(self, callback: Callback, *, actor: str,
                               overwrite: Collection[CallbackState] = frozenset(),
-                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None, slot_end: datetime | None = None,
                               caller_limit: int | None = None) -> tuple[Callback, bool]:
         """callback_insert_overwriting, behind the idempotency key and the slot and caller guards as
         PostgresStore.create_callback reads them (one event loop: nothing runs between the check and the write)."""
@@ -55,8 +55,9 @@ class CallbacksMixin(MemoryBase):
             raise KeyError(f"no queue {c.queue_id!r}")
         first = first_request(c, (r.callback() for r in s.callbacks.values()))
         if c.slot is not None:
-            booked = sum(1 for r in s.callbacks.values() if r.queue_id == c.queue_id and r.slot == c.slot
-                         and r.state in ACTIVE and r.id != (first.id if first else c.id))
+            until = max(slot_end or c.slot, c.slot + timedelta(microseconds=1))  # slot_booked: [slot, slot_end)
+            booked = sum(1 for r in s.callbacks.values() if r.queue_id == c.queue_id and r.slot is not None
+                         and c.slot <= r.slot < until and r.state in ACTIVE and r.id != (first.id if first else c.id))
             if booked >= (slot_capacity or 0):
                 raise SlotFull(f"the slot at {c.slot.isoformat()} is full ({booked} booked)")
         if first is not None:

@@ -42,7 +42,7 @@ class PostgresCallbacks(StoreBase):
 
     async def create_callback(self, callback: Callback, *, actor: str,
                               overwrite: Collection[CallbackState] = frozenset(),
-                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None,
+                              idempotency: tuple[UUID, str, str] | None = None, slot_capacity: int | None = None, slot_end: datetime | None = None,
                               caller_limit: int | None = None) -> tuple[Callback, bool]:
         """Write a new callback and, in the same statement, overwrite the older ones of the same contact and
         queue that are in one of the `overwrite` states. `idempotency` = (token id, key, request hash): if the
@@ -68,7 +68,8 @@ class PostgresCallbacks(StoreBase):
                                     raise IdempotencyConflict(idempotency[1])
                                 row = await conn.fetchrow(self._q["callback_get"], earlier["callback_id"])
                                 return callback_from_row(row), False
-                        written, new = await self._write(conn, c, args, actor, slot_capacity, caller_limit)
+                        written, new = await self._write(conn, c, args, actor, slot_capacity, caller_limit,
+                                                         slot_end)
                         if idempotency is not None:
                             await conn.execute(self._q["idempotency_insert"], idempotency[0], idempotency[1],
                                                idempotency[2], written.id)
@@ -79,7 +80,7 @@ class PostgresCallbacks(StoreBase):
             raise IdempotencyConflict(idempotency[1] if idempotency else "")
 
     async def _write(self, conn: Any, c: Callback, args: tuple[Any, ...], actor: str, slot_capacity: int | None,
-                     caller_limit: int | None) -> tuple[Callback, bool]:
+                     caller_limit: int | None, slot_end: datetime | None = None) -> tuple[Callback, bool]:
         """The guarded write, in the caller's transaction: locks in one order (caller callbacks, slot, rows)."""
         if c.origin is CallbackOrigin.CALLER:
             await conn.execute(self._q["caller_callbacks_lock"], c.queue_id)
@@ -92,7 +93,7 @@ class PostgresCallbacks(StoreBase):
             first = callback_from_row(row) if row is not None else None
         if c.slot is not None:
             booked = await conn.fetchval(self._q["slot_booked"], c.queue_id, c.slot, sorted(ACTIVE_STATES),
-                                         first.id if first else c.id)
+                                         first.id if first else c.id, slot_end or c.slot)
             if booked >= (slot_capacity or 0):
                 raise SlotFull(f"the slot at {c.slot.isoformat()} is full ({booked} booked)")
         if first is not None:
