@@ -136,3 +136,16 @@ async def test_a_callers_second_request_updates_the_first_and_the_queue_takes_at
     assert "max_caller_callbacks" in error["message"]
     found = await api.call("GET", "/callbacks", params={"queue": "sales"}, expect=200)
     assert [c["id"] for c in found["items"]] == [first["id"]]
+
+
+async def test_a_slot_the_calling_window_closes_throughout_is_refused_when_booked(api: Api) -> None:
+    day = (api.clock.now + timedelta(days=1)).date()
+    await api.call("PATCH", "/queues/sales", json={"slot_capacity": [
+        {"weekday": day.weekday(), "start": "10:00", "end": "11:00", "capacity": 3},
+        {"weekday": day.weekday(), "start": "21:00", "end": "22:00", "capacity": 3}]}, expect=200)
+    late = datetime.fromisoformat(f"{day.isoformat()}T21:00:00+00:00")  # 21:00 in London: the window has shut
+    refused = await book(api, expect=422, slot=late.isoformat())
+    assert refused["field"] == "slot" and "calling window" in refused["message"]
+    # Without the time restriction, the same slot can be called: booked.
+    await api.call("PATCH", "/queues/sales", json={"time_restriction": False}, expect=200)
+    assert (await book(api, slot=late.isoformat()))["slot"] is not None
