@@ -71,6 +71,11 @@ class AgentBoard:
         record = snapshot[1].get(agent_id) if snapshot is not None else None
         return record.agent if record is not None else None
 
+    def records(self, queue_id: str) -> list[AgentRecord]:
+        """The queue's agents as routing last read them (empty if it has not read them)."""
+        snapshot = self._snapshots.get(queue_id)
+        return list(snapshot[1].values()) if snapshot is not None else []
+
     def presence(self, dial_string: str) -> str:
         """The agent's device state as this dialer last heard it from Asterisk (for routing and the admin API)."""
         device = device_of(dial_string)

@@ -165,6 +165,7 @@ def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, sche
         "due-listener": riding("due-listener", lambda: db.listen_for_due(scheduler.wake, stop)),
         "no-answer-watchdog": riding("no-answer-watchdog", lambda: dialer.watchdog(stop)),
         "interaction-states": riding("interaction-states", lambda: dialer.write_states(stop)),
+        "turn-keeper": riding("turn-keeper", lambda: dialer.keep_turns(stop)),
         "node-heartbeat": riding("node-heartbeat", lambda: heartbeat(db, node_id, stop)),
     }
 

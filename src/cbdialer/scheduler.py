@@ -20,6 +20,7 @@ import structlog
 from cbdialer.domain.book import End, Hold, Present, Recover, decide_due, decide_postponed
 from cbdialer.domain.lifecycle import transition
 from cbdialer.domain.models import Callback, Queue
+from cbdialer.domain.place import keeps_place
 from cbdialer.domain.routing import Postpone, route
 from cbdialer.ports import AgentDirectory, CallbackStore, DialerPort, StoreUnavailable
 
@@ -123,6 +124,8 @@ class Scheduler:
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
             return _done()
         if isinstance(decision, Present):
+            if keeps_place(callback, queue.settings) and not await self.dialer.place_reached(callback, queue):
+                return self.dialer.wait_for_place(callback, now=now)
             routed = route(callback, queue, await self.agents.agents_for(queue, callback), now=now)
             if isinstance(routed, Postpone):
                 return self._apply(callback, decide_postponed(callback, routed, now=now), now)

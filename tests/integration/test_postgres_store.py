@@ -18,6 +18,7 @@ from tests.support.contracts import (
     TokenContract,
 )
 from tests.support.contracts.calls import AgentCallContract
+from tests.support.contracts.places import PlaceContract
 from tests.support.contracts.slots import SlotContract
 
 
@@ -65,4 +66,8 @@ class TestPostgresAgentCalls(AgentCallContract):
 
 
 class TestPostgresSlots(SlotContract):
+    pass
+
+
+class TestPostgresPlaces(PlaceContract):
     pass

@@ -22,6 +22,12 @@ class RecordingDialer:
     async def recover(self, callback: Callback, queue: Queue, *, now: datetime) -> bool:
         return False
 
+    async def place_reached(self, callback: Callback, queue: Queue) -> bool:
+        return True
+
+    async def wait_for_place(self, callback: Callback, *, now: datetime) -> None:
+        raise AssertionError("no caller's callback keeps a place here")
+
     async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
                       now: datetime) -> None:
         async with self._changed:

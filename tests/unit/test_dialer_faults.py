@@ -26,7 +26,7 @@ from cbdialer.domain.models import (
 )
 from cbdialer.domain.routing import Offer
 from cbdialer.ports import AgentRecord, Ended, Started, StartOutcome, StoreUnavailable
-from cbdialer.ports.telephony import WaitingCaller
+from cbdialer.ports.telephony import QueueMember, WaitingCaller
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 QUEUE = Queue(id="q", name="q", settings=QueueSettings(wrap_up_time=0, recall_intervals=(600,)))
@@ -128,6 +128,12 @@ class Phones:
 
     async def channel_variable(self, channel: str, name: str) -> str | None:
         return None
+
+    async def queue_members(self) -> list[QueueMember]:
+        return []
+
+    async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:
+        pass
 
     async def queue_callers(self) -> list[WaitingCaller]:
         return []

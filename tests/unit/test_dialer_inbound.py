@@ -25,6 +25,7 @@ from cbdialer.ports.telephony import (
     QueueCallEnded,
     QueueCallerJoined,
     QueueCallerLeft,
+    QueueMember,
     TelephonyUnavailable,
     WaitingCaller,
 )
@@ -93,6 +94,12 @@ class Phones:
 
     async def db_get(self, family: str, key: str) -> str | None:
         return None
+
+    async def queue_members(self) -> list[QueueMember]:
+        return []
+
+    async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:
+        pass
 
     async def queue_callers(self) -> list[WaitingCaller]:
         if self.fail:

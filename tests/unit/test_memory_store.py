@@ -17,6 +17,7 @@ from tests.support.contracts import (
     TokenContract,
 )
 from tests.support.contracts.calls import AgentCallContract
+from tests.support.contracts.places import PlaceContract
 from tests.support.contracts.slots import SlotContract
 
 
@@ -64,4 +65,8 @@ class TestMemoryAgentCalls(AgentCallContract):
 
 
 class TestMemorySlots(SlotContract):
+    pass
+
+
+class TestMemoryPlaces(PlaceContract):
     pass

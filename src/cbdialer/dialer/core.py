@@ -27,6 +27,7 @@ from cbdialer.dialer.live import (
 )
 from cbdialer.dialer.places import QueuePlaces
 from cbdialer.dialer.recovery import Recovery
+from cbdialer.dialer.turns import Turns
 from cbdialer.domain.attempt import (
     AgentAnswered,
     AttemptEvent,
@@ -53,6 +54,7 @@ from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
 from cbdialer.domain.offer import offer_caller_id
 from cbdialer.domain.outcomes import LineReport
+from cbdialer.domain.place import keeps_place
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
 from cbdialer.ports import (
@@ -81,7 +83,7 @@ from cbdialer.ports.telephony import (
 )
 
 
-class Dialer(Recovery, Background, Inbound):
+class Dialer(Recovery, Background, Inbound, Turns):
     """The DialerPort and the AgentDirectory of the scheduler, and the consumer of AMI events."""
 
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
@@ -113,6 +115,7 @@ class Dialer(Recovery, Background, Inbound):
         self.ready = asyncio.Event()
         self.withheld_callers: dict[str, None] = {}  # inbound callers' channels heard withheld (dialer/inbound.py)
         self.places = QueuePlaces()  # who waits in each Asterisk queue (dialer/places.py)
+        self._init_turns()  # callers' places and the members paused for callbacks (dialer/turns.py)
         self._log = log or structlog.get_logger("cbdialer.dialer")
 
     def holding(self) -> set[uuid.UUID]:
@@ -133,6 +136,7 @@ class Dialer(Recovery, Background, Inbound):
             # It waits in the busy agent's own callback queue, keeping its place there; routing is redone
             # every few seconds, and offers it to that agent once the agent is free and it is first in line.
             self.board.note_waiting(callback, decision.agent_id)
+            self.note_turn(callback, queue, decision, now=now)
             return self._wait(callback, now + AGENT_QUEUE_RECHECK, now, assigned_agent=decision.agent_id)
         if not self.ready.is_set():
             return self._wait(callback, now + SLOT_RECHECK, now)  # no new offer while Asterisk is out of reach
@@ -149,6 +153,7 @@ class Dialer(Recovery, Background, Inbound):
         attempt_id = uuid.uuid4()
         self._offering[attempt_id] = (queue.id, agent.id)
         self.board.note_waiting(callback, None)
+        self.note_turn(callback, queue, None, now=now)
         return self._offer(callback, queue, agent, attempt_id, now)
 
     async def _offer(self, callback: Callback, queue: Queue, agent: Agent, attempt_id: uuid.UUID,
@@ -178,9 +183,12 @@ class Dialer(Recovery, Background, Inbound):
             return
         self._log.info("attempt_started", attempt_id=str(attempt_id), callback_id=str(callback.id),
                        agent=agent.id, destination=callback.destination)
+        if keeps_place(callback, queue.settings):
+            self.turns_changed.set()  # it is no longer pending: the next caller's place may be reached
         if not self.ready.is_set():
             await self._not_dialled(live, "the AMI link is down")
             return
+        await self.pause_for_offer(queue, agent)
         try:
             await self.telephony.originate(self._originate_request(live))
         except (TelephonyUnavailable, ActionFailed, ValueError) as exc:
@@ -235,12 +243,13 @@ class Dialer(Recovery, Background, Inbound):
                                     assigned_agent=None if reason is Reason.EXPIRED else UNCHANGED)
 
     async def _wait(self, callback: Callback, due_at: datetime, now: datetime, *,
-                    assigned_agent: str | None | Unchanged = UNCHANGED) -> None:
+                    assigned_agent: str | None | Unchanged = UNCHANGED,
+                    reason: Reason = Reason.DIAL_SLOT_UNAVAILABLE) -> None:
         """It stays queued and falls due again at `due_at` (audited once per wait, not once per retry)."""
         if due_at >= callback.end_at:
             await self._hold(callback, Reason.EXPIRED, due_at, now)
             return
-        await self.store.wait(callback, owner=self.owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=due_at,
+        await self.store.wait(callback, owner=self.owner, reason=reason, due_at=due_at,
                               now=now, actor=self.actor, assigned_agent=assigned_agent)
 
     async def _apply(self, live: LiveAttempt, event: AttemptEvent) -> None:
@@ -305,11 +314,14 @@ class Dialer(Recovery, Background, Inbound):
                 await self._link_up(reconnect)
                 await self.end_calls_not_heard()  # the agents' queue calls that ended unheard
                 await self.places.reread(self.telephony, self.clock())
+                await self.reread_pauses(lift_others=True)  # a crashed cbdialer's pauses end here
             case LinkDown():
                 self.ready.clear()  # no new offer until the link is back and reconciled
                 self.places.link_down()
             case DeviceStateChange(device=device, state=state):
                 self.board.device_states[device] = state
+                if state == "NOT_INUSE":
+                    self.agent_freed(device)
             case OriginateResponse():
                 live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
                 if live is not None:

@@ -6,17 +6,24 @@ caller-callback may be released ahead of anyone."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 import structlog
 
 from cbdialer.domain.place import joined_at_of
 from cbdialer.ports.telephony import QueueCallerJoined, QueueCallerLeft, Telephony, TelephonyError
 
+# A caller who left a queue (to the offer of a callback, most often) is remembered this long, and at most this
+# many: the IVR asks when they joined, which is the place their callback keeps.
+LEFT_KEPT = timedelta(hours=1)
+LEFT_KEPT_MAX = 10_000
+
 
 class QueuePlaces:
     def __init__(self) -> None:
         self._waiting: dict[str, dict[str, datetime]] = {}  # Asterisk queue -> caller Uniqueid -> joined at
+        self._left: OrderedDict[str, tuple[datetime, datetime]] = OrderedDict()  # Uniqueid -> (joined, left)
         self.known = False
         # Set at every change: a caller leaving may let a caller-callback through (and tests wait on it).
         self.changed = asyncio.Event()
@@ -27,8 +34,24 @@ class QueuePlaces:
         if isinstance(event, QueueCallerJoined):
             self._waiting.setdefault(queue, {}).setdefault(event.uniqueid, now)
         else:
-            self._waiting.get(queue, {}).pop(event.uniqueid, None)
+            joined = self._waiting.get(queue, {}).pop(event.uniqueid, None)
+            if joined is not None:
+                self._remember_left(event.uniqueid, joined, now)
         self.changed.set()
+
+    def _remember_left(self, uniqueid: str, joined: datetime, now: datetime) -> None:
+        self._left[uniqueid] = (joined, now)
+        self._left.move_to_end(uniqueid)
+        while self._left and (len(self._left) > LEFT_KEPT_MAX or next(iter(self._left.values()))[1] < now - LEFT_KEPT):
+            self._left.popitem(last=False)
+
+    def joined(self, uniqueid: str) -> datetime | None:
+        """When that caller joined its queue, waiting still or left within the hour (None: not heard)."""
+        for callers in self._waiting.values():
+            if uniqueid in callers:
+                return callers[uniqueid]
+        kept = self._left.get(uniqueid)
+        return kept[0] if kept is not None else None
 
     def link_down(self) -> None:
         """Joins and leaves are lost while the link is down: not known again until the next read."""
@@ -50,6 +73,10 @@ class QueuePlaces:
             # A caller heard joining keeps that time; one that joined while the link was down gets QueueStatus's.
             waiting.setdefault(queue, {})[caller.uniqueid] = \
                 earlier or joined_at_of(now, caller.waited_seconds)
+        for queue, callers in self._waiting.items():  # left while the link was down: still remembered
+            for uniqueid, joined in callers.items():
+                if uniqueid not in waiting.get(queue, {}):
+                    self._remember_left(uniqueid, joined, now)
         self._waiting = waiting
         self.known = True
         self.changed.set()

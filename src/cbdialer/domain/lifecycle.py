@@ -59,6 +59,9 @@ class Reason(StrEnum):
     RESTRICTED_TIME = "restricted_time"  # outside the contact's calling window: next opening
     RESTRICTED_DNC = "restricted_dnc"  # on the do-not-call list with apply DNC on
     DIAL_SLOT_UNAVAILABLE = "dial_slot_unavailable"  # pacing: max concurrent calls or calls per second
+    # A caller's callback keeping its place (docs/design.md section 14): due, it stays queued while callers who
+    # joined that Asterisk queue earlier still wait, or an earlier caller's callback is pending
+    WAITING_FOR_PLACE = "waiting_for_place"
     # The attempt
     DIALING = "dialing"  # an attempt started: the agent is being offered the call
     HANDLED = "handled"
@@ -112,8 +115,9 @@ TRANSITIONS: dict[tuple[CallbackState, Reason], CallbackState] = {
     **{(S.SCHEDULED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
     (S.QUEUED, R.DIALING): S.IN_PROGRESS,
     (S.QUEUED, R.CALL_NOW): S.QUEUED,
-    # Due, and waiting for a dial slot or for a busy agent: it stays queued (and is audited once per wait).
+    # Due, and waiting for a dial slot, a busy agent or its place: it stays queued (audited once per wait).
     (S.QUEUED, R.DIAL_SLOT_UNAVAILABLE): S.QUEUED,
+    (S.QUEUED, R.WAITING_FOR_PLACE): S.QUEUED,
     **{(S.QUEUED, r): S.SCHEDULED for r in _HOLDS if r is not R.DIAL_SLOT_UNAVAILABLE},
     **{(S.QUEUED, r): to for r, to in _ENDS_WHILE_WAITING.items()},
     # A live attempt ends in an outcome (docs/design.md section 6); people and inbound calls leave it alone.

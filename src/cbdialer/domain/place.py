@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from cbdialer.domain.models import check_aware
+from cbdialer.domain.models import Callback, CallbackOrigin, QueueSettings, check_aware
 
 
 def place_reached(joined_at: datetime, *, waiting_since: Iterable[datetime],
@@ -27,3 +27,10 @@ def joined_at_of(now: datetime, waited_seconds: int) -> datetime:
     early, which keeps a re-read caller ahead of a callback who joined in that same second, never behind it."""
     check_aware("now", now)
     return now - timedelta(seconds=max(0, waited_seconds) + 1)
+
+
+def keeps_place(callback: Callback, settings: QueueSettings) -> bool:
+    """Whether a callback keeps its caller's place: a caller's, booked into no slot, never yet called, of a queue
+    that names its Asterisk queue. (Once called, it has had its turn; a slotted one is due at its slot.)"""
+    return (callback.origin is CallbackOrigin.CALLER and callback.slot is None and callback.joined_at is not None
+            and callback.attempts_count == 0 and settings.asterisk_queue is not None)

@@ -15,6 +15,7 @@ from cbdialer.domain.models import Attempt, Callback, CompletionStatus, Interact
 from cbdialer.domain.outcomes import NextStep
 from cbdialer.ports.agents import AgentRecord
 from cbdialer.ports.callbacks import UNCHANGED, CallbackStore, Unchanged
+from cbdialer.ports.places import PlaceStore
 
 
 class StartOutcome(StrEnum):
@@ -43,7 +44,7 @@ class Ended:
     callback: Callback | None
 
 
-class DialerStore(CallbackStore, Protocol):
+class DialerStore(CallbackStore, PlaceStore, Protocol):
     async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
 
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...

@@ -27,6 +27,15 @@ class DialerPort(Protocol):
         scheduler then applies the unknown outcome itself."""
         ...
 
+    async def place_reached(self, callback: Callback, queue: Queue) -> bool:
+        """For a caller's callback that keeps a place (domain/place.py): whether no caller who joined the
+        Asterisk queue earlier still waits and no earlier one is pending."""
+        ...
+
+    def wait_for_place(self, callback: Callback, *, now: datetime) -> Awaitable[None]:
+        """It stays queued until its place is reached (the dialer makes it due then)."""
+        ...
+
 
 class AgentDirectory(Protocol):
     async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:

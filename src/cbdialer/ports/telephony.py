@@ -133,6 +133,16 @@ class WaitingCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueMember:
+    """One member of an Asterisk queue, as QueueStatus lists it: whether it is paused, and why."""
+
+    asterisk_queue: str
+    interface: str  # e.g. PJSIP/agent-1001: an agent's dial string
+    paused: bool = False
+    paused_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class QueueCallEnded(QueueCall):
     """That call ended (AgentComplete), with how long caller and member talked. When the caller's channel was
     gone before the event was raised, Asterisk 22 sends no caller fields at all: then `caller_uniqueid` is empty,
@@ -202,6 +212,14 @@ class Telephony(Protocol):
 
     async def queue_callers(self) -> list[WaitingCaller]:
         """The callers waiting in every Asterisk queue now (QueueStatus), to re-read the places after a reconnect."""
+        ...
+
+    async def queue_members(self) -> list[QueueMember]:
+        """The members of every Asterisk queue now (QueueStatus), with their pauses."""
+        ...
+
+    async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:
+        """Pause or unpause a member in one Asterisk queue (QueuePause, the `agent` write class)."""
         ...
 
     def drop(self, reason: str) -> None: ...

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from cbdialer.adapters.ami.events import AmiEvent, LinkDown, LinkUp, parse_event
+from cbdialer.adapters.ami.queues import QueueActions
 from cbdialer.adapters.ami.wire import Session, serialise
 from cbdialer.ports.telephony import (
     ActionFailed,
@@ -30,17 +31,9 @@ from cbdialer.ports.telephony import (
     OriginateRequest,
     TelephonyError,
     TelephonyUnavailable,
-    WaitingCaller,
 )
 
 _VARIABLE_NAME = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]*$")
-
-
-def _seconds(value: str | None) -> int:
-    try:
-        return max(0, int(value or ""))
-    except ValueError:
-        return 0
 
 
 class AmiError(TelephonyError):
@@ -89,7 +82,7 @@ class _Pending:
     items: list[dict[str, str]] = field(default_factory=list)
 
 
-class AmiLink:
+class AmiLink(QueueActions):
     """A supervised link to one Asterisk. Run `run(stop)` as a task; read typed events from `events`."""
 
     def __init__(self, config: AmiConfig, *, log: Any = None) -> None:
@@ -335,15 +328,6 @@ class AmiLink:
                 return None
             raise AmiActionFailed(f"AMI Getvar failed: {response.get('message', 'no message')}")
         return response.get("value", "")
-
-    async def queue_callers(self) -> list[WaitingCaller]:
-        """QueueStatus (the `agent` read class lists it): every caller waiting in an Asterisk queue now."""
-        items = await self._send({"Action": "QueueStatus"}, complete_event="QueueStatusComplete")
-        if isinstance(items, dict):
-            raise AmiActionFailed(f"AMI QueueStatus failed: {items.get('message', 'no message')}")
-        return [WaitingCaller(asterisk_queue=item.get("queue", ""), uniqueid=item.get("uniqueid", ""),
-                              waited_seconds=_seconds(item.get("wait")), position=_seconds(item.get("position")))
-                for item in items if item.get("event") == "QueueEntry"]
 
     def drop(self, reason: str) -> None:
         """Close the session, so that `run` reconnects (and a new LinkUp follows): for a link whose setup

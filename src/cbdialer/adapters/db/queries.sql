@@ -658,6 +658,22 @@ SELECT * FROM agent_calls WHERE agent_id = $1 ORDER BY answered_at DESC, id DESC
 SELECT * FROM agent_calls WHERE agent_id = $1 AND id = $2;
 
 
+-- ==== places: caller-callbacks keeping a caller's place (store/places.py) =======================================
+
+-- name: callbacks_caller_front
+-- The queue's caller-callback with the earliest place (index callbacks_caller_place: the same conditions).
+SELECT * FROM callbacks
+WHERE queue_id = $1 AND origin = 'caller' AND slot IS NULL AND attempts_count = 0
+  AND state IN ('scheduled', 'queued', 'waiting_for_queue')
+ORDER BY joined_at, id
+LIMIT 1;
+
+-- name: callback_due_now
+-- Its wait is over: due now, for any process (the due trigger wakes the schedulers).
+UPDATE callbacks SET due_at = $3, updated_at = $3, version = version + 1
+WHERE id = $1 AND state = 'queued' AND reason = $2 AND lease_owner IS NULL AND due_at > $3
+RETURNING id;
+
 -- ==== API tokens (store/tokens.py) ==============================================================================
 
 -- name: token_insert
