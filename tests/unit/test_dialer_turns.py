@@ -173,14 +173,16 @@ async def test_agents_a_callback_waits_for_are_paused_and_the_one_that_frees_get
         assert world.asterisk.originated == ["PJSIP/agent-1002"]
         # The other is unpaused; the offered one stays paused until its attempt ends.
         await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1002"})
-        world.dialer.live.clear()
+        world.dialer.live.clear()  # its attempt ended (and the offer's own note has run out)
+        world.now += timedelta(seconds=10)
+        world.dialer.turns_changed.set()
         await eventually(lambda: world.asterisk.paused() == set())
     finally:
         world.stop.set()
         await keeper
 
 
-async def test_pauses_a_crashed_cbdialer_left_are_lifted_at_link_up_and_a_clean_stop_leaves_none() -> None:
+async def test_pauses_a_crashed_cbdialer_left_are_lifted_a_lease_after_link_up_and_a_clean_stop_leaves_none() -> None:
     world = World()
     await world.setup("1001")
     world.asterisk.members = {
@@ -191,6 +193,12 @@ async def test_pauses_a_crashed_cbdialer_left_are_lifted_at_link_up_and_a_clean_
     keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
     try:
         await world.dialer.reread_pauses(lift_others=True)
+        world.dialer.turns_changed.set()
+        # Kept a lease: the callbacks the crashed process held are this one's by then, and pause again if they wait.
+        pair = ("cbdialer-sandbox", "PJSIP/agent-1001")
+        assert pair in world.dialer._wanted(world.now)
+        assert pair not in world.dialer._wanted(world.now + world.dialer.lease)
+        world.now += world.dialer.lease
         world.dialer.turns_changed.set()
         await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1003"})
         await world.dialer.pause_for_offer(QUEUE, Agent(id="1001", dial_string="PJSIP/agent-1001"))

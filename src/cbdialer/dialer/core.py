@@ -153,7 +153,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         attempt_id = uuid.uuid4()
         self._offering[attempt_id] = (queue.id, agent.id)
         self.board.note_waiting(callback, None)
-        self.note_turn(callback, queue, None, now=now)
+        self.note_turn(callback, queue, agent, now=now)
         return self._offer(callback, queue, agent, attempt_id, now)
 
     async def _offer(self, callback: Callback, queue: Queue, agent: Agent, attempt_id: uuid.UUID,

@@ -8,7 +8,8 @@ Rules:
   waits for (in its own callback queue), is paused in the queue's Asterisk queue with PAUSE_REASON, so that
   app_queue does not hand it an inbound call first; it is unpaused once that is over;
 - at every LinkUp the pauses are read from Asterisk, and any with PAUSE_REASON this process does not want is
-  lifted: a crashed cbdialer's pauses end when any cbdialer next connects.
+  lifted a lease later (by then the callbacks a crashed cbdialer held are this one's, and their pauses wanted
+  again): a crashed cbdialer's pauses end within a lease of any cbdialer's next connect.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class Turns:
     def _init_turns(self) -> None:
         self._turn_waits: dict[uuid.UUID, tuple[frozenset[Pair], datetime]] = {}  # callback -> (pauses, until)
         self._paused: set[Pair] = set()  # what this process has paused
+        self._adopted: tuple[frozenset[Pair], datetime | None] = (frozenset(), None)  # found at LinkUp, kept until
         self._freed: set[str] = set()  # devices heard going idle since the keeper's last round
+        self._refused: dict[Pair, float] = {}  # pauses Asterisk refused (not a member?): when, to try seldom
         self.turns_changed = asyncio.Event()
         self._place_queues: tuple[float, list[Queue]] = (float("-inf"), [])
 
@@ -91,12 +94,18 @@ class Turns:
 
     # -- pauses ----------------------------------------------------------------------------------------
 
-    def note_turn(self, callback: Callback, queue: Queue, decision: EnqueueForAgent | None, *, now: datetime) -> None:
-        """A due callback of `queue` waits for an agent (`decision`), or no longer does (None: it is offered).
-        While it waits, the agents who could take it are paused in the queue's Asterisk queue."""
+    def note_turn(self, callback: Callback, queue: Queue, decision: EnqueueForAgent | Agent, *,
+                  now: datetime) -> None:
+        """A due callback of `queue` waits for an agent (`decision`), or is being offered to one (an Agent).
+        While it waits, the agents who could take it are paused in the queue's Asterisk queue; once offered,
+        only that agent stays paused (its live attempt keeps it so once written)."""
         asterisk_queue = queue.settings.asterisk_queue
-        if decision is None or asterisk_queue is None:
-            if self._turn_waits.pop(callback.id, None) is not None:
+        if asterisk_queue is None:
+            return
+        if isinstance(decision, Agent):
+            pairs = frozenset({(asterisk_queue.casefold(), decision.dial_string)})
+            if self._turn_waits.get(callback.id, (None,))[0] != pairs:
+                self._turn_waits[callback.id] = (pairs, now + WAIT_KEPT)
                 self.turns_changed.set()
             return
         kind = decision.converted_to or callback.type
@@ -126,6 +135,9 @@ class Turns:
     def _wanted(self, now: datetime) -> set[Pair]:
         wanted = {(live.queue.settings.asterisk_queue.casefold(), live.agent.dial_string)
                   for live in self.live.values() if live.queue.settings.asterisk_queue}
+        adopted, until = self._adopted
+        if until is not None and now < until:
+            wanted |= adopted
         for callback_id, (pairs, until) in list(self._turn_waits.items()):
             if until <= now:
                 del self._turn_waits[callback_id]  # offered by another process, ended, or held back
@@ -135,12 +147,17 @@ class Turns:
 
     async def _pause(self, pairs: set[Pair], *, paused: bool) -> None:
         for pair in sorted(pairs):
+            refused_at = self._refused.get(pair)
+            if paused and refused_at is not None and time.monotonic() - refused_at < PAUSES_REREAD:
+                continue  # e.g. the agent is not a member of that Asterisk queue: asked again now and then
             try:
                 await self.telephony.pause_member(pair[0], pair[1], paused=paused, reason=PAUSE_REASON)
-            except TelephonyError as exc:  # not a member, or the link is down: the next round tries again
+            except TelephonyError as exc:  # not a member, or the link is down: tried again later
+                self._refused[pair] = time.monotonic()
                 self._log.warning("member_pause_failed", asterisk_queue=pair[0], interface=pair[1], paused=paused,
                                   error=str(exc))
                 continue
+            self._refused.pop(pair, None)
             if paused:
                 self._paused.add(pair)
             else:
@@ -148,9 +165,10 @@ class Turns:
             self._log.info("member_paused" if paused else "member_unpaused", asterisk_queue=pair[0], interface=pair[1])
 
     async def reread_pauses(self, *, lift_others: bool) -> None:
-        """Read the pauses Asterisk holds: those with PAUSE_REASON are taken as this process's own, so that the
-        next round lifts what is not wanted (`lift_others`, at LinkUp: a crashed cbdialer's too) and pauses again
-        what is wanted but was lifted by someone else."""
+        """Read the pauses Asterisk holds: those with PAUSE_REASON are taken as this process's own, so that a
+        later round lifts what is not wanted (`lift_others`, at LinkUp: a crashed cbdialer's too, kept a lease
+        meanwhile so that the callbacks it held keep their precedence) and pauses again what is wanted but was
+        lifted by someone else."""
         try:
             members = await self.telephony.queue_members()
         except TelephonyError as exc:
@@ -158,7 +176,9 @@ class Turns:
             return
         ours = {(m.asterisk_queue.casefold(), m.interface) for m in members
                 if m.paused and m.paused_reason == PAUSE_REASON}
-        if not lift_others:
+        if lift_others:
+            self._adopted = (frozenset(ours), self.clock() + self.lease)
+        else:
             ours &= self._paused | self._wanted(self.clock())
         self._paused = ours
 

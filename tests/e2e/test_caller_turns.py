@@ -1,0 +1,119 @@
+"""Callbacks before inbound queue calls, and callers' places kept through a crash (seed 004, docs/design.md
+section 14), against the sandbox: only agent 1001 answers the Asterisk queue cbdialer-sandbox (the test pauses
+1002-1004 there, as a supervisor would, with a reason of its own that cbdialer leaves alone). Everything waits
+for events (the daemon's log lines, the book's NOTIFY), never for time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.models import CallbackOrigin, Queue
+from tests.e2e.conftest import Book, Events, sandbox
+from tests.support.daemon import Daemon
+
+ANSWERING = "1001"
+AWAY = ("1002", "1003", "1004")
+AWAY_REASON = "test: away"
+
+
+@pytest.fixture
+async def one_agent(pbx: dict[str, str], crash_book: Book, watcher: Events) -> AsyncIterator[Queue]:
+    """The queue 'inbound' serving cbdialer-sandbox with agent 1001, the only member not paused."""
+    for agent in AWAY:
+        await watcher.link.pause_member("cbdialer-sandbox", f"PJSIP/agent-{agent}", paused=True, reason=AWAY_REASON)
+    # A wrap-up after each callback: app_queue, which knows nothing of it, must not ring the agent meanwhile.
+    queue = await crash_book.queue("inbound", [ANSWERING], asterisk_queue="cbdialer-sandbox", wrap_up_time=4)
+    await crash_book.store.set_agent_ready(ANSWERING, True)
+    try:
+        yield queue
+    finally:
+        for agent in (*AWAY, ANSWERING):
+            await watcher.link.pause_member("cbdialer-sandbox", f"PJSIP/agent-{agent}", paused=False,
+                                            reason=AWAY_REASON)
+
+
+async def call_in(*args: str) -> str:
+    result = await asyncio.to_thread(sandbox, "call-in", *args, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def index_of(daemon: Daemon, **fields: Any) -> int:
+    return next(i for i, line in enumerate(daemon.lines) if all(line.get(k) == v for k, v in fields.items()))
+
+
+async def logged(daemon: Daemon, timeout: float = 40, **fields: Any) -> dict[str, Any]:
+    return await daemon.wait_for_log(lambda line: all(line.get(k) == v for k, v in fields.items()), timeout=timeout)
+
+
+async def test_a_free_agent_with_a_due_callback_and_an_inbound_caller_waiting_gets_the_callback(
+        pbx: dict[str, str], database_url: str, crash_book: Book, one_agent: Queue) -> None:
+    daemon = await Daemon.start(pbx, database_url)
+    try:
+        await logged(daemon, event="ami_link_up", timeout=20)
+        talking = await call_in("+442079460125", "--queue", "--hang-up-after", "8")
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
+        # Due now, and its agent busy: it waits in 1001's own callback queue, and 1001 is paused for it.
+        callback = await crash_book.callback(one_agent, "+442079460181")
+        await logged(daemon, event="member_paused", interface=f"PJSIP/agent-{ANSWERING}")
+        waiting = await call_in("+442079460126", "--queue")
+        # The first caller hangs up: 1001 is free, and the callback gets it, not the caller waiting.
+        await logged(daemon, event="attempt_started", callback_id=str(callback.id), agent=ANSWERING)
+        assert not any(line.get("caller_uniqueid") == waiting and line.get("event") == "agent_call_answered"
+                       for line in daemon.lines)
+        # The callback's call and its wrap-up over (the customer hangs up after 2 s), 1001 is unpaused and takes
+        # the caller.
+        await logged(daemon, event="member_unpaused", interface=f"PJSIP/agent-{ANSWERING}")
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=waiting, agent=ANSWERING)
+        assert index_of(daemon, event="attempt_ended", callback_id=str(callback.id)) < \
+            index_of(daemon, event="agent_call_answered", caller_uniqueid=waiting)
+        done = await crash_book.wait_until(callback.id, lambda c: c.state is CallbackState.COMPLETED)
+        assert done.attempts_count == 1
+    finally:
+        assert await daemon.stop() == 0
+    assert not any(line.get("level") in ("error", "critical") for line in daemon.lines), daemon.tail()
+
+
+async def test_a_crash_while_callers_wait_and_callbacks_are_pending_keeps_every_request_and_the_order(
+        pbx: dict[str, str], database_url: str, crash_book: Book, one_agent: Queue) -> None:
+    first = await Daemon.start(pbx, database_url)
+    second: Daemon | None = None
+    try:
+        await logged(first, event="ami_link_up", timeout=20)
+        talking = await call_in("+442079460127", "--queue", "--hang-up-after", "15")
+        await logged(first, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
+        joined = datetime.now(UTC)
+        waiting = await call_in("+442079460128", "--queue")
+        # Two callers' callbacks, as the offer leaves them: one whose caller joined before the caller now waiting,
+        # one after.
+        ahead = await crash_book.callback(one_agent, "+442079460182", origin=CallbackOrigin.CALLER,
+                                          joined_at=joined - timedelta(seconds=5))
+        behind = await crash_book.callback(one_agent, "+442079460183", origin=CallbackOrigin.CALLER,
+                                           joined_at=datetime.now(UTC))
+        await logged(first, event="member_paused", interface=f"PJSIP/agent-{ANSWERING}")
+        held = await crash_book.wait_until(behind.id, lambda c: c.reason is Reason.WAITING_FOR_PLACE)
+        assert held.state is CallbackState.QUEUED
+        first.kill()
+        await asyncio.wait_for(first.process.wait(), 10)
+        second = await Daemon.start(pbx, database_url)
+        await logged(second, event="queue_callers_read", timeout=20)
+        # 1001 frees: the callback ahead, then the caller waiting, then the callback behind that caller.
+        await logged(second, event="attempt_started", callback_id=str(ahead.id), agent=ANSWERING, timeout=60)
+        await logged(second, event="agent_call_answered", caller_uniqueid=waiting, agent=ANSWERING, timeout=60)
+        await logged(second, event="attempt_started", callback_id=str(behind.id), agent=ANSWERING, timeout=60)
+        assert index_of(second, event="attempt_started", callback_id=str(ahead.id)) \
+            < index_of(second, event="agent_call_answered", caller_uniqueid=waiting) \
+            < index_of(second, event="attempt_started", callback_id=str(behind.id))
+        for callback in (ahead, behind):
+            done = await crash_book.wait_until(callback.id, lambda c: c.state is CallbackState.COMPLETED)
+            assert done.attempts_count == 1 and len(await crash_book.store.attempts(callback.id)) == 1
+    finally:
+        first.kill()
+        if second is not None:
+            assert await second.stop() == 0
