@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from cbdialer.adapters.agi import serve_agi
 from cbdialer.adapters.ami import (
     AmiConfig,
     AmiLink,
@@ -37,6 +38,7 @@ from cbdialer.ports import StoreUnavailable
 from cbdialer.ports.telephony import Telephony
 from cbdialer.scheduler import Scheduler
 from cbdialer.services import Admin
+from cbdialer.services.caller_requests import CallerRequests
 from cbdialer.settings import Settings
 from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
 
@@ -229,6 +231,14 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
                               holding=dialer.holding)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)
         daemon = Daemon(settings, node_id, db, link, telephony, store, health, dialer, scheduler, stop, tasks)
+        # The caller-callback IVR (services/caller_requests.py) over the dialer's store; the live queue's memory of
+        # who joined when (the dialer's QueuePlaces) gives the callers their place.
+        services = Admin(store, clock, default_region=settings.default_region,
+                         dial_contexts=settings.allowed_dial_contexts)
+        ivr = CallerRequests(services.callbacks, services.queues, clock, joined=dialer.places.joined,
+                             recordings_dir=settings.asterisk_recordings_dir, default_region=settings.default_region)
+        tasks["agi"] = functools.partial(serve_agi, {"caller-callback": ivr.handle}, settings.agi_host,
+                                         settings.agi_port, stop)
         if serve_api:
             # The admin API has a pool of its own, so that a flood of requests cannot starve the dialer's writes.
             daemon.api_db = api_db = await Database.connect(str(settings.database_url), max_size=api_pool_size)
@@ -238,7 +248,7 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
                                               dial_contexts=settings.allowed_dial_contexts),
                                         presence=dialer.board.presence,
                                         database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
-                                        ami_up=lambda: link.connected)
+                                        ami_up=lambda: link.connected, recordings_dir=settings.recordings_dir)
             tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started)
         yield daemon
 

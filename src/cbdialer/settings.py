@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     dial_contexts: str = Field(default="", description="comma-separated dialplan contexts that a Local/ dial "
                                "string (a queue's customer leg, an agent's phone) may reach; empty: only "
                                "cbdialer-sim-customers, the sandbox's")
+    agi_host: str = Field(default="127.0.0.1", description="FastAGI bind address: the caller-callback IVR that "
+                          "Asterisk reaches with AGI(agi://HOST:PORT/caller-callback)")
+    agi_port: int = Field(default=4573, ge=0, le=65535, description="FastAGI port (0: any free port)")
+    asterisk_recordings_dir: str = Field(default="/var/spool/asterisk/cbdialer-recordings", pattern=r"^/\S+$",
+                                         description="where Asterisk writes the callers' recordings (a path on "
+                                         "the Asterisk host; the IVR records there, the preview plays from there)")
+    recordings_dir: Path | None = Field(default=None, description="the same directory as this host sees it: the "
+                                        "admin API serves the recordings from here (unset: it serves none)")
     log_format: Literal["console", "json"] = Field(default="console", description="console or json")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -51,7 +52,8 @@ class Api:
         return body
 
 
-async def open_api(db: Database, presence: Callable[[str], str] | None = None) -> AsyncIterator[Api]:
+async def open_api(db: Database, presence: Callable[[str], str] | None = None,
+                   recordings_dir: Path | None = None) -> AsyncIterator[Api]:
     """Queues sales (default settings) and support; agents 1001 (sales, team blue), 1002 (sales), 1003
     (support); team blue; tokens admin, supervisor, agent1001 and agent1002."""
     store = db.store()
@@ -67,7 +69,7 @@ async def open_api(db: Database, presence: Callable[[str], str] | None = None) -
     tokens = {"admin": await admin.tokens.issue_token(Role.ADMIN), "supervisor": await admin.tokens.issue_token(Role.SUPERVISOR),
               "agent1001": await admin.tokens.issue_token(Role.AGENT, "1001"),
               "agent1002": await admin.tokens.issue_token(Role.AGENT, "1002")}
-    client = TestClient(TestServer(make_app(admin, presence=presence)))
+    client = TestClient(TestServer(make_app(admin, presence=presence, recordings_dir=recordings_dir)))
     await client.start_server()
     try:
         yield Api(client, db, admin, clock, tokens)

@@ -17,7 +17,7 @@ from cbdialer.domain.book import (
     overwritten_by,
 )
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import Callback, CallbackType, Queue, QueueSettings, QueueStatus
+from cbdialer.domain.models import Callback, CallbackOrigin, CallbackType, Queue, QueueSettings, QueueStatus
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 QUEUE = Queue(id="sales", name="Sales", settings=QueueSettings())
@@ -99,3 +99,15 @@ def test_with_the_time_restriction_off_only_the_queues_schedule_holds_a_call() -
     unrestricted = dataclasses.replace(QUEUE, settings=dataclasses.replace(QUEUE.settings, time_restriction=False))
     assert decide_due(london, unrestricted, now=night, on_dnc=False, excluded=False) == Present()
     assert QueueSettings().time_restriction is True
+
+
+def test_a_callers_own_callback_survives_calling_again_and_ends_once_a_call_of_theirs_is_answered() -> None:
+    asked = cb(origin=CallbackOrigin.CALLER, joined_at=cb().created_at)
+    asked_elsewhere = cb(queue_id="support", origin=CallbackOrigin.CALLER, joined_at=cb().created_at)
+    agents = cb(CallbackState.QUEUED)
+    # Reaching the PBX (maybe to ask again): the place is kept; the agent's callback is cancelled as ever.
+    assert cancelled_by_inbound("+442079460012", False, [asked, asked_elsewhere, agents]) == [agents]
+    # Answered in the queue 'sales': that queue's own request is no longer owed; nothing else is touched.
+    assert cancelled_by_inbound("+442079460012", False, [asked, asked_elsewhere, agents], answered_in="sales") \
+        == [asked]
+    assert cancelled_by_inbound("+442079460012", True, [asked], answered_in="sales") == []

@@ -228,6 +228,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
             "CBDIALER_AMD": "on" if settings.amd else "off",
             "CBDIALER_PREVIEW": settings.preview_mode.value,
             "CBDIALER_PREVIEW_TIME": str(settings.max_preview_time),
+            # The caller's recording, played in preview (with_recording previews only when there is one).
+            "CBDIALER_RECORDING": callback.recording or "",
         }
         if settings.caller_id:
             variables["CBDIALER_CALLER_ID"] = settings.caller_id

@@ -39,7 +39,8 @@ class Inbound:
                 del self.withheld_callers[next(iter(self.withheld_callers))]
         return await self.cancel_for_inbound(event.caller_number, event.withheld)
 
-    async def cancel_for_inbound(self, caller_number: str, withheld: bool) -> list[uuid.UUID]:
+    async def cancel_for_inbound(self, caller_number: str, withheld: bool, *,
+                                 answered_in: str | None = None) -> list[uuid.UUID]:
         if withheld or not caller_number:
             return []
         as_stored = caller_as_e164(caller_number, default_region=self.default_region)
@@ -49,8 +50,8 @@ class Inbound:
         caller_number = as_stored
         now = self.clock()
         cancelled = []
-        for callback in cancelled_by_inbound(caller_number, withheld,
-                                             await self.store.active_for_contact(caller_number)):
+        for callback in cancelled_by_inbound(caller_number, withheld, await self.store.active_for_contact(caller_number),
+                                             answered_in=answered_in):
             if await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state,
                                            Reason.INBOUND_CALL), reason=Reason.INBOUND_CALL, now=now,
                                            actor=f"inbound:{caller_number}") is not None:
@@ -102,6 +103,9 @@ class Inbound:
                            agent=agent.id, asterisk_queue=event.asterisk_queue, queue=stored.queue_id,
                            caller_uniqueid=stored.caller_uniqueid,
                            caller_number="withheld" if stored.withheld else stored.caller_number)
+            if not ended and not stored.withheld and stored.queue_id is not None:
+                # Answered: the caller's own callbacks of that queue are no longer owed.
+                await self.cancel_for_inbound(stored.caller_number, False, answered_in=stored.queue_id)
         return stored
 
     async def _presentation_withheld(self, event: QueueCallAnswered) -> bool:

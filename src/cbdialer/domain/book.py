@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from cbdialer.domain.attempt import latest_dial
 from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
-from cbdialer.domain.models import Callback, Queue, QueueStatus
+from cbdialer.domain.models import Callback, CallbackOrigin, Queue, QueueStatus
 from cbdialer.domain.outcomes import NextStep, after_unknown_outcome
 from cbdialer.domain.routing import Postpone
 from cbdialer.domain.timing import contact_zone, hold_reason, next_dialable
@@ -135,12 +135,19 @@ def ended_by_exclusion(number: str, active: Sequence[Callback]) -> list[Callback
     return [c for c in active if c.destination == number and c.state in sources_of(Reason.CONTACT_EXCLUDED)]
 
 
-def cancelled_by_inbound(caller_number: str, withheld: bool, active: Sequence[Callback]) -> list[Callback]:
+def cancelled_by_inbound(caller_number: str, withheld: bool, active: Sequence[Callback], *,
+                         answered_in: str | None = None) -> list[Callback]:
     """The contact called in: their pending callbacks are cancelled, except one already in progress. A
-    withheld or empty number cancels nothing."""
+    withheld or empty number cancels nothing. A caller's own callback (asked for while waiting in a queue) is
+    not cancelled by the call reaching the PBX, which may be the caller asking again, but once a queue call
+    of theirs is answered (`answered_in`: the cbdialer queue it was answered in; seed 004, docs/design.md
+    section 14): then that queue's callers' callbacks of the number, and nothing else, are cancelled."""
     if withheld or not caller_number:
         return []
-    return [c for c in active
-            if c.destination == caller_number
-            and c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE)]
+    pending = [c for c in active
+               if c.destination == caller_number
+               and c.state in (CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.WAITING_FOR_QUEUE)]
+    if answered_in is None:
+        return [c for c in pending if c.origin is not CallbackOrigin.CALLER]
+    return [c for c in pending if c.origin is CallbackOrigin.CALLER and c.queue_id == answered_in]
 

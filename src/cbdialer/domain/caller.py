@@ -1,7 +1,8 @@
 """Callbacks that callers ask for (docs/design.md section 14): their limits. Rule: one pending caller-callback per
 number and queue: a second request updates the first (its id and its place, `joined_at`, stay; the new remark,
-slot, start and end are taken), and a new one is refused past the queue's `max_caller_callbacks`. The stores
-apply these under a lock of the queue's caller callbacks, in the create's transaction."""
+slot, start and end are taken, and its recording if it made one), and a new one is refused past the queue's
+`max_caller_callbacks`. The stores apply these under a lock of the queue's caller callbacks, in the create's
+transaction."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def updated_request(first: Callback, second: Callback) -> Callback:
     """The first request as the second updates it."""
     return dataclasses.replace(first, remark=second.remark, slot=second.slot, start_at=second.start_at,
                                due_at=second.due_at, end_at=second.end_at,
-                               customer_timezone=second.customer_timezone)
+                               customer_timezone=second.customer_timezone,
+                               recording=second.recording or first.recording)
 
 
 def limit_message(limit: int) -> str:

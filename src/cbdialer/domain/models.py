@@ -307,6 +307,7 @@ class Callback:
     origin: CallbackOrigin = CallbackOrigin.API
     joined_at: datetime | None = None  # a caller's: when the caller joined the Asterisk queue (its place)
     slot: datetime | None = None  # the start of the time slot it is booked into
+    recording: str | None = None  # a caller's recording: its Asterisk-side path without extension (migration 0014)
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):

@@ -79,7 +79,7 @@ class Callbacks:
                               start_in: int | str | None = None, end_at: datetime | None = None,
                               customer_timezone: str | None = None, remark: str = "", created_by: str | None = None,
                               origin: CallbackOrigin | None = None, joined_at: datetime | None = None,
-                              slot: datetime | None = None,
+                              slot: datetime | None = None, recording: str | None = None,
                               idempotency: tuple[str, str] | None = None) -> tuple[Callback, bool]:
         """A new callback (and the older ones of the same contact and queue overwritten). `idempotency` =
         (key, fingerprint of the request): a retried create returns the first callback, with False. `slot`
@@ -111,6 +111,8 @@ class Callbacks:
         if (origin is CallbackOrigin.CALLER) != (joined_at is not None):
             raise InvalidValue("joined_at", "a caller's callback (origin caller) needs it" if joined_at is None
                                else "only a caller's callback (origin caller) has it")
+        if recording is not None and origin is not CallbackOrigin.CALLER:
+            raise InvalidValue("recording", "only a caller's callback (origin caller) has a recording")
         if end_at is not None:
             check_aware("end_at", end_at)
         booked = None
@@ -146,7 +148,7 @@ class Callbacks:
             reason=Reason.QUEUE_STOPPED if stopped else Reason.CREATED, due_at=start, start_at=start, end_at=end,
             created_at=now, agent_id=agent, team_id=team, created_by=created_by,
             customer_timezone=customer_timezone, remark=remark, origin=origin, joined_at=joined_at,
-            slot=booked.start if booked else None)
+            slot=booked.start if booked else None, recording=recording)
         try:
             return await self.store.create_callback(
                 callback, actor=who.actor, overwrite=OVERWRITTEN_STATES,

@@ -19,7 +19,7 @@ CALLBACK_COLUMNS = [
     "id", "queue_id", "destination", "type", "state", "reason", "due_at", "start_at", "end_at", "created_at",
     "updated_at", "agent_id", "team_id", "created_by", "customer_timezone", "remark", "attempts_count",
     "network_failures", "strict_retries", "completion_status", "lease_owner", "claimed_at", "version",
-    "assigned_agent", "assigned_at", "call_now_agent", "agent_wait_since", "origin", "joined_at", "slot",
+    "assigned_agent", "assigned_at", "call_now_agent", "agent_wait_since", "origin", "joined_at", "slot", "recording",
 ]
 
 # What each row adds: the queue's name, the contact, then one attempt (real, or a dummy's audit line) and its job.

@@ -56,8 +56,8 @@ UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
 WITH created AS (
     INSERT INTO callbacks (id, queue_id, destination, type, state, reason, due_at, start_at, end_at, created_at,
                            updated_at, agent_id, team_id, created_by, customer_timezone, remark, origin, joined_at,
-                           slot)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $18, $19, $20)
+                           slot, recording)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $18, $19, $20, $21)
     RETURNING *
 ), older AS (
     SELECT id, state AS old_state FROM callbacks
@@ -266,6 +266,11 @@ FOR UPDATE;
 
 -- name: caller_callbacks_pending
 SELECT count(*) FROM callbacks WHERE queue_id = $1 AND origin = 'caller' AND state = ANY ($2::text[]);
+
+-- name: caller_callback_recording
+-- A caller's second request that recorded something: its recording replaces the first's (domain/caller.py),
+-- in the create's transaction, after the edit that took the rest (migration 0014).
+UPDATE callbacks SET recording = $2 WHERE id = $1 RETURNING *;
 
 
 -- ==== attempts: start, result, end, dispositions, waits (store/attempts.py) =====================================

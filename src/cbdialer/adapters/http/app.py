@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -203,11 +204,13 @@ def _middleware(api: Api, public: set[str]) -> Any:
 
 def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
              database_up: Callable[[], Awaitable[bool]] | None = None,
-             ami_up: Callable[[], bool] | None = None) -> web.Application:
+             ami_up: Callable[[], bool] | None = None,
+             recordings_dir: Path | None = None) -> web.Application:
     """The admin API. `presence`: an agent's device state as the dialer heard it; `database_up`: a cheap
     check that PostgreSQL answers (without it /healthz reads the metrics); `ami_up`: whether the dialer's AMI
-    link is up (without it /healthz says nothing of AMI)."""
-    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up)
+    link is up (without it /healthz says nothing of AMI); `recordings_dir`: where the callers' recordings are
+    read (without it, GET /callbacks/{id}/recording is 404)."""
+    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up, recordings_dir)
     public = {route.full_path(PREFIX) for route in SERVED if route.public}
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_middleware(api, public)])
     for route in SERVED:

@@ -155,6 +155,8 @@ class CallbackOut(BaseModel):
     origin: CallbackOrigin = CallbackOrigin.API
     joined_at: datetime | None = None
     slot: datetime | None = Field(default=None, description="the start of the slot it is booked into")
+    recording: str | None = Field(default=None, description="the URL of the caller's recording (audio/wav, "
+                                  "GET /callbacks/{id}/recording), or null when the caller recorded none")
 
 
 class CallbackPage(BaseModel):

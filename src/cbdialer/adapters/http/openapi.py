@@ -81,6 +81,8 @@ def openapi_document(routes: list[Route], prefix: str) -> dict[str, Any]:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": _schema_of(route.body)}}}
         ok: dict[str, Any] = {"description": "OK"}
+        if route.produces_wav:
+            ok["content"] = {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": _schema_of(route.response)}}
             if route.produces_csv:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,7 @@ class Api:
     presence: Callable[[str], str]
     database_up: Callable[[], Awaitable[bool]] | None = None
     ami_up: Callable[[], bool] | None = None
+    recordings_dir: Path | None = None  # where this host sees the callers' recordings (CBDIALER_RECORDINGS_DIR)
     requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
 
@@ -92,6 +94,7 @@ class Route:
     tag: str = "callbacks"
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
     produces_csv: bool = False
+    produces_wav: bool = False  # the body is audio/wav (a caller's recording), not JSON
     path_formats: dict[str, str] = field(default_factory=dict)  # path parameter -> JSON schema format
     prefixed: bool = True
 

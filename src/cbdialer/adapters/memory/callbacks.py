@@ -64,6 +64,9 @@ class CallbacksMixin(MemoryBase):
             new = updated_request(first, c)
             written = await self.edit_callback(first, new, now=c.created_at, actor=actor)
             assert written is not None  # nothing ran since it was read
+            if new.recording != first.recording:  # caller_callback_recording
+                s.callbacks[first.id].recording = new.recording
+                written = s.callbacks[first.id].callback()
             if idempotency is not None:
                 s.idempotency[(idempotency[0], idempotency[1])] = (idempotency[2], first.id)
             return written, False
@@ -89,6 +92,11 @@ class CallbacksMixin(MemoryBase):
         if idempotency is not None:
             s.idempotency[(idempotency[0], idempotency[1])] = (idempotency[2], c.id)
         return created.callback(), True
+
+    async def pending_caller_callbacks(self, queue_id: str) -> int:
+        """caller_callbacks_pending."""
+        return sum(1 for r in self._s.callbacks.values() if r.queue_id == queue_id
+                   and r.origin is CallbackOrigin.CALLER and r.state in PENDING_STATES)
 
     async def booked_slots(self, queue_id: str, start: datetime, end: datetime) -> dict[datetime, int]:
         """slots_booked."""

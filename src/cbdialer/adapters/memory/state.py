@@ -65,6 +65,7 @@ class CallbackRow:
     origin: CallbackOrigin = CallbackOrigin.API  # migration 0012
     joined_at: datetime | None = None
     slot: datetime | None = None
+    recording: str | None = None  # migration 0014
 
     @classmethod
     def inserted(cls, c: Callback) -> CallbackRow:
@@ -74,7 +75,7 @@ class CallbackRow:
                    reason=c.reason, due_at=c.due_at, start_at=c.start_at, end_at=c.end_at, created_at=c.created_at,
                    updated_at=c.created_at, agent_id=c.agent_id, team_id=c.team_id, created_by=c.created_by,
                    customer_timezone=c.customer_timezone, remark=c.remark, origin=c.origin, joined_at=c.joined_at,
-                   slot=c.slot)
+                   slot=c.slot, recording=c.recording)
 
     def callback(self) -> Callback:
         return Callback(id=self.id, queue_id=self.queue_id, destination=self.destination, type=self.type,
@@ -85,7 +86,8 @@ class CallbackRow:
                         strict_retries=self.strict_retries, completion_status=self.completion_status,
                         reason=self.reason, assigned_agent=self.assigned_agent, assigned_at=self.assigned_at,
                         call_now_agent=self.call_now_agent, agent_wait_since=self.agent_wait_since,
-                        origin=self.origin, joined_at=self.joined_at, slot=self.slot)
+                        origin=self.origin, joined_at=self.joined_at, slot=self.slot,
+                        recording=self.recording)
 
     def columns(self) -> dict[str, Any]:
         """`SELECT c.*` as asyncpg returns it: text columns as text."""

@@ -55,6 +55,7 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         origin=CallbackOrigin(row["origin"]),
         joined_at=row["joined_at"],
         slot=row["slot"],
+        recording=row.get("recording"),
     )
 
 

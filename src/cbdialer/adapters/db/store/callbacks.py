@@ -53,7 +53,7 @@ class PostgresCallbacks(StoreBase):
         c = callback
         args = (c.id, c.queue_id, c.destination, c.type.value, c.state.value, c.reason.value, c.due_at, c.start_at,
                 c.end_at, c.created_at, c.agent_id, c.team_id, c.created_by, c.customer_timezone, c.remark, actor,
-                sorted(state.value for state in overwrite), c.origin.value, c.joined_at, c.slot)
+                sorted(state.value for state in overwrite), c.origin.value, c.joined_at, c.slot, c.recording)
         guarded = c.slot is not None or c.origin is CallbackOrigin.CALLER
         async with self._pool.acquire() as conn:
             if idempotency is None and not guarded:  # the common case: one statement, no transaction
@@ -102,6 +102,8 @@ class PostgresCallbacks(StoreBase):
                                       new.due_at, new.end_at, new.remark, new.agent_id, new.team_id,
                                       new.customer_timezone, new.type.value, new.destination, c.created_at, actor,
                                       first.due_at, new.slot)
+            if row is not None and new.recording != first.recording:
+                row = await conn.fetchrow(self._q["caller_callback_recording"], first.id, new.recording)
             return callback_from_row(row), False
         if c.origin is CallbackOrigin.CALLER and caller_limit is not None:
             pending = await conn.fetchval(self._q["caller_callbacks_pending"], c.queue_id, sorted(PENDING_STATES))
@@ -153,6 +155,10 @@ class PostgresCallbacks(StoreBase):
     async def booked_slots(self, queue_id: str, start: datetime, end: datetime) -> dict[datetime, int]:
         rows = await self._fetch("slots_booked", queue_id, start, end, sorted(ACTIVE_STATES))
         return {r["slot"]: r["booked"] for r in rows}
+
+    async def pending_caller_callbacks(self, queue_id: str) -> int:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(self._q["caller_callbacks_pending"], queue_id, sorted(PENDING_STATES))
 
     async def watch_rows(self, since: datetime, limit: int = 40) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._fetch("callbacks_watch", since, limit)]

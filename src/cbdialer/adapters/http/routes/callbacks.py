@@ -9,10 +9,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from aiohttp import web
+
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.table import ApiError, Call, Route
 from cbdialer.domain.models import Callback, CompletionStatus
 from cbdialer.ports import CallbackQuery
+
+PREFIX = "/api/v1"  # app.PREFIX (imported there from here would be circular)
 
 
 def callback_out(c: Callback) -> m.CallbackOut:
@@ -21,7 +25,8 @@ def callback_out(c: Callback) -> m.CallbackOut:
                          created_at=c.created_at, agent=c.agent_id, team=c.team_id, created_by=c.created_by,
                          customer_timezone=c.customer_timezone, remark=c.remark, attempts_count=c.attempts_count,
                          completion_status=c.completion_status, assigned_agent=c.assigned_agent,
-                         call_now_agent=c.call_now_agent, origin=c.origin, joined_at=c.joined_at, slot=c.slot)
+                         call_now_agent=c.call_now_agent, origin=c.origin, joined_at=c.joined_at, slot=c.slot,
+                         recording=f"{PREFIX}/callbacks/{c.id}/recording" if c.recording else None)
 
 
 def encode_cursor(c: Callback) -> str:
@@ -113,6 +118,23 @@ async def history(call: Call) -> Any:
                          due_at=h.due_at) for h in await call.admin.callbacks.history(call.principal, call.uuid())]
 
 
+async def recording(call: Call) -> Any:
+    """The caller's recording as audio/wav, for whoever may read the callback (the same access rule). The file
+    is looked up by its name alone in CBDIALER_RECORDINGS_DIR, so a stored path cannot reach outside it."""
+    callback = await call.admin.callbacks.callback(call.principal, call.uuid())
+    if not callback.recording:
+        raise ApiError(404, "not_found", f"callback {callback.id} has no recording", "recording")
+    if call.api.recordings_dir is None:
+        raise ApiError(404, "not_found", "this server reads no recordings (CBDIALER_RECORDINGS_DIR is unset)",
+                       "recording")
+    name = callback.recording.replace("\\", "/").rsplit("/", 1)[-1]
+    path = call.api.recordings_dir / f"{name}.wav"
+    if not name or not path.is_file():
+        raise ApiError(404, "not_found", f"the recording file {name}.wav is not in the recordings directory",
+                       "recording")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+
 _CB = "callbacks"
 _UUID_ID = {"id": "uuid"}
 _IDEMPOTENCY = (("Idempotency-Key", "makes a retried create safe: the same key returns the first callback (200) "
@@ -141,6 +163,8 @@ ROUTES = [
           body=m.DispositionIn, tag=_CB, path_formats=_UUID_ID),
     Route("GET", "/callbacks/{id}/attempts", attempts, "The attempts of a callback", list[m.AttemptOut], tag=_CB,
           path_formats=_UUID_ID),
+    Route("GET", "/callbacks/{id}/recording", recording, "The caller's recording (audio/wav)", None, tag=_CB,
+          path_formats=_UUID_ID, produces_wav=True),
     Route("GET", "/callbacks/{id}/history", history, "The audit trail of a callback", list[m.HistoryOut], tag=_CB,
           path_formats=_UUID_ID),
 ]
