@@ -24,7 +24,13 @@ AWAY_REASON = "test: away"
 
 @pytest.fixture
 async def one_agent(pbx: dict[str, str], crash_book: Book, watcher: Events) -> AsyncIterator[Queue]:
-    """The queue 'inbound' serving cbdialer-sandbox with agent 1001, the only member not paused."""
+    """The queue 'inbound' serving cbdialer-sandbox with agent 1001, the only member not paused; once the sandbox
+    is quiet (an earlier test's caller may still be waiting or talking)."""
+    async with asyncio.timeout(90):
+        while (await watcher.link.queue_callers()
+               or any(state != "NOT_INUSE" for device, state in (await watcher.link.device_states()).items()
+                      if device in {f"PJSIP/agent-{a}" for a in (*AWAY, ANSWERING)})):
+            await asyncio.sleep(0.2)
     for agent in AWAY:
         await watcher.link.pause_member("cbdialer-sandbox", f"PJSIP/agent-{agent}", paused=True, reason=AWAY_REASON)
     # A wrap-up after each callback: app_queue, which knows nothing of it, must not ring the agent meanwhile.

@@ -38,7 +38,9 @@ async def test_up_is_idempotent_and_status_and_env_tell_the_truth(ami: Events) -
     assert code == 0 and out.startswith("running: pid ")
     assert "agent-1001" in out and "agent-1007" not in out  # the absent agent has no contact
     env = sandbox_env()
-    assert set(env) == {"CBDIALER_AMI_HOST", "CBDIALER_AMI_PORT", "CBDIALER_AMI_USERNAME", "CBDIALER_AMI_SECRET"}
+    assert set(env) == {"CBDIALER_AMI_HOST", "CBDIALER_AMI_PORT", "CBDIALER_AMI_USERNAME", "CBDIALER_AMI_SECRET",
+                        "CBDIALER_AGI_HOST", "CBDIALER_AGI_PORT", "CBDIALER_ASTERISK_RECORDINGS_DIR",
+                        "CBDIALER_RECORDINGS_DIR"}
     assert len(env["CBDIALER_AMI_SECRET"]) >= 16
 
 
