@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from cbdialer.adapters.ami import AttemptReport, DeviceStateChange, Hangup, OriginateRequest, OriginateResponse
+from cbdialer.adapters.ami import (
+    AttemptReport,
+    DeviceStateChange,
+    DialBegin,
+    Hangup,
+    OriginateRequest,
+    OriginateResponse,
+)
 from tests.e2e.conftest import Events
 
 # A customer who rings forever: the agent leg's fate alone decides these tests.
@@ -70,7 +77,8 @@ async def test_an_agent_who_hangs_up_first_is_reported_as_cancel(ami: Events) ->
 async def test_live_channels_are_listed_and_can_be_hung_up(ami: Events) -> None:
     attempt, response = await offer(ami, "agent-1002", dial_timeout=60)
     assert response.success
-    await ami.wait_for(lambda e: isinstance(e, AttemptReport) and e.kind == "Dialing" and e.attempt_id == attempt)
+    # The dialplan's Dialing report comes just before Dial() creates the customer's leg; DialBegin just after.
+    await ami.wait_for(lambda e: isinstance(e, DialBegin) and e.uniqueid == attempt)
     channels = [c for c in await ami.link.core_show_channels() if c.linkedid == attempt]
     agent_leg = next(c for c in channels if c.uniqueid == attempt)
     assert agent_leg.channel.startswith("PJSIP/agent-1002-") and agent_leg.application == "Dial"

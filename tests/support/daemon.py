@@ -50,9 +50,14 @@ class Daemon:
         return "\n".join(self.raw[-40:])
 
     async def wait_for_log(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: any(match(line) for line in self.lines))
-            return next(line for line in self.lines if match(line))
+        """The first line that matches, once logged; a timeout names what the daemon said last."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: any(match(line) for line in self.lines))
+                return next(line for line in self.lines if match(line))
+        except TimeoutError:
+            raise AssertionError(f"no such log line within {timeout} s; the daemon's last lines:\n{self.tail()}") \
+                from None
 
     def kill(self) -> None:
         """kill -9: no clean stop, leases and live calls left behind."""
