@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
+
 from cbdialer.adapters.memory import MemoryStore
 from cbdialer.dialer import Dialer
-from cbdialer.dialer.turns import PAUSE_REASON
+from cbdialer.dialer.turns import pause_reason, pausing_node
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import (
     Agent,
@@ -165,7 +167,7 @@ async def test_agents_a_callback_waits_for_are_paused_and_the_one_that_frees_get
         assert (await world.state(standard)).reason is Reason.DIAL_SLOT_UNAVAILABLE
         # Either agent could be the one it gets: neither is handed an inbound call first.
         await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"})
-        assert {m.paused_reason for m in world.asterisk.members.values()} == {PAUSE_REASON}
+        assert {m.paused_reason for m in world.asterisk.members.values()} == {pause_reason(world.dialer.owner)}
         await world.dialer.on_event(DeviceStateChange("PJSIP/agent-1002", "NOT_INUSE"))
         # Due at once (not at its recheck), and offered to the agent that freed up.
         await eventually(lambda: world.store._s.callbacks[standard.id].due_at <= world.now)
@@ -182,28 +184,57 @@ async def test_agents_a_callback_waits_for_are_paused_and_the_one_that_frees_get
         await keeper
 
 
-async def test_pauses_a_crashed_cbdialer_left_are_lifted_a_lease_after_link_up_and_a_clean_stop_leaves_none() -> None:
+async def test_a_dead_cbdialers_pauses_are_lifted_a_live_ones_are_not_and_a_clean_stop_leaves_none() -> None:
     world = World()
     await world.setup("1001")
+    dead, alive = uuid.uuid4(), uuid.uuid4()
+    for node in (dead, alive):
+        await world.store.register_node(node, hostname="pbx", pid=1, version="test")
     world.asterisk.members = {
-        "PJSIP/agent-1001": QueueMember("cbdialer-sandbox", "PJSIP/agent-1001", True, PAUSE_REASON),
+        "PJSIP/agent-1001": QueueMember("cbdialer-sandbox", "PJSIP/agent-1001", True, pause_reason(dead)),
+        "PJSIP/agent-1002": QueueMember("cbdialer-sandbox", "PJSIP/agent-1002", True, pause_reason(alive)),
         # A supervisor's own pause is not cbdialer's to lift.
         "PJSIP/agent-1003": QueueMember("cbdialer-sandbox", "PJSIP/agent-1003", True, "lunch"),
     }
     keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
     try:
-        await world.dialer.reread_pauses(lift_others=True)
-        world.dialer.turns_changed.set()
-        # Kept a lease: the callbacks the crashed process held are this one's by then, and pause again if they wait.
-        pair = ("cbdialer-sandbox", "PJSIP/agent-1001")
-        assert pair in world.dialer._wanted(world.now)
-        assert pair not in world.dialer._wanted(world.now + world.dialer.lease)
+        # Within a lease of its last heartbeat a process may just be slow: its pauses stand.
+        await world.dialer.reread_pauses()
+        assert world.dialer._orphaned == set() and world.dialer._paused == set()
+        # A lease on, one has heartbeaten and the other not: the dead one's pause is lifted, nothing else.
         world.now += world.dialer.lease
+        assert await world.store.node_heartbeat(alive) is not None
+        await world.dialer.reread_pauses()
+        assert world.dialer._orphaned == {("cbdialer-sandbox", "PJSIP/agent-1001")}
         world.dialer.turns_changed.set()
-        await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1003"})
+        await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1002", "PJSIP/agent-1003"})
         await world.dialer.pause_for_offer(QUEUE, Agent(id="1001", dial_string="PJSIP/agent-1001"))
-        assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1003"}
+        assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002", "PJSIP/agent-1003"}
+        assert pausing_node(world.asterisk.members["PJSIP/agent-1001"].paused_reason) == world.dialer.owner
     finally:
         world.stop.set()
         await keeper
-    assert world.asterisk.paused() == {"PJSIP/agent-1003"}
+    assert world.asterisk.paused() == {"PJSIP/agent-1002", "PJSIP/agent-1003"}
+
+
+async def test_a_keeper_that_fails_leaves_no_pause_of_its_own_behind() -> None:
+    world = World()
+    await world.setup("1001")
+    keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
+    await world.dialer.pause_for_offer(QUEUE, Agent(id="1001", dial_string="PJSIP/agent-1001"))
+    assert world.asterisk.paused() == {"PJSIP/agent-1001"}
+
+    def broken(now: datetime) -> set[tuple[str, str]]:
+        raise RuntimeError("a bug")
+    world.dialer._wanted = broken  # type: ignore[method-assign]
+    world.dialer.turns_changed.set()
+    with pytest.raises(RuntimeError, match="a bug"):
+        await asyncio.wait_for(keeper, 5)
+    assert world.asterisk.paused() == set()
+
+
+def test_a_pause_reason_names_its_process_and_nothing_else_is_taken_for_cbdialers() -> None:
+    node = uuid.uuid4()
+    assert pausing_node(pause_reason(node)) == node
+    for other in ("", "lunch", "cbdialer: callback first", f"cbdialer {node}: lunch", f"x{pause_reason(node)}"):
+        assert pausing_node(other) is None

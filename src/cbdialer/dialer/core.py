@@ -316,7 +316,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 await self._link_up(reconnect)
                 await self.end_calls_not_heard()  # the agents' queue calls that ended unheard
                 await self.places.reread(self.telephony, self.clock())
-                await self.reread_pauses(lift_others=True)  # a crashed cbdialer's pauses end here
+                await self.reread_pauses()  # this process's own pauses, and a dead cbdialer's to lift
             case LinkDown():
                 self.ready.clear()  # no new offer until the link is back and reconciled
                 self.places.link_down()

@@ -5,16 +5,19 @@ Rules:
   Asterisk queue earlier still waits and no earlier one is pending; until then it waits, queued
   (`waiting_for_place`), and the keeper makes it due the moment the queue changes so that its place is reached;
 - an agent this process offers a callback to (from the offer until its wrap-up ends), or that a due callback
-  waits for (in its own callback queue), is paused in the queue's Asterisk queue with PAUSE_REASON, so that
-  app_queue does not hand it an inbound call first; it is unpaused once that is over;
-- at every LinkUp the pauses are read from Asterisk, and any with PAUSE_REASON this process does not want is
-  lifted a lease later (by then the callbacks a crashed cbdialer held are this one's, and their pauses wanted
-  again): a crashed cbdialer's pauses end within a lease of any cbdialer's next connect.
+  waits for (in its own callback queue), is paused in the queue's Asterisk queue with a reason that names this
+  process (pause_reason), so that app_queue does not hand it an inbound call first; it is unpaused once that
+  is over, and at every exit of the keeper while the link is up;
+- at every LinkUp and every PAUSES_REREAD the pauses are read from Asterisk: this process's own are kept as
+  wanted, another live process's are left alone, and a dead process's (stopped, or no heartbeat for a lease:
+  its callbacks are being taken over) are lifted: a crashed cbdialer's pauses end within a lease and a reread
+  of any cbdialer that is running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable
@@ -26,10 +29,12 @@ from cbdialer.domain.models import Agent, Callback, CallbackType, Queue
 from cbdialer.domain.place import keeps_place, place_reached
 from cbdialer.domain.presence import device_of
 from cbdialer.domain.routing import EnqueueForAgent
-from cbdialer.ports.telephony import TelephonyError
+from cbdialer.ports.errors import StoreUnavailable
+from cbdialer.ports.telephony import ActionFailed, TelephonyError
 
-# What a pause by cbdialer says in app_queue (QueueStatus's PausedReason), so that it is known as ours.
-PAUSE_REASON = "cbdialer: callback first"
+# What a pause by cbdialer says in app_queue (QueueStatus's PausedReason): the process that paused, so that
+# each process knows its own pauses and those of a process that died.
+_PAUSE_REASON = re.compile(r"cbdialer ([0-9a-f-]{36}): callback first")
 # A caller's callback waiting for its place looks again after this, should the keeper miss a change.
 PLACE_RECHECK = timedelta(seconds=10)
 # A wait for an agent outlives its last recheck by this much before its pause is lifted.
@@ -42,13 +47,26 @@ QUEUES_TTL = 10.0
 Pair = tuple[str, str]  # (Asterisk queue, case-folded; member interface)
 
 
+def pause_reason(node: uuid.UUID) -> str:
+    return f"cbdialer {node}: callback first"
+
+
+def pausing_node(reason: str) -> uuid.UUID | None:
+    """The process a pause's reason names, or None if the pause is not cbdialer's (a supervisor's, say)."""
+    found = _PAUSE_REASON.fullmatch(reason)
+    try:
+        return uuid.UUID(found.group(1)) if found else None
+    except ValueError:
+        return None
+
+
 class Turns:
     """The place keeper and the member pauses, for the Dialer."""
 
     def _init_turns(self) -> None:
         self._turn_waits: dict[uuid.UUID, tuple[frozenset[Pair], datetime]] = {}  # callback -> (pauses, until)
         self._paused: set[Pair] = set()  # what this process has paused
-        self._adopted: tuple[frozenset[Pair], datetime | None] = (frozenset(), None)  # found at LinkUp, kept until
+        self._orphaned: set[Pair] = set()  # paused by a process found dead at the last reread: to be lifted
         self._freed: set[str] = set()  # devices heard going idle since the keeper's last round
         self._refused: dict[Pair, float] = {}  # pauses Asterisk refused (not a member?): when, to try seldom
         self.turns_changed = asyncio.Event()
@@ -104,8 +122,9 @@ class Turns:
             return
         if isinstance(decision, Agent):
             pairs = frozenset({(asterisk_queue.casefold(), decision.dial_string)})
-            if self._turn_waits.get(callback.id, (None,))[0] != pairs:
-                self._turn_waits[callback.id] = (pairs, now + WAIT_KEPT)
+            known = self._turn_waits.get(callback.id)
+            self._turn_waits[callback.id] = (pairs, now + WAIT_KEPT)
+            if known is None or known[0] != pairs:
                 self.turns_changed.set()
             return
         kind = decision.converted_to or callback.type
@@ -129,15 +148,12 @@ class Turns:
     async def pause_for_offer(self, queue: Queue, agent: Agent) -> None:
         """Before the offer's Originate: the agent takes no inbound call from here until its wrap-up ends."""
         asterisk_queue = queue.settings.asterisk_queue
-        if asterisk_queue is not None:
-            await self._pause({(asterisk_queue.casefold(), agent.dial_string)}, paused=True)
+        if asterisk_queue is not None:  # tried even if refused lately: an offer is worth one more action
+            await self._pause({(asterisk_queue.casefold(), agent.dial_string)}, paused=True, retry_refused=True)
 
     def _wanted(self, now: datetime) -> set[Pair]:
         wanted = {(live.queue.settings.asterisk_queue.casefold(), live.agent.dial_string)
                   for live in self.live.values() if live.queue.settings.asterisk_queue}
-        adopted, until = self._adopted
-        if until is not None and now < until:
-            wanted |= adopted
         for callback_id, (pairs, until) in list(self._turn_waits.items()):
             if until <= now:
                 del self._turn_waits[callback_id]  # offered by another process, ended, or held back
@@ -145,15 +161,17 @@ class Turns:
                 wanted |= pairs
         return wanted
 
-    async def _pause(self, pairs: set[Pair], *, paused: bool) -> None:
+    async def _pause(self, pairs: set[Pair], *, paused: bool, retry_refused: bool = False) -> None:
         for pair in sorted(pairs):
             refused_at = self._refused.get(pair)
-            if paused and refused_at is not None and time.monotonic() - refused_at < PAUSES_REREAD:
-                continue  # e.g. the agent is not a member of that Asterisk queue: asked again now and then
+            if (paused and not retry_refused and refused_at is not None
+                    and time.monotonic() - refused_at < PAUSES_REREAD):
+                continue  # the agent is not a member of that Asterisk queue: asked again now and then
             try:
-                await self.telephony.pause_member(pair[0], pair[1], paused=paused, reason=PAUSE_REASON)
+                await self.telephony.pause_member(pair[0], pair[1], paused=paused, reason=pause_reason(self.owner))
             except TelephonyError as exc:  # not a member, or the link is down: tried again later
-                self._refused[pair] = time.monotonic()
+                if isinstance(exc, ActionFailed):  # Asterisk said no (not a member): not every round again
+                    self._refused[pair] = time.monotonic()
                 self._log.warning("member_pause_failed", asterisk_queue=pair[0], interface=pair[1], paused=paused,
                                   error=str(exc))
                 continue
@@ -164,23 +182,26 @@ class Turns:
                 self._paused.discard(pair)
             self._log.info("member_paused" if paused else "member_unpaused", asterisk_queue=pair[0], interface=pair[1])
 
-    async def reread_pauses(self, *, lift_others: bool) -> None:
-        """Read the pauses Asterisk holds: those with PAUSE_REASON are taken as this process's own, so that a
-        later round lifts what is not wanted (`lift_others`, at LinkUp: a crashed cbdialer's too, kept a lease
-        meanwhile so that the callbacks it held keep their precedence) and pauses again what is wanted but was
-        lifted by someone else."""
+    async def reread_pauses(self) -> None:
+        """Read the pauses Asterisk holds: those naming this process are its own (the next round lifts what is
+        not wanted and pauses again what is wanted but was lifted by someone else); those naming a process that is
+        not alive are lifted next round unless this process wants them."""
         try:
             members = await self.telephony.queue_members()
         except TelephonyError as exc:
             self._log.warning("queue_members_not_read", error=str(exc))
             return
-        ours = {(m.asterisk_queue.casefold(), m.interface) for m in members
-                if m.paused and m.paused_reason == PAUSE_REASON}
-        if lift_others:
-            self._adopted = (frozenset(ours), self.clock() + self.lease)
-        else:
-            ours &= self._paused | self._wanted(self.clock())
-        self._paused = ours
+        by_node: dict[uuid.UUID, set[Pair]] = {}
+        for member in members:
+            node = pausing_node(member.paused_reason) if member.paused else None
+            if node is not None:
+                by_node.setdefault(node, set()).add((member.asterisk_queue.casefold(), member.interface))
+        self._paused = by_node.pop(self.owner, set())
+        try:
+            alive = await self.store.live_nodes(set(by_node), within=self.lease) if by_node else set()
+        except StoreUnavailable:
+            return  # who is alive is not known: nobody's pause is lifted on a guess
+        self._orphaned = {pair for node, pairs in by_node.items() if node not in alive for pair in pairs}
 
     async def keep_turns(self, stop: asyncio.Event) -> None:
         """The keeper: releases callers' places as the queues change, and keeps the member pauses as wanted."""
@@ -199,23 +220,36 @@ class Turns:
                 self.places.changed.clear()
                 self.turns_changed.clear()
                 now = self.clock()
-                if woken or time.monotonic() - reread_at > PAUSES_REREAD:
-                    await self._release_places(now)
+                try:  # the places need the database; the pauses do not, and are kept through an outage
+                    if woken or time.monotonic() - reread_at > PAUSES_REREAD:
+                        await self._release_places(now)
+                    await self._offer_freed(now)
+                except StoreUnavailable as exc:
+                    self._log.warning("places_not_released", error=str(exc))
                 if time.monotonic() - reread_at > PAUSES_REREAD:
-                    await self.reread_pauses(lift_others=False)
+                    await self.reread_pauses()
                     reread_at = time.monotonic()
-                await self._offer_freed(now)
                 wanted = self._wanted(now)
                 await self._pause(wanted - self._paused, paused=True)
                 await self._pause(self._paused - wanted, paused=False)
+                orphaned, self._orphaned = self._orphaned - wanted, set()
+                if orphaned:
+                    self._log.info("dead_dialer_pauses_lifted", count=len(orphaned))
+                    await self._pause(orphaned, paused=False)
         finally:
-            if stop.is_set() and self.telephony.connected:  # a clean stop leaves no member paused
+            # Nobody keeps this process's pauses once the keeper is gone (a clean stop, or the keeper failed and
+            # is restarted or takes the daemon down): none is left behind while the link can lift them.
+            if self.telephony.connected:
                 await self._pause(set(self._paused), paused=False)
 
     async def _offer_freed(self, now: datetime) -> None:
         freed, self._freed = self._freed, set()
         if not freed:
             return
-        for callback_id, (pairs, _) in list(self._turn_waits.items()):
-            if any(device_of(interface) in freed for _, interface in pairs):
-                await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
+        try:
+            for callback_id, (pairs, _) in list(self._turn_waits.items()):
+                if any(device_of(interface) in freed for _, interface in pairs):
+                    await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
+        except StoreUnavailable:
+            self._freed |= freed  # tried again next round
+            raise

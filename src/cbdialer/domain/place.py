@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import Callback, CallbackOrigin, QueueSettings, check_aware
+
+# A caller-callback held back for a reason of its own (its customer's calling window, the do-not-call list, a
+# person moving it) keeps its place but holds nobody behind it: it is not "pending ahead" while so held.
+HELD_ON_ITS_OWN = frozenset({Reason.RESTRICTED_TIME, Reason.RESTRICTED_DNC, Reason.RESCHEDULED})
 
 
 def place_reached(joined_at: datetime, *, waiting_since: Iterable[datetime],

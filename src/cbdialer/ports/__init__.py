@@ -17,6 +17,7 @@ from cbdialer.ports.calls import AgentCall, AgentCallStore
 from cbdialer.ports.dialing import DialerStore, Ended, Started, StartOutcome
 from cbdialer.ports.errors import CallerLimitReached, IdempotencyConflict, SlotFull, StoreUnavailable
 from cbdialer.ports.lists import ListPort, ListStore
+from cbdialer.ports.nodes import NodeStore
 from cbdialer.ports.places import PlaceStore
 from cbdialer.ports.queues import QueueStore
 from cbdialer.ports.reports import ReportStore
@@ -27,6 +28,6 @@ __all__ = [
     "UNCHANGED", "AgentCall", "AgentCallStore", "AgentDirectory", "AgentRecord", "AgentSource", "AgentStore",
     "CallbackBook", "CallbackQuery", "CallbackStore", "DialerPort", "DialerStore", "Directory", "Ended",
     "CallerLimitReached", "GuardedTransitions", "IdempotencyConflict", "SlotFull",
-    "ListPort", "ListStore", "PlaceStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
+    "ListPort", "ListStore", "NodeStore", "PlaceStore", "QueueStore", "ReportStore", "StartOutcome", "Started", "StateChange", "StoreUnavailable",
     "TokenPort", "TokenStore", "Unchanged",
 ]

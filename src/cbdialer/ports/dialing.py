@@ -15,6 +15,7 @@ from cbdialer.domain.models import Attempt, Callback, CompletionStatus, Interact
 from cbdialer.domain.outcomes import NextStep
 from cbdialer.ports.agents import AgentRecord
 from cbdialer.ports.callbacks import UNCHANGED, CallbackStore, Unchanged
+from cbdialer.ports.nodes import NodeStore
 from cbdialer.ports.places import PlaceStore
 
 
@@ -44,7 +45,7 @@ class Ended:
     callback: Callback | None
 
 
-class DialerStore(CallbackStore, PlaceStore, Protocol):
+class DialerStore(CallbackStore, PlaceStore, NodeStore, Protocol):
     async def attempts(self, callback_id: uuid.UUID) -> list[Attempt]: ...
 
     async def agents_of_queue(self, queue_id: str) -> list[AgentRecord]: ...

@@ -38,6 +38,17 @@ class PlaceContract:
         front = await store.caller_front("sales")
         assert front is not None and front.id == later.id
 
+    async def test_a_callback_held_on_its_own_holds_nobody_behind_it(self, store: Store) -> None:
+        owner = uuid.uuid4()
+        held = await store.add_callback(caller(30, "+442079460018"), actor="test")
+        behind = await store.add_callback(caller(10, "+442079460019"), actor="test")
+        claimed = next(c for c in await store.claim_due(owner, now=T0, limit=10, lease=LEASE) if c.id == held.id)
+        # On the do-not-call list, say: held back until later, by a rule that concerns only that customer.
+        assert await store.wait(claimed, owner=owner, reason=Reason.RESTRICTED_DNC, due_at=T0 + timedelta(hours=1),
+                                now=T0, actor="test") is not None
+        front = await store.caller_front("sales")
+        assert front is not None and front.id == behind.id
+
     async def test_a_wait_ends_only_for_that_reason_unclaimed_and_due_later(self, store: Store) -> None:
         owner = uuid.uuid4()
         added = await store.add_callback(caller(5), actor="test")

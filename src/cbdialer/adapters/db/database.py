@@ -191,14 +191,12 @@ class Database:
 
     async def register_node(self) -> uuid.UUID:
         node_id = uuid.uuid4()
-        async with self._pool.acquire() as conn:
-            await conn.execute(self._q["node_register"], node_id, socket.gethostname(), os.getpid(), __version__)
+        await self.store().register_node(node_id, hostname=socket.gethostname(), pid=os.getpid(),
+                                         version=__version__)
         return node_id
 
     async def heartbeat(self, node_id: uuid.UUID) -> datetime | None:
-        async with self._pool.acquire() as conn:
-            return await conn.fetchval(self._q["node_heartbeat"], node_id)
+        return await self.store().node_heartbeat(node_id)
 
     async def node_stopped(self, node_id: uuid.UUID) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(self._q["node_stopped"], node_id)
+        await self.store().node_stopped(node_id)

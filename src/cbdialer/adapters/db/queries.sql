@@ -46,6 +46,10 @@ UPDATE dialer_nodes SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NUL
 -- name: node_stopped
 UPDATE dialer_nodes SET stopped_at = now() WHERE id = $1 AND stopped_at IS NULL;
 
+-- name: nodes_live
+-- Which of these processes are alive: not stopped, a heartbeat at most $2 old (store/nodes.py).
+SELECT id FROM dialer_nodes WHERE id = ANY($1::uuid[]) AND stopped_at IS NULL AND heartbeat_at > now() - $2::interval;
+
 
 -- ==== callbacks: the book, claims, leases, search and edits (store/callbacks.py) ================================
 
@@ -666,10 +670,11 @@ SELECT * FROM agent_calls WHERE agent_id = $1 AND id = $2;
 -- ==== places: caller-callbacks keeping a caller's place (store/places.py) =======================================
 
 -- name: callbacks_caller_front
--- The queue's caller-callback with the earliest place (index callbacks_caller_place: the same conditions).
+-- The queue's caller-callback with the earliest place (index callbacks_caller_place: the same conditions), but
+-- none held back for a reason of its own ($2: domain/place.py's HELD_ON_ITS_OWN).
 SELECT * FROM callbacks
 WHERE queue_id = $1 AND origin = 'caller' AND slot IS NULL AND attempts_count = 0
-  AND state IN ('scheduled', 'queued', 'waiting_for_queue')
+  AND state IN ('scheduled', 'queued', 'waiting_for_queue') AND reason <> ALL($2::text[])
 ORDER BY joined_at, id
 LIMIT 1;
 

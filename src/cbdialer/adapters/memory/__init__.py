@@ -10,6 +10,7 @@ from cbdialer.adapters.memory.attempts import AttemptsMixin
 from cbdialer.adapters.memory.callbacks import CallbacksMixin
 from cbdialer.adapters.memory.calls import CallsMixin
 from cbdialer.adapters.memory.lists import ListsMixin
+from cbdialer.adapters.memory.nodes import NodesMixin
 from cbdialer.adapters.memory.places import PlacesMixin
 from cbdialer.adapters.memory.queues import QueuesMixin
 from cbdialer.adapters.memory.reports import ReportsMixin
@@ -20,7 +21,7 @@ __all__ = ["DuplicateCallback", "MemoryStore"]
 
 
 class MemoryStore(CallbacksMixin, QueuesMixin, AgentsMixin, AttemptsMixin, ListsMixin, ReportsMixin, TokensMixin,
-                  CallsMixin, PlacesMixin, MemoryBase):
+                  CallsMixin, PlacesMixin, NodesMixin, MemoryBase):
     """Every public method of PostgresStore, with its signature and its behaviour, the SQL in queries.sql being
     the reference: the same conformance suites (tests/support/contracts) run against both. Never used in
     production. `clock` stands in for PostgreSQL's now(), which a few columns take (when a token was made or

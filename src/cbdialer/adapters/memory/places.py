@@ -9,13 +9,15 @@ from cbdialer.adapters.memory.state import MemoryBase
 from cbdialer.domain.caller import PENDING_STATES
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackOrigin
+from cbdialer.domain.place import HELD_ON_ITS_OWN
 
 
 class PlacesMixin(MemoryBase):
     async def caller_front(self, queue_id: str) -> Callback | None:
         keeping = [c for c in self._s.callbacks.values()
                    if c.queue_id == queue_id and c.origin is CallbackOrigin.CALLER and c.slot is None
-                   and c.attempts_count == 0 and c.state in PENDING_STATES and c.joined_at is not None]
+                   and c.attempts_count == 0 and c.state in PENDING_STATES and c.joined_at is not None
+                   and c.reason not in HELD_ON_ITS_OWN]
         front = min(keeping, key=lambda c: (c.joined_at, c.id), default=None)
         return front.callback() if front is not None else None
 

@@ -191,6 +191,14 @@ class TokenRow:
 
 
 @dataclass
+class NodeRow:
+    """A row of `dialer_nodes`: what the queries read of it."""
+
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None
+
+
+@dataclass
 class MemoryState:
     """Every table; dicts keep insertion order, which stands in for the order rows were written."""
 
@@ -205,6 +213,7 @@ class MemoryState:
     excluded: dict[str, ListedNumber] = field(default_factory=dict)
     tokens: dict[UUID, TokenRow] = field(default_factory=dict)
     idempotency: dict[tuple[UUID, str], tuple[str, UUID]] = field(default_factory=dict)  # -> (hash, callback)
+    nodes: dict[UUID, NodeRow] = field(default_factory=dict)
 
 
 def utc_now() -> datetime:

@@ -7,6 +7,7 @@ from cbdialer.adapters.db.store.base import agent_record_from_row, callback_from
 from cbdialer.adapters.db.store.callbacks import PostgresCallbacks
 from cbdialer.adapters.db.store.calls import PostgresCalls
 from cbdialer.adapters.db.store.lists import PostgresLists
+from cbdialer.adapters.db.store.nodes import PostgresNodes
 from cbdialer.adapters.db.store.places import PostgresPlaces
 from cbdialer.adapters.db.store.queues import PostgresQueues
 from cbdialer.adapters.db.store.reports import PostgresReports
@@ -16,5 +17,5 @@ __all__ = ["PostgresStore", "agent_record_from_row", "callback_from_row", "queue
 
 
 class PostgresStore(PostgresCallbacks, PostgresAttempts, PostgresQueues, PostgresAgents, PostgresLists,
-                    PostgresTokens, PostgresReports, PostgresCalls, PostgresPlaces):
+                    PostgresTokens, PostgresReports, PostgresCalls, PostgresPlaces, PostgresNodes):
     """The whole store: what the daemon, the services and the tests are given."""
