@@ -126,6 +126,25 @@ async def test_a_hang_up_in_any_of_its_forms_is_caller_hung_up(reply: str | None
         assert isinstance(await asyncio.wait_for(outcome, 5), CallerHungUp)
 
 
+@pytest.mark.parametrize(("status", "expected"), [("200 result=-1\n", CallerHungUp), ("200 result=6\n", IvrError)])
+async def test_a_failed_prompt_is_a_hang_up_only_if_the_channel_is_gone(status: str, expected: type) -> None:
+    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    async def flow(call: IvrCall) -> None:
+        try:
+            await call.stream_file("cbdialer-missing-sound", escape="#")
+        except BaseException as exc:
+            outcome.set_result(exc)
+            raise
+        outcome.set_result(None)
+
+    asterisk = Asterisk(["200 result=-1 endpos=0\n", status])
+    async with server(flow) as (port, _):
+        await asterisk.run(port)
+        assert type(await asyncio.wait_for(outcome, 5)) is expected
+    assert asterisk.commands == ['STREAM FILE "cbdialer-missing-sound" "#"', "CHANNEL STATUS"]
+
+
 async def test_a_refused_command_is_an_ivr_error_and_a_usage_text_is_read_through() -> None:
     outcome: list[BaseException] = []
     done = asyncio.Event()

@@ -116,9 +116,16 @@ class AgiCall:
 
     async def _media(self, *words: str) -> Reply:
         reply = await self.command(*words)
-        if reply.result == "-1" or reply.data == "hangup":
+        if reply.data == "hangup":
             self.hung_up = True
             raise CallerHungUp("the caller hung up")
+        if reply.result == "-1":
+            # -1 is a hang-up, or a failure on a live channel (a sound file missing): the channel's status tells.
+            status = await self.command("CHANNEL", "STATUS")
+            if status.result == "-1":
+                self.hung_up = True
+                raise CallerHungUp("the caller hung up")
+            raise IvrError(f"{' '.join(words[:2])} failed on a live channel (a sound file missing?): {words[2:3]}")
         return reply
 
     async def variable(self, name: str) -> str | None:
