@@ -6,14 +6,19 @@ for events (the daemon's log lines, the book's NOTIFY), never for time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from cbdialer.adapters.ami import AttemptReport, DialBegin
 from cbdialer.domain.lifecycle import CallbackState, Reason
-from cbdialer.domain.models import CallbackOrigin, Queue
+from cbdialer.domain.models import Callback, CallbackOrigin, PreviewMode, Queue
+from cbdialer.ports import CallbackQuery
+from cbdialer.ports.telephony import TelephonyError
 from tests.e2e.conftest import Book, Events, sandbox
 from tests.support.daemon import Daemon
 
@@ -123,3 +128,100 @@ async def test_a_crash_while_callers_wait_and_callbacks_are_pending_keeps_every_
         first.kill()
         if second is not None:
             assert await second.stop() == 0
+
+
+async def hang_up(watcher: Events, *uniqueids: str) -> None:
+    """Hang those callers up now, if still on the line (a test ends its long callers itself)."""
+    for channel in await watcher.link.core_show_channels():
+        if channel.uniqueid in uniqueids:
+            with contextlib.suppress(TelephonyError):  # gone meanwhile
+                await watcher.link.hangup(channel.channel)
+
+
+async def caller_callbacks(book: Book) -> list[Callback]:
+    found = await book.store.search_callbacks(CallbackQuery(queue_id="inbound"), limit=10)
+    return [c for c in found if c.origin is CallbackOrigin.CALLER]
+
+
+@pytest.mark.parametrize("asks", [1, 2])
+async def test_a_caller_who_asks_for_a_callback_is_called_back_between_the_callers_before_and_after(
+        pbx: dict[str, str], database_url: str, crash_book: Book, one_agent: Queue, watcher: Events,
+        asks: int) -> None:
+    """Seed 004's callback: three callers wait while the agent is busy; the second asks for a callback (once, or
+    twice) and hangs up; the agent then frees up after each call. The queue answers the first caller, the
+    callback comes next (before the third caller), and its customer is dialled once."""
+    asking = "+442079460113"  # a simulated customer who answers and talks (asterisk/sandbox)
+    daemon = await Daemon.start(pbx, database_url)
+    talking = first = ""
+    try:
+        await logged(daemon, event="ami_link_up", timeout=20)
+        await logged(daemon, event="agi_listening", timeout=20)
+        # Long callers, hung up by the test when the agent is to free up.
+        talking = await call_in("+442079460131", "--queue", "--hang-up-after", "300")
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
+        first = await call_in("+442079460132", "--queue", "--hang-up-after", "300")
+        for n in range(1, asks + 1):
+            second = await call_in(asking, "--queue", "--callback-after", "5")
+            await logged(daemon, event="caller_request_stored", uniqueid=second, timeout=90)
+            assert len(await caller_callbacks(crash_book)) == 1, f"request {n}"
+        third = await call_in("+442079460134", "--queue")
+        [callback] = await caller_callbacks(crash_book)
+        # The first caller joined earlier and still waits: the callback keeps its place behind them.
+        await crash_book.wait_until(callback.id, lambda c: c.reason is Reason.WAITING_FOR_PLACE)
+        await hang_up(watcher, talking)
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=first, agent=ANSWERING)
+        # The first caller has left the queue: the callback's place is reached, and it waits for 1001, paused
+        # for it so that the third caller does not get 1001 first.
+        await logged(daemon, event="caller_place_reached", callback_id=str(callback.id))
+        await logged(daemon, event="member_paused", interface=f"PJSIP/agent-{ANSWERING}")
+        await hang_up(watcher, first)
+        await logged(daemon, event="attempt_started", callback_id=str(callback.id), agent=ANSWERING)
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=third, agent=ANSWERING, timeout=60)
+        assert index_of(daemon, event="agent_call_answered", caller_uniqueid=first) \
+            < index_of(daemon, event="attempt_started", callback_id=str(callback.id)) \
+            < index_of(daemon, event="agent_call_answered", caller_uniqueid=third)
+        done = await crash_book.wait_until(callback.id, lambda c: c.state is CallbackState.COMPLETED)
+        assert done.attempts_count == 1 and done.destination == asking
+        dialled = [e for e in watcher.seen if isinstance(e, DialBegin) and asking in e.dial_string]
+        assert len(dialled) == 1, dialled
+        assert [c.id for c in await caller_callbacks(crash_book)] == [callback.id]
+    finally:
+        await hang_up(watcher, talking, first)
+        assert await daemon.stop() == 0
+    assert not any(line.get("level") in ("error", "critical") for line in daemon.lines), daemon.tail()
+
+
+async def test_the_agents_preview_plays_the_callers_recording(
+        pbx: dict[str, str], database_url: str, crash_book: Book, one_agent: Queue, watcher: Events) -> None:
+    settings = dataclasses.replace(one_agent.settings, preview_mode=PreviewMode.WITH_RECORDING, max_preview_time=2)
+    await crash_book.store.save_queue(dataclasses.replace(one_agent, settings=settings))
+    daemon = await Daemon.start(pbx, database_url)
+    talking = ""
+    try:
+        await logged(daemon, event="ami_link_up", timeout=20)
+        await logged(daemon, event="agi_listening", timeout=20)
+        talking = await call_in("+442079460135", "--queue", "--hang-up-after", "300")
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
+        asking = await call_in("+442079460114", "--queue", "--callback-after", "2", "--record", "3")
+        await logged(daemon, event="caller_request_stored", uniqueid=asking, timeout=90)
+        [callback] = await caller_callbacks(crash_book)
+        assert callback.recording is not None
+        await hang_up(watcher, talking)
+        started = await logged(daemon, event="attempt_started", callback_id=str(callback.id), agent=ANSWERING)
+        attempt = started["attempt_id"]
+
+        def reports() -> list[AttemptReport]:
+            return [e for e in watcher.seen if isinstance(e, AttemptReport) and e.attempt_id == attempt]
+        # Played on the agent's channel, after the preview began and before the customer is dialled: Playback
+        # opened the caller's file (PLAYBACKSTATUS is FAILED for a file it cannot open).
+        await watcher.wait_for(lambda e: isinstance(e, AttemptReport) and e.attempt_id == attempt
+                               and e.kind == "Dialing", timeout=40)
+        kinds = [r.kind for r in reports()]
+        assert kinds[:4] == ["AgentAnswered", "Preview", "RecordingPlayed", "Dialing"], kinds
+        assert next(r for r in reports() if r.kind == "RecordingPlayed").status == "SUCCESS"
+        await logged(daemon, event="recording_played", attempt_id=attempt)
+        await crash_book.wait_until(callback.id, lambda c: c.state is CallbackState.COMPLETED)
+    finally:
+        await hang_up(watcher, talking)
+        assert await daemon.stop() == 0
+    assert not any(line.get("level") in ("error", "critical") for line in daemon.lines), daemon.tail()

@@ -41,6 +41,12 @@ def test_result_user_event() -> None:
     assert event == AttemptReport(kind="Result", attempt_id="a-1", dial_status="CHANUNAVAIL", hangup_cause=1)
 
 
+def test_recording_played_user_event_carries_playbacks_status() -> None:
+    event = parse_event({"event": "UserEvent", "userevent": "CbdialerRecordingPlayed", "attemptid": "a-1",
+                         "status": "FAILED"})
+    assert event == AttemptReport(kind="RecordingPlayed", attempt_id="a-1", status="FAILED")
+
+
 def test_originate_failure_keeps_the_reason() -> None:
     event = parse_event({"event": "OriginateResponse", "actionid": "cbd-originate-x", "response": "Failure",
                          "reason": "3", "channel": "PJSIP/agent-1006", "uniqueid": "x"})

@@ -354,6 +354,12 @@ class Dialer(Recovery, Background, Inbound, Turns):
             else:
                 await self._record_unheld(event.attempt_id, report)
             return
+        if event.kind == "RecordingPlayed":  # FAILED: Asterisk cannot read the recordings directory (README)
+            played = event.status == "SUCCESS"
+            (self._log.info if played else self._log.warning)(
+                "recording_played" if played else "recording_not_played", attempt_id=event.attempt_id,
+                status=event.status)
+            return
         state = {"Preview": InteractionState.PREVIEW, "Dialing": InteractionState.DIALING,
                  "CustomerAnswered": InteractionState.HANDLING}.get(event.kind)
         if live is not None and state is not None:

@@ -58,7 +58,7 @@ class DeviceStateChange:
 @dataclass(frozen=True, slots=True)
 class AttemptReport:
     """One of the dialplan's UserEvents about an attempt (asterisk/pbx/extensions_cbdialer.conf):
-    kind is AgentAnswered, Preview, Dialing, CustomerAnswered, Amd or Result."""
+    kind is AgentAnswered, Preview, RecordingPlayed, Dialing, CustomerAnswered, Amd or Result."""
 
     kind: str
     attempt_id: str
@@ -66,6 +66,7 @@ class AttemptReport:
     hangup_cause: int = 0
     amd_status: str = ""
     amd_cause: str = ""
+    status: str = ""  # RecordingPlayed: Playback's PLAYBACKSTATUS, SUCCESS or FAILED
 
 
 @dataclass(frozen=True, slots=True)

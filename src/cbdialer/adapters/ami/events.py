@@ -192,5 +192,6 @@ def parse_event(headers: Mapping[str, str]) -> AmiEvent:
                 hangup_cause=_int(get("hangupcause")),
                 amd_status=get("amdstatus", ""),
                 amd_cause=get("amdcause", ""),
+                status=get("status", ""),
             )
     return OtherEvent(name=name, headers=dict(headers))
