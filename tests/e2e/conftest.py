@@ -72,6 +72,11 @@ class Events:
             await self._changed.wait_for(lambda: any(match(e) for e in self.seen))
             return next(e for e in self.seen if match(e))
 
+    async def wait_past(self, count: int) -> None:
+        """Until more than `count` events have been seen: something happened on the PBX since."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.seen) > count)
+
 
 @pytest.fixture
 async def ami(pbx: dict[str, str]) -> AsyncIterator[Events]:
