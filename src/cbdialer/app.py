@@ -15,7 +15,7 @@ import contextlib
 import functools
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,9 +76,10 @@ async def heartbeat(db: Database, node_id: Any, stop: asyncio.Event) -> None:
                 await stop.wait()
 
 
-async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: asyncio.Event) -> None:
-    """Run named tasks until `stop` is set or one of them ends; then stop the rest and re-raise the
-    first failure."""
+async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: asyncio.Event, *,
+                    last: Collection[str] = ()) -> None:
+    """Run named tasks until `stop` is set or one of them ends; then stop the rest (those named in `last` once
+    the others have ended) and re-raise the first failure."""
     running = {asyncio.create_task(factory(), name=name): name for name, factory in tasks.items()}
     stopping = asyncio.create_task(stop.wait(), name="stop")
     failure: BaseException | None = None
@@ -99,9 +100,13 @@ async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: async
     finally:
         stop.set()
         stopping.cancel()
+        first = [task for task, name in running.items() if name not in last]
+        for task in first:
+            task.cancel()
+        await asyncio.gather(*first, stopping, return_exceptions=True)
         for task in running:
             task.cancel()
-        await asyncio.gather(*running, stopping, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
     if failure is not None:
         raise DaemonError(f"stopped: {failure}") from failure
 
@@ -160,7 +165,8 @@ def daemon_tasks(db: Database, node_id: Any, link: AmiLink, dialer: Dialer, sche
         return task
 
     return {
-        "ami-link": lambda: link.run(stop),
+        # Ended last, by cancellation: the others may still tidy up over it (the keeper lifts its pauses).
+        "ami-link": lambda: link.run(asyncio.Event()),
         "ami-events": lambda: consume(link, dialer, stop, health=health, probe=probe, backoff=backoff),
         "scheduler": riding("scheduler", lambda: run_scheduler(scheduler, stop)),
         "lease-heartbeat": riding("lease-heartbeat", lambda: scheduler.heartbeat(stop)),
@@ -194,7 +200,8 @@ class Daemon:
 
     async def run(self, *only: str) -> None:
         """Supervise the tasks (only those named, if any: bench/api serves the admin API alone)."""
-        await supervise({name: self.tasks[name] for name in only} if only else self.tasks, self.stop)
+        await supervise({name: self.tasks[name] for name in only} if only else self.tasks, self.stop,
+                        last=("ami-link",))
 
 
 @contextlib.asynccontextmanager
@@ -226,7 +233,8 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
         lease = timedelta(seconds=settings.lease_seconds)
         health = DatabaseHealth()
         dialer = Dialer(store, telephony, owner=node_id, clock=clock, lease=lease,
-                        database_up=lambda: health.available, default_region=settings.default_region)
+                        database_up=lambda: health.available, default_region=settings.default_region,
+                        node_silence=max(lease, timedelta(seconds=3 * HEARTBEAT_INTERVAL)))
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
                               holding=dialer.holding)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)

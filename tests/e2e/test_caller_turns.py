@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cbdialer.adapters.ami import AttemptReport, DialBegin
+from cbdialer.dialer.turns import pausing_node
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Callback, CallbackOrigin, PreviewMode, Queue
 from cbdialer.ports import CallbackQuery
@@ -175,8 +176,7 @@ async def test_a_caller_who_asks_for_a_callback_is_called_back_between_the_calle
         await hang_up(watcher, talking)
         await logged(daemon, event="agent_call_answered", caller_uniqueid=first, agent=ANSWERING)
         # The first caller has left the queue: the callback's place is reached, and it waits for 1001, paused
-        # for it so that the third caller does not get 1001 first.
-        await logged(daemon, event="caller_place_reached", callback_id=str(callback.id))
+        # for it so that the third caller does not get 1001 first. (Nothing paused 1001 before.)
         await logged(daemon, event="member_paused", interface=f"PJSIP/agent-{ANSWERING}")
         await hang_up(watcher, first)
         await logged(daemon, event="attempt_started", callback_id=str(callback.id), agent=ANSWERING)
@@ -231,3 +231,27 @@ async def test_the_agents_preview_plays_the_callers_recording(
         await hang_up(watcher, talking)
         assert await daemon.stop() == 0
     assert not any(line.get("level") in ("error", "critical") for line in daemon.lines), daemon.tail()
+
+
+async def test_a_clean_stop_lifts_the_pauses_it_made(
+        pbx: dict[str, str], database_url: str, crash_book: Book, one_agent: Queue, watcher: Events) -> None:
+    daemon = await Daemon.start(pbx, database_url)
+    talking = ""
+    interface = f"PJSIP/agent-{ANSWERING}"
+    try:
+        await logged(daemon, event="ami_link_up", timeout=20)
+        talking = await call_in("+442079460136", "--queue", "--hang-up-after", "300")
+        await logged(daemon, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
+        await crash_book.callback(one_agent, "+442079460184")  # due, its agent busy: 1001 is paused for it
+        await logged(daemon, event="member_paused", interface=interface)
+        [member] = await watcher.link.queue_members("cbdialer-sandbox", interface)
+        assert member.paused and pausing_node(member.paused_reason) is not None
+    finally:
+        try:
+            assert await daemon.stop() == 0
+        finally:
+            await hang_up(watcher, talking)
+    [member] = await watcher.link.queue_members("cbdialer-sandbox", interface)
+    assert not member.paused, member
+    assert any(line.get("event") == "member_unpaused" and line.get("interface") == interface
+               for line in daemon.lines), daemon.tail()

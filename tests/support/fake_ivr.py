@@ -1,12 +1,12 @@
 """A caller in the IVR, scripted: the port cbdialer.ports.ivr.IvrCall without Asterisk. Each prompt step takes the
 next scripted key (as a caller who presses it while the step plays); `hang_up_at` makes the caller hang up at that
-step. What the flow played, set and recorded is kept for the test to read."""
+step, `fail_at` makes that step fail as a missing sound file or an unwritable directory does. What the flow played, set and recorded is kept for the test to read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cbdialer.ports.ivr import CallerHungUp, IvrRequest, Prompt, Recorded
+from cbdialer.ports.ivr import CallerHungUp, IvrError, IvrRequest, Prompt, Recorded
 
 
 @dataclass
@@ -16,6 +16,7 @@ class FakeIvrCall:
     variables: dict[str, str] = field(default_factory=dict)
     record_samples: int = 0  # what RECORD FILE would write
     hang_up_at: int | None = None  # the step (0-based) at which the caller hangs up
+    fail_at: int | None = None  # the step at which Asterisk fails on a live channel (a file missing)
     played: list[Prompt] = field(default_factory=list)
     recorded: list[str] = field(default_factory=list)
     steps: int = 0
@@ -23,6 +24,9 @@ class FakeIvrCall:
     def _step(self) -> None:
         if self.hang_up_at is not None and self.steps >= self.hang_up_at:
             raise CallerHungUp("the caller hung up")
+        if self.fail_at is not None and self.steps == self.fail_at:
+            self.steps += 1
+            raise IvrError("STREAM FILE failed on a live channel")
         self.steps += 1
 
     async def variable(self, name: str) -> str | None:

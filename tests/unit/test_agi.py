@@ -111,6 +111,12 @@ async def test_commands_and_their_replies() -> None:
 @pytest.mark.parametrize("reply", ["HANGUP\n200 result=-1\n", "511 Command Not Permitted on a dead channel\n",
                                    "200 result=-1 (hangup) endpos=0\n", None])
 async def test_a_hang_up_in_any_of_its_forms_is_caller_hung_up(reply: str | None) -> None:
+    outcome = await one_prompt(Asterisk([reply] if reply is not None else [None]))  # type: ignore[list-item]
+    assert isinstance(outcome, CallerHungUp)
+
+
+async def one_prompt(asterisk: Asterisk) -> BaseException | None:
+    """What playing one prompt (`vm-rec-name`, # to skip) ends in, against that Asterisk."""
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
 
     async def flow(call: IvrCall) -> None:
@@ -122,27 +128,15 @@ async def test_a_hang_up_in_any_of_its_forms_is_caller_hung_up(reply: str | None
         outcome.set_result(None)
 
     async with server(flow) as (port, _):
-        await Asterisk([reply] if reply is not None else [None]).run(port)  # type: ignore[list-item]
-        assert isinstance(await asyncio.wait_for(outcome, 5), CallerHungUp)
+        await asterisk.run(port)
+        return await asyncio.wait_for(outcome, 5)
 
 
 @pytest.mark.parametrize(("status", "expected"), [("200 result=-1\n", CallerHungUp), ("200 result=6\n", IvrError)])
 async def test_a_failed_prompt_is_a_hang_up_only_if_the_channel_is_gone(status: str, expected: type) -> None:
-    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-
-    async def flow(call: IvrCall) -> None:
-        try:
-            await call.stream_file("cbdialer-missing-sound", escape="#")
-        except BaseException as exc:
-            outcome.set_result(exc)
-            raise
-        outcome.set_result(None)
-
-    asterisk = Asterisk(["200 result=-1 endpos=0\n", status])
-    async with server(flow) as (port, _):
-        await asterisk.run(port)
-        assert type(await asyncio.wait_for(outcome, 5)) is expected
-    assert asterisk.commands == ['STREAM FILE "cbdialer-missing-sound" "#"', "CHANNEL STATUS"]
+    asterisk = Asterisk(["200 result=-1 endpos=0\n", status])  # a missing sound file answers -1 too
+    assert type(await one_prompt(asterisk)) is expected
+    assert asterisk.commands == ['STREAM FILE "vm-rec-name" "#"', "CHANNEL STATUS"]
 
 
 async def test_a_refused_command_is_an_ivr_error_and_a_usage_text_is_read_through() -> None:

@@ -142,9 +142,23 @@ async def test_a_recording_is_kept_only_when_something_was_said(admin: Admin) ->
 
 async def test_a_caller_who_hangs_up_during_the_recording_still_asked(admin: Admin) -> None:
     call = caller("+442079460012", "1")
-    call.hang_up_at = 5  # set, two reads, the number's step, the record prompt: then RECORD FILE
+    call.record_samples = 16000
+    call.hang_up_at = 2  # the number's step, the record prompt: then RECORD FILE
     await flow(admin).handle(call)
-    assert len(await caller_callbacks(admin)) == 1
+    [callback] = await caller_callbacks(admin)
+    assert callback.recording is None and call.steps == 2
+
+
+@pytest.mark.parametrize(("step", "recorded"), [(2, False), (3, True)])
+async def test_a_recording_or_a_thanks_that_fails_on_a_live_channel_still_stores_the_request(
+        admin: Admin, step: int, recorded: bool) -> None:
+    call = caller("+442079460012", "1")
+    call.record_samples = 16000
+    call.fail_at = step  # 2: RECORD FILE (the directory not writable); 3: the first thanks prompt (missing)
+    await flow(admin).handle(call)
+    [callback] = await caller_callbacks(admin)
+    assert (callback.recording is not None) is recorded
+    assert call.variables["CBDIALER_RESULT"] == "callback"
 
 
 async def test_a_caller_who_hangs_up_before_choosing_leaves_nothing(admin: Admin) -> None:

@@ -95,7 +95,8 @@ class Phones:
     async def db_get(self, family: str, key: str) -> str | None:
         return None
 
-    async def queue_members(self) -> list[QueueMember]:
+    async def queue_members(self, asterisk_queue: str | None = None, interface: str | None = None
+                            ) -> list[QueueMember]:
         return []
 
     async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:

@@ -58,8 +58,10 @@ class Asterisk:
     async def queue_callers(self) -> list[WaitingCaller]:
         return []
 
-    async def queue_members(self) -> list[QueueMember]:
-        return list(self.members.values())
+    async def queue_members(self, asterisk_queue: str | None = None, interface: str | None = None
+                            ) -> list[QueueMember]:
+        return [m for m in self.members.values()
+                if asterisk_queue in (None, m.asterisk_queue.casefold()) and interface in (None, m.interface)]
 
     async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:
         self.members[interface] = QueueMember(asterisk_queue, interface, paused, reason if paused else "")
@@ -198,14 +200,14 @@ async def test_a_dead_cbdialers_pauses_are_lifted_a_live_ones_are_not_and_a_clea
     }
     keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
     try:
-        # Within a lease of its last heartbeat a process may just be slow: its pauses stand.
+        # Soon after its last heartbeat a process may just be slow: its pauses stand.
         await world.dialer.reread_pauses()
-        assert world.dialer._orphaned == set() and world.dialer._paused == set()
-        # A lease on, one has heartbeaten and the other not: the dead one's pause is lifted, nothing else.
-        world.now += world.dialer.lease
+        assert world.dialer._orphaned == {} and world.dialer._paused == set()
+        # Silent that long, one has heartbeaten and the other not: the dead one's pause is lifted, nothing else.
+        world.now += world.dialer.node_silence
         assert await world.store.node_heartbeat(alive) is not None
         await world.dialer.reread_pauses()
-        assert world.dialer._orphaned == {("cbdialer-sandbox", "PJSIP/agent-1001")}
+        assert world.dialer._orphaned == {("cbdialer-sandbox", "PJSIP/agent-1001"): dead}
         world.dialer.turns_changed.set()
         await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1002", "PJSIP/agent-1003"})
         await world.dialer.pause_for_offer(QUEUE, Agent(id="1001", dial_string="PJSIP/agent-1001"))
@@ -231,6 +233,29 @@ async def test_a_keeper_that_fails_leaves_no_pause_of_its_own_behind() -> None:
     with pytest.raises(RuntimeError, match="a bug"):
         await asyncio.wait_for(keeper, 5)
     assert world.asterisk.paused() == set()
+
+
+async def test_a_pause_someone_else_took_over_is_never_lifted() -> None:
+    world = World()
+    await world.setup("1001", "1002")
+    other = uuid.uuid4()
+    await world.store.register_node(other, hostname="pbx", pid=1, version="test")
+    keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
+    try:
+        for agent in ("1001", "1002"):
+            await world.dialer.pause_for_offer(QUEUE, Agent(id=agent, dial_string=f"PJSIP/agent-{agent}"))
+        # Meanwhile a supervisor pauses 1001 for lunch, and another cbdialer wants 1002 paused for its callback.
+        await world.asterisk.pause_member("cbdialer-sandbox", "PJSIP/agent-1001", paused=True, reason="lunch")
+        await world.asterisk.pause_member("cbdialer-sandbox", "PJSIP/agent-1002", paused=True,
+                                          reason=pause_reason(other))
+        world.dialer.turns_changed.set()  # nothing of this process wants them any more
+        await eventually(lambda: world.dialer._paused == set())
+        assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"}
+        assert world.asterisk.members["PJSIP/agent-1001"].paused_reason == "lunch"
+    finally:
+        world.stop.set()
+        await keeper
+    assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"}
 
 
 def test_a_pause_reason_names_its_process_and_nothing_else_is_taken_for_cbdialers() -> None:

@@ -89,7 +89,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
                  lease: timedelta = timedelta(seconds=30), grace: timedelta = timedelta(seconds=5),
                  context: str = CALLBACK_CONTEXT, database_up: Callable[[], bool] = lambda: True,
-                 default_region: str | None = None, log: Any = None) -> None:
+                 default_region: str | None = None, node_silence: timedelta = timedelta(seconds=30),
+                 log: Any = None) -> None:
         self.store = store
         self.telephony = telephony
         self.owner = owner
@@ -99,6 +100,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         self.context = context
         self.database_up = database_up
         self.default_region = default_region  # how an inbound caller's national number is read
+        self.node_silence = node_silence  # a process silent (no heartbeat) this long is dead: its pauses are lifted
         self.actor = f"dialer:{owner}"
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self._pacers: dict[str, Pacer] = {}

@@ -43,6 +43,10 @@ WAIT_KEPT = 2 * AGENT_QUEUE_RECHECK + timedelta(seconds=1)
 KEEPER_ROUND = 1.0
 PAUSES_REREAD = 30.0
 QUEUES_TTL = 10.0
+# The keeper waits no longer than this for the database (an outage must not stall the pauses).
+STORE_TIMEOUT = 2.0
+# At its exit the keeper lifts its pauses for at most this long.
+STOP_UNPAUSE_TIMEOUT = 5.0
 
 Pair = tuple[str, str]  # (Asterisk queue, case-folded; member interface)
 
@@ -66,7 +70,7 @@ class Turns:
     def _init_turns(self) -> None:
         self._turn_waits: dict[uuid.UUID, tuple[frozenset[Pair], datetime]] = {}  # callback -> (pauses, until)
         self._paused: set[Pair] = set()  # what this process has paused
-        self._orphaned: set[Pair] = set()  # paused by a process found dead at the last reread: to be lifted
+        self._orphaned: dict[Pair, uuid.UUID] = {}  # paused by a process found dead at the last reread: to lift
         self._freed: set[str] = set()  # devices heard going idle since the keeper's last round
         self._refused: dict[Pair, float] = {}  # pauses Asterisk refused (not a member?): when, to try seldom
         self.turns_changed = asyncio.Event()
@@ -81,7 +85,7 @@ class Turns:
             return True
         if not self.places.known:
             return False  # who waits is not known (the link is down, or not yet re-read): nobody jumps ahead
-        front = await self.store.caller_front(queue.id)
+        front = await self.store.caller_front(queue.id, now=self.clock())
         earlier = [front.joined_at] if front is not None and front.id != callback.id and front.joined_at else []
         return place_reached(callback.joined_at, waiting_since=self.places.waiting_since(asterisk_queue),
                              earlier_pending=earlier)
@@ -94,7 +98,7 @@ class Turns:
         if not self.places.known:
             return
         for queue in await self._queues_with_callers():
-            front = await self.store.caller_front(queue.id)
+            front = await self.store.caller_front(queue.id, now=now)
             if front is None or front.reason is not Reason.WAITING_FOR_PLACE or front.joined_at is None:
                 continue
             assert queue.settings.asterisk_queue is not None
@@ -167,10 +171,13 @@ class Turns:
             if (paused and not retry_refused and refused_at is not None
                     and time.monotonic() - refused_at < PAUSES_REREAD):
                 continue  # the agent is not a member of that Asterisk queue: asked again now and then
+            if not paused and not await self._still_paused_by(pair, {self.owner}):
+                self._paused.discard(pair)  # someone else's pause now (a supervisor's, another cbdialer's)
+                continue
             try:
                 await self.telephony.pause_member(pair[0], pair[1], paused=paused, reason=pause_reason(self.owner))
             except TelephonyError as exc:  # not a member, or the link is down: tried again later
-                if isinstance(exc, ActionFailed):  # Asterisk said no (not a member): not every round again
+                if paused and isinstance(exc, ActionFailed):  # Asterisk said no (not a member): not every round
                     self._refused[pair] = time.monotonic()
                 self._log.warning("member_pause_failed", asterisk_queue=pair[0], interface=pair[1], paused=paused,
                                   error=str(exc))
@@ -181,6 +188,30 @@ class Turns:
             else:
                 self._paused.discard(pair)
             self._log.info("member_paused" if paused else "member_unpaused", asterisk_queue=pair[0], interface=pair[1])
+
+    async def _still_paused_by(self, pair: Pair, nodes: set[uuid.UUID]) -> bool:
+        """Whether that member's pause still names one of `nodes`, read just before lifting it: a pause taken over
+        since (by a supervisor, or by another cbdialer that wants it) is never lifted. True if it cannot be read:
+        the unpause then fails the same way, and is tried again."""
+        try:
+            members = await self.telephony.queue_members(pair[0], pair[1])
+        except TelephonyError:
+            return True
+        return any(m.asterisk_queue.casefold() == pair[0] and m.interface == pair[1] and m.paused
+                   and pausing_node(m.paused_reason) in nodes for m in members)
+
+    async def _lift_orphans(self, wanted: set[Pair]) -> None:
+        orphaned, self._orphaned = self._orphaned, {}
+        for pair, node in sorted(orphaned.items()):
+            if pair in wanted or not await self._still_paused_by(pair, {node}):
+                continue
+            try:
+                await self.telephony.pause_member(pair[0], pair[1], paused=False, reason=pause_reason(self.owner))
+            except TelephonyError as exc:
+                self._log.warning("member_pause_failed", asterisk_queue=pair[0], interface=pair[1], paused=False,
+                                  error=str(exc))
+                continue
+            self._log.info("dead_dialer_pause_lifted", asterisk_queue=pair[0], interface=pair[1], node_id=str(node))
 
     async def reread_pauses(self) -> None:
         """Read the pauses Asterisk holds: those naming this process are its own (the next round lifts what is
@@ -196,12 +227,17 @@ class Turns:
             node = pausing_node(member.paused_reason) if member.paused else None
             if node is not None:
                 by_node.setdefault(node, set()).add((member.asterisk_queue.casefold(), member.interface))
+        # Ours as read: one lifted by someone else is paused again next round if still wanted. (An offer's pause
+        # that lands after QueueStatus answered is read as ours at the next reread.)
         self._paused = by_node.pop(self.owner, set())
+        if not by_node:
+            return
         try:
-            alive = await self.store.live_nodes(set(by_node), within=self.lease) if by_node else set()
-        except StoreUnavailable:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                alive = await self.store.live_nodes(set(by_node), within=self.node_silence)
+        except (StoreUnavailable, TimeoutError):
             return  # who is alive is not known: nobody's pause is lifted on a guess
-        self._orphaned = {pair for node, pairs in by_node.items() if node not in alive for pair in pairs}
+        self._orphaned = {pair: node for node, pairs in by_node.items() if node not in alive for pair in pairs}
 
     async def keep_turns(self, stop: asyncio.Event) -> None:
         """The keeper: releases callers' places as the queues change, and keeps the member pauses as wanted."""
@@ -221,26 +257,28 @@ class Turns:
                 self.turns_changed.clear()
                 now = self.clock()
                 try:  # the places need the database; the pauses do not, and are kept through an outage
-                    if woken or time.monotonic() - reread_at > PAUSES_REREAD:
-                        await self._release_places(now)
-                    await self._offer_freed(now)
-                except StoreUnavailable as exc:
-                    self._log.warning("places_not_released", error=str(exc))
+                    async with asyncio.timeout(STORE_TIMEOUT):
+                        if woken or time.monotonic() - reread_at > PAUSES_REREAD:
+                            await self._release_places(now)
+                        await self._offer_freed(now)
+                except (StoreUnavailable, TimeoutError) as exc:
+                    self._log.warning("places_not_released", error=str(exc) or type(exc).__name__)
                 if time.monotonic() - reread_at > PAUSES_REREAD:
                     await self.reread_pauses()
                     reread_at = time.monotonic()
                 wanted = self._wanted(now)
                 await self._pause(wanted - self._paused, paused=True)
                 await self._pause(self._paused - wanted, paused=False)
-                orphaned, self._orphaned = self._orphaned - wanted, set()
-                if orphaned:
-                    self._log.info("dead_dialer_pauses_lifted", count=len(orphaned))
-                    await self._pause(orphaned, paused=False)
+                await self._lift_orphans(wanted)
         finally:
             # Nobody keeps this process's pauses once the keeper is gone (a clean stop, or the keeper failed and
             # is restarted or takes the daemon down): none is left behind while the link can lift them.
             if self.telephony.connected:
-                await self._pause(set(self._paused), paused=False)
+                try:  # bounded: a PBX that no longer answers must not hold the stop up
+                    async with asyncio.timeout(STOP_UNPAUSE_TIMEOUT):
+                        await self._pause(set(self._paused), paused=False)
+                except TimeoutError:
+                    self._log.warning("pauses_not_lifted", members=len(self._paused))
 
     async def _offer_freed(self, now: datetime) -> None:
         freed, self._freed = self._freed, set()
@@ -250,6 +288,6 @@ class Turns:
             for callback_id, (pairs, _) in list(self._turn_waits.items()):
                 if any(device_of(interface) in freed for _, interface in pairs):
                     await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
-        except StoreUnavailable:
+        except (StoreUnavailable, asyncio.CancelledError):
             self._freed |= freed  # tried again next round
             raise

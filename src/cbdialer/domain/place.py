@@ -12,7 +12,7 @@ from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import Callback, CallbackOrigin, QueueSettings, check_aware
 
 # A caller-callback held back for a reason of its own (its customer's calling window, the do-not-call list, a
-# person moving it) keeps its place but holds nobody behind it: it is not "pending ahead" while so held.
+# person moving it) keeps its place but holds nobody behind it: it is not "pending ahead" while so held (due later).
 HELD_ON_ITS_OWN = frozenset({Reason.RESTRICTED_TIME, Reason.RESTRICTED_DNC, Reason.RESCHEDULED})
 
 

@@ -13,9 +13,9 @@ from cbdialer.domain.models import Callback
 
 
 class PlaceStore(Protocol):
-    async def caller_front(self, queue_id: str) -> Callback | None:
-        """The queue's caller-callback that keeps the earliest place and is not held on its own (domain/place.py's
-        HELD_ON_ITS_OWN), or None if none."""
+    async def caller_front(self, queue_id: str, *, now: datetime) -> Callback | None:
+        """The queue's caller-callback that keeps the earliest place and is not held on its own at `now` (for one
+        of domain/place.py's HELD_ON_ITS_OWN reasons, and due later), or None if none."""
         ...
 
     async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime) -> bool:

@@ -215,8 +215,10 @@ class Telephony(Protocol):
         """The callers waiting in every Asterisk queue now (QueueStatus), to re-read the places after a reconnect."""
         ...
 
-    async def queue_members(self) -> list[QueueMember]:
-        """The members of every Asterisk queue now (QueueStatus), with their pauses."""
+    async def queue_members(self, asterisk_queue: str | None = None, interface: str | None = None
+                            ) -> list[QueueMember]:
+        """The members of every Asterisk queue now (QueueStatus), with their pauses; only that queue's (any
+        case) and that interface's, if given."""
         ...
 
     async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:

@@ -35,7 +35,7 @@ from cbdialer.domain.ivr import (
 )
 from cbdialer.domain.models import CallbackOrigin, CallbackType, Queue
 from cbdialer.domain.slots import Slot
-from cbdialer.ports.ivr import CallerHungUp, IvrCall, Prompt, SayDatetime, SayDigits
+from cbdialer.ports.ivr import CallerHungUp, IvrCall, IvrError, Prompt, SayDatetime, SayDigits
 from cbdialer.services.callbacks import Callbacks
 from cbdialer.services.queues import Queues
 
@@ -96,6 +96,8 @@ class CallerRequests:
                     await call.stream_file(prompt)
             except CallerHungUp:
                 pass  # stored: the caller need not hear the thanks
+            except IvrError as exc:  # a prompt missing: stored all the same
+                log.warning("caller_prompt_failed", error=str(exc), **context)
         else:
             await self._back_to_queue(call)
 
@@ -106,6 +108,8 @@ class CallerRequests:
                 await call.stream_file(prompt)
         except CallerHungUp:
             pass
+        except IvrError as exc:  # a prompt missing: back to the queue all the same (the dialplan's way)
+            log.warning("caller_prompt_failed", error=str(exc))
 
     async def _flow(self, call: IvrCall, context: dict[str, object]) -> bool:
         """True once the callback is stored; False when the caller goes back to the queue."""
@@ -139,6 +143,9 @@ class CallerRequests:
         except CallerHungUp:
             # The number and the place were chosen: a caller who hangs up during the recording still asked.
             log.info("caller_hung_up_in_recording", **context)
+            recording = None
+        except IvrError as exc:  # e.g. Asterisk cannot write the recordings directory: the request stands
+            log.warning("caller_recording_failed", error=str(exc), **context)
             recording = None
         now = self.clock()
         remembered = self.joined(request.uniqueid) if self.joined is not None and request.uniqueid else None

@@ -20,7 +20,7 @@ def caller(joined_seconds: int, number: str = "+442079460012", **changes: object
 
 class PlaceContract:
     async def test_the_front_is_the_earliest_place_that_is_still_kept(self, store: Store) -> None:
-        assert await store.caller_front("sales") is None
+        assert await store.caller_front("sales", now=T0) is None
         later = await store.add_callback(caller(10, "+442079460013"), actor="test")
         earliest = await store.add_callback(caller(30, "+442079460014"), actor="test")
         # Neither an API callback, nor a slotted one, nor one that already ended keeps a place.
@@ -29,13 +29,13 @@ class PlaceContract:
         gone = await store.add_callback(caller(90, "+442079460017"), actor="test")
         assert await store.transition(gone.id, expected=CallbackState.SCHEDULED, to=CallbackState.CANCELLED,
                                       reason=Reason.CANCELLED, now=T0, actor="test") is not None
-        front = await store.caller_front("sales")
+        front = await store.caller_front("sales", now=T0)
         assert front is not None and front.id == earliest.id
         # Once called (counted), it has had its turn: the next place is the front.
         assert await store.transition(earliest.id, expected=CallbackState.SCHEDULED, to=CallbackState.SCHEDULED,
                                       reason=Reason.RESCHEDULED, now=T0, actor="test", attempts_count=1,
                                       due_at=T0 + timedelta(hours=1)) is not None
-        front = await store.caller_front("sales")
+        front = await store.caller_front("sales", now=T0)
         assert front is not None and front.id == later.id
 
     async def test_a_callback_held_on_its_own_holds_nobody_behind_it(self, store: Store) -> None:
@@ -46,8 +46,11 @@ class PlaceContract:
         # On the do-not-call list, say: held back until later, by a rule that concerns only that customer.
         assert await store.wait(claimed, owner=owner, reason=Reason.RESTRICTED_DNC, due_at=T0 + timedelta(hours=1),
                                 now=T0, actor="test") is not None
-        front = await store.caller_front("sales")
+        front = await store.caller_front("sales", now=T0)
         assert front is not None and front.id == behind.id
+        # Once its hold is over (due, not yet claimed again), it is pending ahead once more.
+        front = await store.caller_front("sales", now=T0 + timedelta(hours=1))
+        assert front is not None and front.id == held.id
 
     async def test_a_wait_ends_only_for_that_reason_unclaimed_and_due_later(self, store: Store) -> None:
         owner = uuid.uuid4()

@@ -125,7 +125,7 @@ class AgiCall:
             if status.result == "-1":
                 self.hung_up = True
                 raise CallerHungUp("the caller hung up")
-            raise IvrError(f"{' '.join(words[:2])} failed on a live channel (a sound file missing?): {words[2:3]}")
+            raise IvrError(f"{' '.join(words[:2])} failed on a live channel (a sound file missing?): {' '.join(words[2:3])}")
         return reply
 
     async def variable(self, name: str) -> str | None:

@@ -25,8 +25,8 @@ class QueueActions:
     async def _checked(self, headers: dict[str, Any], **kwargs: Any) -> dict[str, str]:
         raise NotImplementedError
 
-    async def _queue_status(self) -> list[dict[str, str]]:
-        items = await self._send({"Action": "QueueStatus"}, complete_event="QueueStatusComplete")
+    async def _queue_status(self, **filters: str) -> list[dict[str, str]]:
+        items = await self._send({"Action": "QueueStatus", **filters}, complete_event="QueueStatusComplete")
         if isinstance(items, dict):
             raise ActionFailed(f"AMI QueueStatus failed: {items.get('message', 'no message')}")
         return list(items)
@@ -37,12 +37,17 @@ class QueueActions:
                               waited_seconds=_whole(item.get("wait")), position=_whole(item.get("position")))
                 for item in await self._queue_status() if item.get("event") == "QueueEntry"]
 
-    async def queue_members(self) -> list[QueueMember]:
-        """QueueStatus: every member of every Asterisk queue, with its pause."""
+    async def queue_members(self, asterisk_queue: str | None = None, interface: str | None = None
+                            ) -> list[QueueMember]:
+        """QueueStatus: every member of every Asterisk queue, with its pause (app_queue filters by Queue, any
+        case, and by Member, its interface or name)."""
+        filters = {"Queue": asterisk_queue} if asterisk_queue else {}
+        if interface:
+            filters["Member"] = interface
         return [QueueMember(asterisk_queue=item.get("queue", ""),
                             interface=item.get("location") or item.get("interface", ""),
                             paused=item.get("paused", "0") == "1", paused_reason=item.get("pausedreason", ""))
-                for item in await self._queue_status() if item.get("event") == "QueueMember"]
+                for item in await self._queue_status(**filters) if item.get("event") == "QueueMember"]
 
     async def pause_member(self, asterisk_queue: str, interface: str, *, paused: bool, reason: str) -> None:
         """QueuePause (the `agent` write class) of one member in one queue."""

@@ -671,10 +671,10 @@ SELECT * FROM agent_calls WHERE agent_id = $1 AND id = $2;
 
 -- name: callbacks_caller_front
 -- The queue's caller-callback with the earliest place (index callbacks_caller_place: the same conditions), but
--- none held back for a reason of its own ($2: domain/place.py's HELD_ON_ITS_OWN).
+-- none held back for a reason of its own ($2: domain/place.py's HELD_ON_ITS_OWN) until after $3.
 SELECT * FROM callbacks
 WHERE queue_id = $1 AND origin = 'caller' AND slot IS NULL AND attempts_count = 0
-  AND state IN ('scheduled', 'queued', 'waiting_for_queue') AND reason <> ALL($2::text[])
+  AND state IN ('scheduled', 'queued', 'waiting_for_queue') AND NOT (reason = ANY($2::text[]) AND due_at > $3)
 ORDER BY joined_at, id
 LIMIT 1;
 

@@ -13,11 +13,11 @@ from cbdialer.domain.place import HELD_ON_ITS_OWN
 
 
 class PlacesMixin(MemoryBase):
-    async def caller_front(self, queue_id: str) -> Callback | None:
+    async def caller_front(self, queue_id: str, *, now: datetime) -> Callback | None:
         keeping = [c for c in self._s.callbacks.values()
                    if c.queue_id == queue_id and c.origin is CallbackOrigin.CALLER and c.slot is None
                    and c.attempts_count == 0 and c.state in PENDING_STATES and c.joined_at is not None
-                   and c.reason not in HELD_ON_ITS_OWN]
+                   and not (c.reason in HELD_ON_ITS_OWN and c.due_at > now)]
         front = min(keeping, key=lambda c: (c.joined_at, c.id), default=None)
         return front.callback() if front is not None else None
 

@@ -13,8 +13,8 @@ from cbdialer.domain.place import HELD_ON_ITS_OWN
 
 
 class PostgresPlaces(StoreBase):
-    async def caller_front(self, queue_id: str) -> Callback | None:
-        rows = await self._fetch("callbacks_caller_front", queue_id, sorted(r.value for r in HELD_ON_ITS_OWN))
+    async def caller_front(self, queue_id: str, *, now: datetime) -> Callback | None:
+        rows = await self._fetch("callbacks_caller_front", queue_id, sorted(r.value for r in HELD_ON_ITS_OWN), now)
         return callback_from_row(rows[0]) if rows else None
 
     async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime) -> bool:
