@@ -6,6 +6,7 @@ that the callers wait. Everything waits for events (the daemon's log lines, AMI 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from cbdialer.adapters.db import Database
 from cbdialer.domain.access import COMMAND_LINE, Role
 from cbdialer.domain.models import CallbackOrigin, Queue, QueueSettings, Schedule, SlotCapacity
 from cbdialer.ports import CallbackQuery
-from cbdialer.ports.telephony import QueueCallerJoined
+from cbdialer.ports.telephony import QueueCallerJoined, TelephonyError
 from cbdialer.services import Admin
 from tests.e2e.conftest import Events, sandbox
 from tests.support.daemon import Daemon
@@ -168,6 +169,7 @@ async def test_a_caller_records_a_reason(pbx: dict[str, str], database_url: str,
 async def test_past_the_limit_the_caller_goes_back_into_the_queue(database_url: str, daemon: Daemon,
                                                                    watcher: Events) -> None:
     db, _ = await inbound(database_url, max_caller_callbacks=0)
+    uniqueid = ""
     try:
         uniqueid = await call_in("+442079460018", "--queue", "--callback-after", "2", "--hang-up-after", "40")
         refused = await daemon.wait_for_log(lambda line: line.get("event") == "caller_request_refused"
@@ -182,3 +184,7 @@ async def test_past_the_limit_the_caller_goes_back_into_the_queue(database_url: 
         assert await callers(db) == []
     finally:
         await db.close()
+        for channel in await watcher.link.core_show_channels():  # the caller waits on: not into the next test
+            if channel.uniqueid == uniqueid:
+                with contextlib.suppress(TelephonyError):  # gone meanwhile
+                    await watcher.link.hangup(channel.channel)

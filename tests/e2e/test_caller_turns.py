@@ -31,12 +31,12 @@ AWAY_REASON = "test: away"
 @pytest.fixture
 async def one_agent(pbx: dict[str, str], crash_book: Book, watcher: Events) -> AsyncIterator[Queue]:
     """The queue 'inbound' serving cbdialer-sandbox with agent 1001, the only member not paused; once the sandbox
-    is quiet (an earlier test's caller may still be waiting or talking)."""
+    is quiet: no call at all (an earlier test's caller may still be in the IVR, waiting or talking)."""
     phones = {f"PJSIP/agent-{a}" for a in (*AWAY, ANSWERING)}
     async with asyncio.timeout(90):
-        while True:  # read again after each event the PBX sends (a caller leaving, a phone going idle)
+        while True:  # read again after each event the PBX sends (a call hung up, a phone going idle)
             heard = len(watcher.seen)
-            if not (await watcher.link.queue_callers()
+            if not (await watcher.link.core_show_channels()
                     or any(state != "NOT_INUSE" for device, state in (await watcher.link.device_states()).items()
                            if device in phones)):
                 break
