@@ -24,6 +24,16 @@ ensure_venv() {
   echo "$want" >"$stamp"
 }
 
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser download cannot work here).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  say "installing Debian's chromium for the browser tests"
+  command -v apt-get >/dev/null || die "apt-get not found: install Chromium as /usr/bin/chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+    || die "installing chromium failed"
+}
+
 pg_answers() {
   "$repo/.venv/bin/python" - "$1" <<'PY' >/dev/null 2>&1
 import asyncio, sys, asyncpg

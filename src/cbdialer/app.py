@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import secrets
 import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -32,7 +33,7 @@ from cbdialer.adapters.ami import (
     LinkUp,
 )
 from cbdialer.adapters.db import Database
-from cbdialer.adapters.http import make_app, serve
+from cbdialer.adapters.http import Sessions, make_app, serve
 from cbdialer.dialer import Dialer
 from cbdialer.ports import StoreUnavailable
 from cbdialer.ports.telephony import Telephony
@@ -252,12 +253,20 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
             daemon.api_db = api_db = await Database.connect(str(settings.database_url), max_size=api_pool_size)
             on_exit.push_async_callback(api_db.close)
             # /healthz: a ping of the API's own pool (its answer is the API's), and the AMI link's state.
+            changed = asyncio.Event()  # the book changed: the pages' live updates (one listener per process)
+            secret = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
             daemon.app = api = make_app(Admin(api_db.store(), clock, default_region=settings.default_region,
                                               dial_contexts=settings.allowed_dial_contexts),
                                         presence=dialer.board.presence,
                                         database_up=functools.partial(api_db.available, DATABASE_PROBE_TIMEOUT),
-                                        ami_up=lambda: link.connected, recordings_dir=settings.recordings_dir)
+                                        ami_up=lambda: link.connected, recordings_dir=settings.recordings_dir,
+                                        sessions=Sessions(secret or secrets.token_bytes(32),
+                                                          timedelta(hours=settings.session_hours)),
+                                        changed=changed)
             tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started)
+            tasks["page-changes"] = functools.partial(
+                ride_through, functools.partial(api_db.listen_for_changes, changed, stop), task="page-changes",
+                stop=stop, health=daemon.health, probe=functools.partial(api_db.ping, DATABASE_PROBE_TIMEOUT))
         yield daemon
 
 

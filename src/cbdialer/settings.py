@@ -51,6 +51,11 @@ class Settings(BaseSettings):
                                          "the Asterisk host; the IVR records there, the preview plays from there)")
     recordings_dir: Path | None = Field(default=None, description="the same directory as this host sees it: the "
                                         "admin API serves the recordings from here (unset: it serves none)")
+    session_secret: SecretStr | None = Field(default=None, min_length=16, description="the key the pages' session "
+                                             "cookies are signed with (at least 16 characters; the same on every "
+                                             "node behind one address); unset: a random one per process, so "
+                                             "that a restart logs everyone out")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 31, description="how long a page's login lasts")
     log_format: Literal["console", "json"] = Field(default="console", description="console or json")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 

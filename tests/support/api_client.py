@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -53,7 +54,7 @@ class Api:
 
 
 async def open_api(db: Database, presence: Callable[[str], str] | None = None,
-                   recordings_dir: Path | None = None) -> AsyncIterator[Api]:
+                   recordings_dir: Path | None = None, changed: asyncio.Event | None = None) -> AsyncIterator[Api]:
     """Queues sales (default settings) and support; agents 1001 (sales, team blue), 1002 (sales), 1003
     (support); team blue; tokens admin, supervisor, agent1001 and agent1002."""
     store = db.store()
@@ -69,7 +70,8 @@ async def open_api(db: Database, presence: Callable[[str], str] | None = None,
     tokens = {"admin": await admin.tokens.issue_token(Role.ADMIN), "supervisor": await admin.tokens.issue_token(Role.SUPERVISOR),
               "agent1001": await admin.tokens.issue_token(Role.AGENT, "1001"),
               "agent1002": await admin.tokens.issue_token(Role.AGENT, "1002")}
-    client = TestClient(TestServer(make_app(admin, presence=presence, recordings_dir=recordings_dir)))
+    client = TestClient(TestServer(make_app(admin, presence=presence, recordings_dir=recordings_dir,
+                                            changed=changed)))
     await client.start_server()
     try:
         yield Api(client, db, admin, clock, tokens)

@@ -26,6 +26,25 @@ class CallbackState(StrEnum):
     QUEUE_TERMINATED = "queue_terminated"  # its queue was terminated
 
 
+class Location(StrEnum):
+    """Where a callback is, as the supervisor's search shows it (ECS's Interaction Location, seed 002)."""
+
+    PENDING = "pending"  # not yet in the queue: waiting for its time, or its queue stopped
+    HANDLING_BY_QUEUE = "handling_by_queue"  # due, waiting to be offered to an agent
+    HANDLING_BY_AGENT = "handling_by_agent"  # an agent is on it
+    ENDED = "ended"
+
+
+def location_of(state: CallbackState) -> Location:
+    if state in (CallbackState.SCHEDULED, CallbackState.WAITING_FOR_QUEUE):
+        return Location.PENDING
+    if state is CallbackState.QUEUED:
+        return Location.HANDLING_BY_QUEUE
+    if state is CallbackState.IN_PROGRESS:
+        return Location.HANDLING_BY_AGENT
+    return Location.ENDED
+
+
 TERMINAL_STATES = frozenset({
     CallbackState.COMPLETED,
     CallbackState.FAILED,

@@ -102,18 +102,17 @@ class Database:
         return True
 
     async def listen_for_changes(self, changed: asyncio.Event, stop: asyncio.Event) -> None:
-        """Set `changed` on every state change (NOTIFY cbdialer_changed) until `stop`."""
-        conn = await asyncpg.connect(self._url)
-        try:
-            await conn.add_listener(_CHANGED_CHANNEL, lambda *_: changed.set())
-            await stop.wait()
-        finally:
-            await conn.close()
+        """Set `changed` on every state change (NOTIFY cbdialer_changed) until `stop`; DatabaseUnavailable as
+        listen_for_due."""
+        await self._listen(_CHANGED_CHANNEL, changed, stop, "changes")
 
     async def listen_for_due(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
         """Set `wake` whenever callbacks are written with a due time (NOTIFY cbdialer_due), until `stop`.
         DatabaseUnavailable if the listening connection cannot be opened or is lost: the caller opens it
         again after a backoff (cbdialer.supervision), and meanwhile the scheduler's poll covers for it."""
+        await self._listen(_DUE_CHANNEL, wake, stop, "due callbacks")
+
+    async def _listen(self, channel: str, signal: asyncio.Event, stop: asyncio.Event, what: str) -> None:
         lost = asyncio.Event()
         try:
             conn = await asyncpg.connect(self._url)
@@ -122,10 +121,10 @@ class Database:
                 raise translated from exc
             raise
         try:
-            # Library callbacks only signal; the scheduler does the work.
-            await conn.add_listener(_DUE_CHANNEL, lambda *_: wake.set())
+            # Library callbacks only signal; the listener's owner does the work.
+            await conn.add_listener(channel, lambda *_: signal.set())
             conn.add_termination_listener(lambda *_: lost.set())
-            wake.set()  # anything written while we were not listening
+            signal.set()  # anything written while we were not listening
             stopping = asyncio.ensure_future(stop.wait())
             dropped = asyncio.ensure_future(lost.wait())
             try:
@@ -145,7 +144,7 @@ class Database:
                     if not is_unavailable(exc):
                         raise
         if lost.is_set() and not stop.is_set():
-            raise DatabaseUnavailable("the connection listening for due callbacks was lost")
+            raise DatabaseUnavailable(f"the connection listening for {what} was lost")
 
     # -- schema --------------------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.openapi import openapi_document
+from cbdialer.adapters.http.pages import PAGE_PATHS, add_pages
 from cbdialer.adapters.http.routes import DOCUMENTED, SERVED
+from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER, UNSAFE_METHODS, Sessions
 from cbdialer.adapters.http.table import OPENAPI_KEY, Api, ApiError, Call, Route
 from cbdialer.domain.access import AccessDenied, Principal
 from cbdialer.domain.models import InvalidValue
@@ -137,7 +141,29 @@ def _view(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Strea
     return view
 
 
-def _middleware(api: Api, public: set[str]) -> Any:
+async def _principal(api: Api, sessions: Sessions, request: web.Request) -> Principal:
+    """Who asks: the bearer token's principal, or, from a page, its session's (a write then needs the session's
+    CSRF token, which no other site can read)."""
+    header = request.headers.get("Authorization", "")
+    cookie = request.cookies.get(COOKIE)
+    if not header and cookie:
+        session = sessions.read(cookie, datetime.now(UTC))
+        who = await api.admin.tokens.authenticate(session.token) if session is not None else None
+        if session is None or who is None:
+            raise ApiError(401, "unauthorized", "the session has ended: log in again", "Cookie")
+        if request.method in UNSAFE_METHODS and not sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "forbidden", "a write from a page needs its CSRF token", CSRF_HEADER)
+        return who
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    # A token is URL-safe ASCII; anything else cannot be one (and must not reach the hash).
+    who = await api.admin.tokens.authenticate(token) if scheme.lower() == "bearer" and token.isascii() else None
+    if who is None:
+        raise ApiError(401, "unauthorized", "a valid bearer token is required", "Authorization")
+    return who
+
+
+def _middleware(api: Api, public: set[str], sessions: Sessions) -> Any:
     @web.middleware
     async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
         started = time.perf_counter()
@@ -145,15 +171,7 @@ def _middleware(api: Api, public: set[str]) -> Any:
         status = 500
         try:
             if route not in public:
-                header = request.headers.get("Authorization", "")
-                scheme, _, token = header.partition(" ")
-                token = token.strip()
-                # A token is URL-safe ASCII; anything else cannot be one (and must not reach the hash).
-                who = await api.admin.tokens.authenticate(token) if scheme.lower() == "bearer" and token.isascii() \
-                    else None
-                if who is None:
-                    raise ApiError(401, "unauthorized", "a valid bearer token is required", "Authorization")
-                request[PRINCIPAL_KEY] = who
+                request[PRINCIPAL_KEY] = await _principal(api, sessions, request)
             response = await handler(request)
             status = response.status
             return response
@@ -191,6 +209,9 @@ def _middleware(api: Api, public: set[str]) -> Any:
                 raise
             return _error(exc.status, "http_error", exc.reason, None, {"Allow": exc.headers["Allow"]}
                           if "Allow" in exc.headers else None)
+        except asyncio.CancelledError:
+            status = 499  # the client went away (a page left while its event stream was open): nginx's code
+            raise
         except Exception:
             _log.exception("http_request_failed", method=request.method, route=route)
             return _error(500, "internal", "the request failed; the server log has the details")
@@ -205,14 +226,18 @@ def _middleware(api: Api, public: set[str]) -> Any:
 def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
              database_up: Callable[[], Awaitable[bool]] | None = None,
              ami_up: Callable[[], bool] | None = None,
-             recordings_dir: Path | None = None) -> web.Application:
-    """The admin API. `presence`: an agent's device state as the dialer heard it; `database_up`: a cheap
-    check that PostgreSQL answers (without it /healthz reads the metrics); `ami_up`: whether the dialer's AMI
-    link is up (without it /healthz says nothing of AMI); `recordings_dir`: where the callers' recordings are
-    read (without it, GET /callbacks/{id}/recording is 404)."""
+             recordings_dir: Path | None = None, sessions: Sessions | None = None,
+             changed: asyncio.Event | None = None) -> web.Application:
+    """The admin API and the pages. `presence`: an agent's device state as the dialer heard it; `database_up`:
+    a cheap check that PostgreSQL answers (without it /healthz reads the metrics); `ami_up`: whether the
+    dialer's AMI link is up (without it /healthz says nothing of AMI); `recordings_dir`: where the callers'
+    recordings are read (without it, GET /callbacks/{id}/recording is 404); `sessions`: the pages' sessions
+    (default: a random key, 12 hours); `changed`: set when the book changed (the pages' live updates)."""
     api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up, recordings_dir)
-    public = {route.full_path(PREFIX) for route in SERVED if route.public}
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_middleware(api, public)])
+    sessions = sessions or Sessions(secrets.token_bytes(32), timedelta(hours=12))
+    public = {route.full_path(PREFIX) for route in SERVED if route.public} | PAGE_PATHS | {"/static"}
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_middleware(api, public, sessions)])
+    add_pages(app, admin, sessions, changed or asyncio.Event())
     for route in SERVED:
         if route.public and route.method == "GET":  # also HEAD, for the load balancers and monitors that probe
             app.router.add_get(route.full_path(PREFIX), _view(api, route))

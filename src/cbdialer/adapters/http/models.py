@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from cbdialer.adapters.http.derive import clearable, optional_fields
-from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.lifecycle import CallbackState, Location, Reason
 from cbdialer.domain.models import (
     CallbackOrigin,
     CallbackType,
@@ -157,6 +157,8 @@ class CallbackOut(BaseModel):
     slot: datetime | None = Field(default=None, description="the start of the slot it is booked into")
     recording: str | None = Field(default=None, description="the URL of the caller's recording (audio/wav, "
                                   "GET /callbacks/{id}/recording), or null when the caller recorded none")
+    location: Location = Field(default=Location.PENDING, description="the interaction location: pending, "
+                               "handling by the queue, handling by an agent, or ended")
 
 
 class CallbackPage(BaseModel):

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.table import ApiError, Call, Route
+from cbdialer.domain.lifecycle import location_of
 from cbdialer.domain.models import Callback, CompletionStatus
 from cbdialer.ports import CallbackQuery
 
@@ -26,7 +27,8 @@ def callback_out(c: Callback) -> m.CallbackOut:
                          customer_timezone=c.customer_timezone, remark=c.remark, attempts_count=c.attempts_count,
                          completion_status=c.completion_status, assigned_agent=c.assigned_agent,
                          call_now_agent=c.call_now_agent, origin=c.origin, joined_at=c.joined_at, slot=c.slot,
-                         recording=f"{PREFIX}/callbacks/{c.id}/recording" if c.recording else None)
+                         recording=f"{PREFIX}/callbacks/{c.id}/recording" if c.recording else None,
+                         location=location_of(c.state))
 
 
 def encode_cursor(c: Callback) -> str:

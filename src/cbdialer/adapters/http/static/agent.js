@@ -1,0 +1,87 @@
+// The agent's callback panel (seed 003): the pending count and list, Call Now, Edit time, Delete, Ready, and
+// the Schedule form whose errors are shown by field, as the API names them.
+"use strict";
+(() => {
+  const agent = window.CBDIALER.agent;
+  const tbody = document.querySelector("#pending tbody");
+  const badge = document.getElementById("badge");
+  const zones = ["Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
+    "America/Los_Angeles", "Asia/Kolkata", "Australia/Sydney", cb.viewerZone];
+  document.getElementById("zones").append(...[...new Set(zones)].map((z) => cb.el("option", {value: z})));
+
+  async function act(method, path, body, done) {
+    const result = await cb.api(method, path, body);
+    cb.say(result.ok ? done : (result.data?.message || "failed"));
+    await refresh();
+  }
+  function row(c) {
+    // The customer's own clock beside the due time, when it differs from the viewer's.
+    const theirs = c.customer_timezone && cb.time(c.due_at, c.customer_timezone) !== cb.time(c.due_at)
+      ? `${cb.time(c.due_at, c.customer_timezone)} for the customer (${c.customer_timezone})` : "";
+    return cb.el("tr", {"data-id": c.id},
+      cb.el("td", {}, cb.when(c.due_at), cb.el("span", {class: "local"}, theirs),
+        cb.el("span", {class: "local window"}, `until ${cb.when(c.end_at)}`)),
+      cb.el("td", {}, c.destination),
+      cb.el("td", {}, c.remark),
+      cb.el("td", {class: "actions"},
+        cb.el("button", {type: "button", onclick: () => act("POST", `/callbacks/${c.id}/call-now`, undefined, "Calling now")}, "Call Now"),
+        cb.el("button", {type: "button", onclick: () => {
+          const start = window.prompt("New start (e.g. 2h, or 2026-12-24T10:00)", "1h");
+          if (!start) return;
+          const body = /^\d+[hms]/.test(start) ? {start_in: start} : {start_at: start};
+          act("PATCH", `/callbacks/${c.id}`, body, "Moved");
+        }}, "Edit time"),
+        cb.el("button", {type: "button", class: "danger", onclick: () => {
+          if (window.confirm(`Delete the callback to ${c.destination}?`)) act("POST", `/callbacks/${c.id}/cancel`, undefined, "Deleted");
+        }}, "Delete")));
+  }
+  async function refresh() {
+    const [panel, me] = await Promise.all([cb.api("GET", `/agents/${agent}/callbacks`), cb.api("GET", `/agents/${agent}`)]);
+    if (panel.ok) {
+      badge.textContent = panel.data.pending;
+      const waiting = panel.data.callbacks.filter((c) => c.state !== "in_progress");
+      tbody.replaceChildren(...waiting.map(row));
+      document.getElementById("none").hidden = waiting.length > 0;
+      document.getElementById("pending").hidden = waiting.length === 0;
+      const current = panel.data.callbacks.find((c) => c.state === "in_progress");
+      const box = document.getElementById("current");
+      box.hidden = !current;
+      if (current) box.replaceChildren(cb.el("strong", {}, "Now: "), `${current.destination} (${current.state})`);
+    }
+    if (me.ok) {
+      document.getElementById("ready-state").textContent = me.data.ready ? "You are ready for callbacks" : "You are not ready";
+      const toggle = document.getElementById("ready-toggle");
+      toggle.textContent = me.data.ready ? "Set not ready" : "Set ready";
+      toggle.dataset.ready = me.data.ready ? "1" : "";
+    }
+  }
+  document.getElementById("ready-toggle").addEventListener("click", (e) =>
+    act("PUT", `/agents/${agent}/ready`, {ready: !e.target.dataset.ready}, "Presence changed"));
+
+  const form = document.getElementById("schedule");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    form.querySelectorAll(".error").forEach((p) => { p.textContent = ""; });
+    const v = Object.fromEntries(new FormData(form).entries());
+    const body = {queue: v.queue, destination: v.destination, type: v.type, remark: v.remark};
+    if (v.customer_timezone) body.customer_timezone = v.customer_timezone;
+    if (v.agent && (v.type === "agent" || v.type === "strict_agent")) body.agent = v.agent;
+    if (v.team && v.type === "team") body.team = v.team;
+    if (v.start_in) body.start_in = v.start_in;
+    else if (v.date || v.time) body.start_at = `${v.date || new Date().toISOString().slice(0, 10)}T${v.time || "00:00"}`;
+    const result = await cb.api("POST", "/callbacks", body);
+    if (result.ok) {
+      form.reset();
+      form.querySelector("#agent").value = agent;
+      cb.say(`Scheduled: due ${cb.when(result.data.due_at)}`);
+      await refresh();
+      return;
+    }
+    const field = (result.data?.field || "").split(".")[0];
+    const slot = document.getElementById(`${field}-error`) || document.getElementById("form-error");
+    slot.textContent = result.data?.message || `failed (${result.status})`;
+    document.getElementById(field)?.setAttribute("aria-invalid", "true");
+  });
+  refresh();
+  cb.live(refresh);
+})();

@@ -1,0 +1,56 @@
+// cbdialer's pages: the admin API called with the session (its cookie) and its CSRF token, the live stream,
+// and times shown in the viewer's zone. No framework: small functions that the two pages share.
+"use strict";
+const cb = (() => {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  async function api(method, path, body) {
+    const headers = {"Accept": "application/json"};
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch("/api/v1" + path, {method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body)});
+    if (response.status === 401) { window.location.assign("/login"); throw new Error("logged out"); }
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = {message: text}; }
+    return {ok: response.ok, status: response.status, data};
+  }
+  const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  function when(iso, zone) {
+    if (!iso) return "";
+    const opts = {dateStyle: "medium", timeStyle: "short"};
+    if (zone) opts.timeZone = zone;
+    try { return new Intl.DateTimeFormat(undefined, opts).format(new Date(iso)); }
+    catch (e) { return new Date(iso).toLocaleString(); }
+  }
+  function time(iso, zone) {
+    const opts = {timeStyle: "short"};
+    if (zone) opts.timeZone = zone;
+    try { return new Intl.DateTimeFormat(undefined, opts).format(new Date(iso)); }
+    catch (e) { return ""; }
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else if (v !== null && v !== undefined) node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+    return node;
+  }
+  function say(text) { document.getElementById("status").textContent = text; }
+  // One stream per page: refresh when the book changed; the browser reconnects by itself. A change heard
+  // during a refresh makes one more refresh after it, so that none is missed.
+  function live(refresh) {
+    let running = false, again = false;
+    const run = async () => {
+      if (running) { again = true; return; }
+      running = true;
+      try { do { again = false; await refresh(); } while (again); } finally { running = false; }
+    };
+    const source = new EventSource("/events");
+    source.addEventListener("changed", run);
+    window.addEventListener("beforeunload", () => source.close());
+    return source;
+  }
+  return {api, when, time, el, say, live, viewerZone};
+})();

@@ -1,0 +1,172 @@
+"""The screens in a real browser (docs/design.md section 15): Debian's Chromium driven by Playwright, against the
+admin API's pages on PostgreSQL. An agent logs in and schedules (a past time first: the error shows by its
+field), the badge and the row appear; a supervisor watches the queue monitor change without reloading, purges
+a callback and downloads a report; an agent is kept off the supervisor's page and another agent's callback; a
+cross-site form post is refused. Screenshots of each page go to tests/artifacts/ (ignored by git)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from cbdialer.adapters.db import Database
+from cbdialer.domain.access import COMMAND_LINE
+from cbdialer.domain.lifecycle import CallbackState
+from cbdialer.domain.models import CallbackType
+from cbdialer.ports import CallbackQuery
+from tests.support.api_client import Api, open_api
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# As root, and on a closed network: no sandbox, and none of Chromium's own calls home.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+WAIT = 10_000  # ms, for what the page shows after an action or a change
+
+
+@dataclass
+class Site:
+    api: Api
+    base: str
+
+
+@pytest.fixture
+async def site(db: Database) -> AsyncIterator[Site]:
+    changed = asyncio.Event()
+    stop = asyncio.Event()
+    async for api in open_api(db, changed=changed):
+        api.clock.daytime()
+        listener = asyncio.create_task(db.listen_for_changes(changed, stop), name="page-changes")
+        try:
+            yield Site(api, str(api.client.make_url("")).rstrip("/"))
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 5)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def logged_in(browser: Browser, site: Site, who: str, *, width: int = 1280, height: int = 800) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = await context.new_page()
+    await page.goto(site.base + "/")
+    await page.get_by_label("API token").fill(site.api.tokens[who])
+    await page.get_by_role("button", name="Log in").click()
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_an_agent_schedules_a_callback_and_sees_it_in_the_panel(browser: Browser, site: Site) -> None:
+    page = await logged_in(browser, site, "agent1001", width=420, height=800)
+    await page.wait_for_url("**/agent")
+    badge = page.locator("#badge")
+    await expect(badge).to_have_text("0", timeout=WAIT)
+    await page.get_by_label("Destination").fill("+442079460012")
+    await page.get_by_label("Date").fill("2020-01-01")
+    await page.get_by_label("Start time").fill("10:00")
+    await page.get_by_label("Customer time zone").fill("Europe/London")
+    await page.get_by_role("button", name="Save").click()
+    # A start in the past: the API's message, shown by the field it names.
+    await expect(page.locator("#start_at-error")).not_to_be_empty(timeout=WAIT)
+    await shot(page, "agent-panel-error")
+    await page.get_by_label("Date").fill("")
+    await page.get_by_label("Start time").fill("")
+    await page.get_by_label("or in").fill("2h")
+    await page.get_by_label("Remark").fill("Wants the renewal quote")
+    await page.get_by_role("button", name="Save").click()
+    await expect(badge).to_have_text("1", timeout=WAIT)
+    row = page.locator("#pending tbody tr")
+    await expect(row).to_have_count(1, timeout=WAIT)
+    await expect(row.first).to_contain_text("+442079460012")
+    await expect(row.first).to_contain_text("Wants the renewal quote")
+    await shot(page, "agent-panel")
+    # Delete it: the badge goes back down (the live stream, not a reload).
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await row.first.get_by_role("button", name="Delete").click()
+    await expect(badge).to_have_text("0", timeout=WAIT)
+
+
+async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(browser: Browser, site: Site) -> None:
+    page = await logged_in(browser, site, "supervisor")
+    await page.wait_for_url("**/supervisor")
+    pending = page.locator('#monitor tr[data-queue="sales"] td.to-be-processed')
+    await expect(pending).to_have_text("0", timeout=WAIT)
+    created, _ = await site.api.admin.callbacks.create_callback(
+        COMMAND_LINE, queue="sales", destination="+442079460013", type=CallbackType.STANDARD, start_in=600)
+    # Not reloaded: the page hears the change over its stream.
+    await expect(pending).to_have_text("1", timeout=WAIT)
+    row = page.locator(f'#results tr[data-id="{created.id}"]')
+    await expect(row.locator("td.location")).to_have_text("Pending", timeout=WAIT)
+    await shot(page, "supervisor")
+    await row.get_by_role("button", name="Purge").click()
+    await expect(page.locator('#monitor tr[data-queue="sales"] td.purged')).to_have_text(
+        "1", timeout=WAIT)
+    stored = await site.api.admin.callbacks.store.get_callback(created.id)
+    assert stored is not None and stored.state is CallbackState.PURGED
+    async with page.expect_download() as download_info:
+        await page.locator("#report-scheduled").click()
+    download = await download_info.value
+    saved = ARTIFACTS / "scheduled-callbacks.csv"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await download.save_as(str(saved))
+    assert saved.read_text().splitlines()[0].count(",") >= 3  # a CSV header row
+
+
+async def test_an_agent_is_kept_off_the_supervisors_page_and_another_agents_callback(
+        browser: Browser, site: Site) -> None:
+    theirs, _ = await site.api.admin.callbacks.create_callback(
+        COMMAND_LINE, queue="support", destination="+442079460014", type=CallbackType.STANDARD, start_in=600)
+    page = await logged_in(browser, site, "agent1001")
+    await page.wait_for_url("**/agent")
+    response = await page.goto(site.base + "/supervisor")
+    assert response.status == 403
+    await expect(page.get_by_role("heading", name="Not for agents")).to_be_visible()
+    status = await page.evaluate("async (id) => (await fetch('/api/v1/callbacks/' + id)).status", str(theirs.id))
+    assert status in (403, 404)
+
+
+async def test_a_cross_site_form_post_is_refused(browser: Browser, site: Site) -> None:
+    # Another origin (another port) whose page posts a form to cbdialer as the victim's browser would.
+    evil = web.Application()
+
+    async def form(_: web.Request) -> web.Response:
+        return web.Response(content_type="text/html", text=f"""<form id="f" method="post"
+            action="{site.base}/api/v1/callbacks"><input name="queue" value="sales">
+            <input name="destination" value="+442079460015"></form><script>f.submit()</script>""")
+    evil.router.add_get("/", form)
+    server = TestServer(evil)
+    await server.start_server()
+    try:
+        page = await logged_in(browser, site, "supervisor")
+        await page.wait_for_url("**/supervisor")
+        async with page.expect_response(lambda r: r.url.endswith("/api/v1/callbacks")) as answered:
+            await page.goto(str(server.make_url("/")))
+        response = await answered.value
+        assert response.status in (401, 403)
+        found = await site.api.admin.callbacks.store.search_callbacks(CallbackQuery(queue_id="sales"), limit=10)
+        assert not any(c.destination == "+442079460015" for c in found)
+    finally:
+        with contextlib.suppress(Exception):
+            await server.close()

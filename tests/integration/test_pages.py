@@ -1,0 +1,118 @@
+"""The pages' sessions and their guard against cross-site posts (docs/design.md section 15), over the admin API
+on PostgreSQL: a token opens a session (an HttpOnly, SameSite=Strict cookie); the API then answers the session
+as it answers the token; a write through the session needs its CSRF token; an agent is kept off the
+supervisor's page; logout ends it. The pages in a real browser: tests/e2e/test_pages_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession
+
+from cbdialer.adapters.db import Database
+from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER
+from cbdialer.domain.access import COMMAND_LINE
+from cbdialer.domain.models import CallbackType
+from tests.support.api_client import Api, open_api
+
+
+@pytest.fixture
+async def api(db: Database) -> AsyncIterator[Api]:
+    async for opened in open_api(db):
+        opened.clock.daytime()
+        yield opened
+
+
+async def log_in(api: Api, who: str) -> str:
+    """Log in as `who`; the page's CSRF token."""
+    response = await api.client.post("/login", data={"token": api.tokens[who]}, allow_redirects=False)
+    assert response.status == 303, await response.text()
+    cookie = response.cookies[COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    page = await api.client.get(response.headers["Location"])
+    assert page.status == 200
+    found = re.search(r'name="csrf-token" content="([^"]+)"', await page.text())
+    assert found is not None
+    return found.group(1)
+
+
+async def test_a_bad_token_is_refused_and_sets_no_cookie(api: Api) -> None:
+    response = await api.client.post("/login", data={"token": "nope"}, allow_redirects=False)
+    assert response.status == 401 and COOKIE not in response.cookies
+    assert "not valid" in await response.text()
+    page = await api.client.get("/agent", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == "/login"
+
+
+async def test_the_session_speaks_for_its_token_and_writes_need_the_csrf_token(api: Api) -> None:
+    csrf = await log_in(api, "agent1001")
+    panel = await api.client.get("/api/v1/agents/1001/callbacks")
+    assert panel.status == 200 and (await panel.json())["agent"] == "1001"
+    # Another agent's panel: refused as the API refuses 1001's token.
+    bearer = await api.client.get("/api/v1/agents/1002/callbacks", cookies={}, headers=api.auth("agent1001"))
+    assert (await api.client.get("/api/v1/agents/1002/callbacks")).status == bearer.status == 404
+    body = {"queue": "sales", "destination": "+442079460012", "type": "agent", "agent": "1001", "start_in": 3600}
+    refused = await api.client.post("/api/v1/callbacks", json=body)
+    assert refused.status == 403 and (await refused.json())["field"] == CSRF_HEADER
+    forged = await api.client.post("/api/v1/callbacks", json=body, headers={CSRF_HEADER: "x" + csrf})
+    assert forged.status == 403
+    made = await api.client.post("/api/v1/callbacks", json=body, headers={CSRF_HEADER: csrf})
+    assert made.status == 201, await made.text()
+    assert (await (await api.client.get("/api/v1/agents/1001/callbacks")).json())["pending"] == 1
+
+
+async def test_a_cross_site_form_post_is_refused_and_stores_nothing(api: Api) -> None:
+    csrf = await log_in(api, "supervisor")
+    # A page elsewhere posts a form here: the browser sends its Origin; a form can set no CSRF header.
+    other = await api.client.post("/logout", data={"csrf": csrf}, headers={"Origin": "https://evil.example"})
+    assert other.status == 403
+    form = await api.client.post("/api/v1/callbacks", data={"queue": "sales", "destination": "+442079460012"},
+                                 headers={"Origin": "https://evil.example"})
+    assert form.status == 403
+    assert (await api.client.get("/api/v1/callbacks")).status == 200  # still logged in: nothing was done
+
+
+async def test_an_agent_cannot_open_the_supervisors_page_and_logout_ends_the_session(api: Api) -> None:
+    csrf = await log_in(api, "agent1001")
+    page = await api.client.get("/supervisor")
+    assert page.status == 403 and "Not for agents" in await page.text()
+    out = await api.client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert out.status == 303 and out.headers["Location"] == "/login"
+    assert (await api.client.get("/api/v1/agents/1001/callbacks")).status == 401
+    assert (await api.client.get("/agent", allow_redirects=False)).status == 303
+
+
+async def test_a_forged_or_expired_cookie_is_no_session(api: Api) -> None:
+    await log_in(api, "supervisor")
+    cookie = api.client.session.cookie_jar.filter_cookies(api.client.make_url("/"))[COOKIE].value
+    token, expires, signature = cookie.rsplit(".", 2)
+    async with ClientSession(base_url=str(api.client.make_url("/"))) as other:
+        for value in (f"{token}.{int(expires) + 3600}.{signature}", f"{api.tokens['admin']}.{expires}.{signature}"):
+            response = await other.get("/api/v1/callbacks", cookies={COOKIE: value})
+            assert response.status == 401
+
+
+async def test_the_stream_tells_a_page_when_the_book_changed(db: Database) -> None:
+    changed, stop = asyncio.Event(), asyncio.Event()
+    async for api in open_api(db, changed=changed):
+        listener = asyncio.create_task(db.listen_for_changes(changed, stop))
+        try:
+            await log_in(api, "supervisor")
+            async with api.client.get("/events") as stream:
+                assert stream.status == 200 and stream.content_type == "text/event-stream"
+                first = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
+                assert b"event: changed" in first
+                seen = int(first.rsplit(b"data: ", 1)[1])
+                await api.admin.callbacks.create_callback(COMMAND_LINE, queue="sales", destination="+442079460012",
+                                                          type=CallbackType.STANDARD, start_in=600)
+                while True:  # a keepalive may come first
+                    event = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 10)
+                    if event.startswith(b"event: changed"):
+                        break
+                assert int(event.rsplit(b"data: ", 1)[1]) > seen
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 5)
