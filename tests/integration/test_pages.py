@@ -16,6 +16,7 @@ from cbdialer.adapters.db import Database
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER
 from cbdialer.domain.access import COMMAND_LINE
 from cbdialer.domain.models import CallbackType
+from cbdialer.services.tokens import hash_token
 from tests.support.api_client import Api, open_api
 
 
@@ -85,14 +86,28 @@ async def test_an_agent_cannot_open_the_supervisors_page_and_logout_ends_the_ses
     assert (await api.client.get("/agent", allow_redirects=False)).status == 303
 
 
-async def test_a_forged_or_expired_cookie_is_no_session(api: Api) -> None:
-    await log_in(api, "supervisor")
+async def test_a_forged_damaged_or_ended_cookie_is_no_session(api: Api) -> None:
+    csrf = await log_in(api, "supervisor")
     cookie = api.client.session.cookie_jar.filter_cookies(api.client.make_url("/"))[COOKIE].value
-    token, expires, signature = cookie.rsplit(".", 2)
+    token_hash, opened, expires, signature = cookie.split(".")
+    assert api.tokens["supervisor"] not in cookie  # the cookie holds the token's hash, never the token
     async with ClientSession(base_url=str(api.client.make_url("/"))) as other:
-        for value in (f"{token}.{int(expires) + 3600}.{signature}", f"{api.tokens['admin']}.{expires}.{signature}"):
+        assert (await other.get("/api/v1/callbacks", cookies={COOKIE: cookie})).status == 200  # a copy works...
+        admin_hash = hash_token(api.tokens["admin"])
+        for value in (f"{token_hash}.{opened}.{int(expires) + 3600}.{signature}",
+                      f"{admin_hash}.{opened}.{expires}.{signature}", "a.1.2.\u00e9", "x"):
             response = await other.get("/api/v1/callbacks", cookies={COOKIE: value})
-            assert response.status == 401
+            assert response.status == 401, value
+        non_ascii = await other.post("/api/v1/callbacks", json={}, cookies={COOKIE: cookie},
+                                     headers={CSRF_HEADER: "\u00e9"})
+        assert non_ascii.status == 403
+        # ...until its holder logs out: then no copy of it is worth anything, on any node.
+        out = await api.client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+        assert out.status == 303
+        assert (await other.get("/api/v1/callbacks", cookies={COOKIE: cookie})).status == 401
+    # A new login works at once.
+    await log_in(api, "supervisor")
+    assert (await api.client.get("/api/v1/callbacks")).status == 200
 
 
 async def test_the_stream_tells_a_page_when_the_book_changed(db: Database) -> None:

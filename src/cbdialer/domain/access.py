@@ -11,6 +11,7 @@ ready, and reads queues without changing them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -65,6 +66,7 @@ class Principal:
     teams: frozenset[str] = frozenset()
     queues: frozenset[str] = frozenset()  # the queues the agent serves
     name: str | None = None  # set for the operator at the command line, who has no token
+    sessions_ended_at: datetime | None = None  # the pages' sessions of this token opened until then have ended
 
     @property
     def actor(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Protocol
 
 from cbdialer.domain.access import Principal, Role
@@ -17,6 +18,10 @@ class TokenStore(Protocol):
     async def tokens(self) -> list[dict[str, Any]]: ...
 
     async def revoke_token(self, token_id: uuid.UUID) -> bool: ...
+
+    async def end_sessions(self, token_id: uuid.UUID, *, at: datetime) -> bool:
+        """A logout: the token's page sessions opened at or before `at` end; False for a revoked token."""
+        ...
 
 
 class TokenPort(TokenStore, Directory, Protocol):

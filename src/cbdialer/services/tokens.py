@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 from time import monotonic
 from typing import Any
 
@@ -28,9 +29,10 @@ class Tokens:
         self._principals: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, token: str) -> Principal | None:
-        if not token:
-            return None
-        key = hash_token(token)
+        return await self.authenticate_hash(hash_token(token)) if token else None
+
+    async def authenticate_hash(self, key: str) -> Principal | None:
+        """Who holds the token of that hash (a page's session keeps only the hash)."""
         cached = self._principals.get(key)
         if cached is not None and monotonic() - cached[0] < TOKEN_TTL:
             return cached[1]
@@ -54,6 +56,12 @@ class Tokens:
     async def tokens(self) -> list[dict[str, Any]]:
         """Every token's id, role, agent and dates (the tokens themselves are not kept)."""
         return await self.store.tokens()
+
+    async def end_sessions(self, who: Principal, at: datetime) -> None:
+        """A logout from a page: that token's sessions opened until `at` end, here at once and on every other
+        node within TOKEN_TTL seconds."""
+        await self.store.end_sessions(who.token_id, at=at)
+        self._principals = {k: v for k, v in self._principals.items() if v[1].token_id != who.token_id}
 
     async def revoke_token(self, token_id: str) -> None:
         """Revoke a token by its id (`cbdialer token list`); every process stops honouring it within

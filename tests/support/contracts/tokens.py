@@ -1,5 +1,5 @@
 """The API tokens' conformance suite: a token names its holder (with the agent's teams) until it is revoked;
-tokens are listed without their hashes."""
+tokens are listed without their hashes; a logout ends the token's page sessions opened until then."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ class TokenContract:
         assert await store.revoke_token(uuid.uuid4()) is False
         assert await store.principal("hash-agent") is None
         assert await store.principal("hash-admin") is not None
+
+    async def test_a_logout_ends_the_sessions_opened_until_then_and_only_later(self, store: Store) -> None:
+        token = uuid.uuid4()
+        await store.create_token(token, "hash-sup", Role.SUPERVISOR, None)
+        assert (await store.principal("hash-sup")).sessions_ended_at is None
+        at = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+        assert await store.end_sessions(token, at=at) is True
+        assert (await store.principal("hash-sup")).sessions_ended_at == at
+        assert await store.end_sessions(token, at=at - timedelta(hours=1)) is True  # never moved back
+        assert (await store.principal("hash-sup")).sessions_ended_at == at
+        assert await store.end_sessions(uuid.uuid4(), at=at) is False
+        await store.revoke_token(token)
+        assert await store.end_sessions(token, at=at) is False
 
     async def test_tokens_are_listed_oldest_first_without_their_hashes(self, store: Store) -> None:
         await add_agent(store, "1001")

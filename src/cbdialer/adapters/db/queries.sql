@@ -692,7 +692,7 @@ INSERT INTO api_tokens (id, token_hash, role, agent_id) VALUES ($1, $2, $3, $4);
 -- name: token_principal
 -- Who holds a token: its role, its agent and that agent's teams and queues; nothing for an unknown or revoked
 -- token.
-SELECT t.id, t.role, t.agent_id,
+SELECT t.id, t.role, t.agent_id, t.sessions_ended_at,
        array(SELECT team_id FROM agent_teams WHERE agent_id = t.agent_id ORDER BY team_id) AS teams,
        array(SELECT queue_id FROM agent_queues WHERE agent_id = t.agent_id ORDER BY queue_id) AS queues
 FROM api_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL;
@@ -702,6 +702,11 @@ SELECT id, role, agent_id, created_at, revoked_at FROM api_tokens ORDER BY creat
 
 -- name: token_revoke
 UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id;
+
+-- name: token_end_sessions
+-- A logout from a page: every session of the token opened at or before $2 ends (the pages' sessions).
+UPDATE api_tokens SET sessions_ended_at = GREATEST(coalesce(sessions_ended_at, $2), $2)
+WHERE id = $1 AND revoked_at IS NULL RETURNING id;
 
 
 -- ==== reports and metrics (store/reports.py) ====================================================================

@@ -148,8 +148,8 @@ async def _principal(api: Api, sessions: Sessions, request: web.Request) -> Prin
     cookie = request.cookies.get(COOKIE)
     if not header and cookie:
         session = sessions.read(cookie, datetime.now(UTC))
-        who = await api.admin.tokens.authenticate(session.token) if session is not None else None
-        if session is None or who is None:
+        who = await api.admin.tokens.authenticate_hash(session.token_hash) if session is not None else None
+        if session is None or who is None or session.ended_by(who.sessions_ended_at):
             raise ApiError(401, "unauthorized", "the session has ended: log in again", "Cookie")
         if request.method in UNSAFE_METHODS and not sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
             raise ApiError(403, "forbidden", "a write from a page needs its CSRF token", CSRF_HEADER)

@@ -23,6 +23,7 @@ from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import CallbackType
 from cbdialer.services import Admin
+from cbdialer.services.tokens import hash_token
 
 HERE = Path(__file__).parent
 PAGE_PATHS = frozenset({"/", "/login", "/logout", "/agent", "/supervisor", "/events"})
@@ -94,8 +95,8 @@ class Pages:
         session = self.sessions.read(cookie, self.clock()) if cookie else None
         if session is None:
             return None
-        who = await self.admin.tokens.authenticate(session.token)
-        return (session, who) if who is not None else None
+        who = await self.admin.tokens.authenticate_hash(session.token_hash)
+        return (session, who) if who is not None and not session.ended_by(who.sessions_ended_at) else None
 
     async def home(self, request: web.Request) -> web.StreamResponse:
         found = await self.viewer(request)
@@ -118,16 +119,22 @@ class Pages:
             response.set_status(401)
             return response
         response = web.HTTPSeeOther("/agent" if who.role is Role.AGENT else "/supervisor")
-        response.set_cookie(COOKIE, self.sessions.open(token, self.clock()), httponly=True, samesite="Strict",
+        response.set_cookie(COOKIE, self.sessions.open(hash_token(token), self.clock()), httponly=True,
+                            samesite="Strict",
                             secure=_secure(request), max_age=int(self.sessions.lifetime.total_seconds()), path="/")
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
+        """Ends the token's sessions opened until now, on every node (a copy of the cookie is worth nothing
+        after it); a session already ended just loses its cookie."""
         found = await self.viewer(request)
         form = await request.post()
-        if not _same_origin(request) or found is None \
-                or not self.sessions.csrf_ok(found[0], str(form.get(CSRF_FIELD, ""))):
+        if not _same_origin(request):
             raise web.HTTPForbidden(text="a cross-site form post is refused")
+        if found is not None:
+            if not self.sessions.csrf_ok(found[0], str(form.get(CSRF_FIELD, ""))):
+                raise web.HTTPForbidden(text="a cross-site form post is refused")
+            await self.admin.tokens.end_sessions(found[1], self.clock())
         response = web.HTTPSeeOther("/login")
         response.del_cookie(COOKIE, path="/")
         raise response

@@ -1,7 +1,9 @@
-"""The pages' sessions (docs/design.md section 15). Rule: a session is the API token it was opened with, in a
-cookie signed with the server's secret and an expiry; every request through it is authenticated as that token
-is, so that a page can do exactly what the API lets its token do. A write through a session also needs the
-session's CSRF token (a header, or a form field), which another site cannot read: cross-site posts fail."""
+"""The pages' sessions (docs/design.md section 15). Rule: a session is the hash of the API token it was opened
+with and when it was opened, in a cookie signed with the server's secret and an expiry (never the token
+itself); every request through it is authenticated as that token is, so that a page can do exactly what the
+API lets its token do; a logout ends the token's sessions opened until then, on every node. A write through a
+session also needs the session's CSRF token (a header, or a form field), which another site cannot read:
+cross-site posts fail."""
 
 from __future__ import annotations
 
@@ -19,9 +21,14 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @dataclass(frozen=True)
 class Session:
-    token: str
+    token_hash: str
+    opened: datetime
     expires: datetime
     csrf: str
+
+    def ended_by(self, sessions_ended_at: datetime | None) -> bool:
+        """Whether a logout (of this token, at `sessions_ended_at`) came after this session was opened."""
+        return sessions_ended_at is not None and self.opened <= sessions_ended_at
 
 
 class Sessions:
@@ -38,23 +45,26 @@ class Sessions:
         digest = hmac.new(self._secret, "\x1f".join(parts).encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def open(self, token: str, now: datetime) -> str:
-        """The cookie's value for a session of `token` from `now`."""
-        expires = str(int((now + self.lifetime).timestamp()))
-        return f"{token}.{expires}.{self._sign('session', token, expires)}"
+    def open(self, token_hash: str, now: datetime) -> str:
+        """The cookie's value for a session of the token of that hash, opened `now` (to the microsecond)."""
+        opened, expires = str(int(now.timestamp() * 1_000_000)), str(int((now + self.lifetime).timestamp()))
+        return f"{token_hash}.{opened}.{expires}.{self._sign('session', token_hash, opened, expires)}"
 
     def read(self, cookie: str, now: datetime) -> Session | None:
         """The session a cookie holds, or None if it is forged, damaged or expired."""
-        body, _, signature = cookie.rpartition(".")
-        token, _, expires = body.rpartition(".")
-        if not token or not expires.isdigit() or not token.isascii():
+        parts = cookie.split(".")
+        if len(parts) != 4 or not cookie.isascii():
             return None
-        if not hmac.compare_digest(signature, self._sign("session", token, expires)):
+        token_hash, opened, expires, signature = parts
+        if not (opened.isdigit() and expires.isdigit() and len(opened) < 20 and len(expires) < 15):
+            return None
+        if not hmac.compare_digest(signature, self._sign("session", token_hash, opened, expires)):
             return None
         expiry = datetime.fromtimestamp(int(expires), tz=now.tzinfo)
         if expiry <= now:
             return None
-        return Session(token=token, expires=expiry, csrf=self._sign("csrf", token, expires))
+        return Session(token_hash=token_hash, opened=datetime.fromtimestamp(int(opened) / 1_000_000, tz=now.tzinfo),
+                       expires=expiry, csrf=self._sign("csrf", token_hash, opened, expires))
 
     def csrf_ok(self, session: Session, offered: str | None) -> bool:
-        return offered is not None and hmac.compare_digest(session.csrf, offered)
+        return offered is not None and offered.isascii() and hmac.compare_digest(session.csrf, offered)

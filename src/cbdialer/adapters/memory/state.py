@@ -188,6 +188,7 @@ class TokenRow:
     agent_id: str | None
     created_at: datetime
     revoked_at: datetime | None = None
+    sessions_ended_at: datetime | None = None  # migration 0015
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +34,13 @@ class TokensMixin(MemoryBase):
         token.revoked_at = self._clock()
         return True
 
+    async def end_sessions(self, token_id: UUID, *, at: datetime) -> bool:
+        token = self._s.tokens.get(token_id)
+        if token is None or token.revoked_at is not None:
+            return False
+        token.sessions_ended_at = max(token.sessions_ended_at or at, at)
+        return True
+
     async def principal(self, token_hash: str) -> Principal | None:
         token = next((t for t in self._s.tokens.values() if t.token_hash == token_hash and t.revoked_at is None),
                      None)
@@ -41,4 +49,5 @@ class TokensMixin(MemoryBase):
         agent = self._s.agents.get(token.agent_id) if token.agent_id is not None else None
         return Principal(token_id=token.id, role=Role(token.role), agent_id=token.agent_id,
                          teams=frozenset(agent.teams) if agent is not None else frozenset(),
-                         queues=frozenset(agent.queues) if agent is not None else frozenset())
+                         queues=frozenset(agent.queues) if agent is not None else frozenset(),
+                         sessions_ended_at=token.sessions_ended_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +21,14 @@ class PostgresTokens(StoreBase):
     async def revoke_token(self, token_id: UUID) -> bool:
         return await self._value("token_revoke", token_id) is not None
 
+    async def end_sessions(self, token_id: UUID, *, at: datetime) -> bool:
+        return await self._value("token_end_sessions", token_id, at) is not None
+
     async def principal(self, token_hash: str) -> Principal | None:
         rows = await self._fetch("token_principal", token_hash)
         if not rows:
             return None
         row = rows[0]
         return Principal(token_id=row["id"], role=Role(row["role"]), agent_id=row["agent_id"],
-                         teams=frozenset(row["teams"]), queues=frozenset(row["queues"]))
+                         teams=frozenset(row["teams"]), queues=frozenset(row["queues"]),
+                         sessions_ended_at=row["sessions_ended_at"])
