@@ -54,6 +54,8 @@ async def site(db: Database) -> AsyncIterator[Site]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    """Chromium; a test fails on any script error or console error of its pages (the refusals it provokes,
+    which Chromium logs as failed loads, aside)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
     async with async_playwright() as p:
@@ -62,11 +64,19 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+    assert PAGE_ERRORS == [], PAGE_ERRORS
+    PAGE_ERRORS.clear()
+
+
+PAGE_ERRORS: list[str] = []
 
 
 async def logged_in(browser: Browser, site: Site, who: str, *, width: int = 1280, height: int = 800) -> Page:
     context = await browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     page = await context.new_page()
+    page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{who}: {error}"))
+    page.on("console", lambda message: PAGE_ERRORS.append(f"{who}: {message.text}")
+            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
     await page.goto(site.base + "/")
     await page.get_by_label("API token").fill(site.api.tokens[who])
     await page.get_by_role("button", name="Log in").click()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from cbdialer.adapters.http import models as m
 from cbdialer.adapters.http.openapi import openapi_document
-from cbdialer.adapters.http.pages import PAGE_PATHS, add_pages
+from cbdialer.adapters.http.pages import PAGE_PATHS, add_pages, page_headers
 from cbdialer.adapters.http.routes import DOCUMENTED, SERVED
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER, UNSAFE_METHODS, Sessions
 from cbdialer.adapters.http.table import OPENAPI_KEY, Api, ApiError, Call, Route
@@ -236,7 +236,7 @@ def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
     api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up, recordings_dir)
     sessions = sessions or Sessions(secrets.token_bytes(32), timedelta(hours=12))
     public = {route.full_path(PREFIX) for route in SERVED if route.public} | PAGE_PATHS | {"/static"}
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_middleware(api, public, sessions)])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[page_headers, _middleware(api, public, sessions)])
     add_pages(app, admin, sessions, changed or asyncio.Event())
     for route in SERVED:
         if route.public and route.method == "GET":  # also HEAD, for the load balancers and monitors that probe

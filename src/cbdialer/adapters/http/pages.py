@@ -190,6 +190,21 @@ class Pages:
         return response
 
 
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+@web.middleware
+async def page_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The pages load only what the daemon serves, in no other site's frame."""
+    response = await handler(request)
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
 def add_pages(app: web.Application, admin: Admin, sessions: Sessions, changed: asyncio.Event) -> None:
     """The pages, their templates and static files, on the admin API's application; `changed` is set when the
     book changed (the composition root listens to PostgreSQL's notifications)."""

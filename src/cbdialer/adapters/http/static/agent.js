@@ -2,7 +2,8 @@
 // the Schedule form whose errors are shown by field, as the API names them.
 "use strict";
 (() => {
-  const agent = window.CBDIALER.agent;
+  const agent = document.body.dataset.agent;
+  const agentPath = encodeURIComponent(agent);
   const tbody = document.querySelector("#pending tbody");
   const badge = document.getElementById("badge");
   const zones = ["Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
@@ -28,7 +29,7 @@
         cb.el("button", {type: "button", onclick: () => {
           const start = window.prompt("New start (e.g. 2h, or 2026-12-24T10:00)", "1h");
           if (!start) return;
-          const body = /^\d+[hms]/.test(start) ? {start_in: start} : {start_at: start};
+          const body = /^\d+([hms]|$)/.test(start) ? {start_in: /^\d+$/.test(start) ? Number(start) : start} : {start_at: start};
           act("PATCH", `/callbacks/${c.id}`, body, "Moved");
         }}, "Edit time"),
         cb.el("button", {type: "button", class: "danger", onclick: () => {
@@ -36,7 +37,7 @@
         }}, "Delete")));
   }
   async function refresh() {
-    const [panel, me] = await Promise.all([cb.api("GET", `/agents/${agent}/callbacks`), cb.api("GET", `/agents/${agent}`)]);
+    const [panel, me] = await Promise.all([cb.api("GET", `/agents/${agentPath}/callbacks`), cb.api("GET", `/agents/${agentPath}`)]);
     if (panel.ok) {
       badge.textContent = panel.data.pending;
       const waiting = panel.data.callbacks.filter((c) => c.state !== "in_progress");
@@ -56,19 +57,20 @@
     }
   }
   document.getElementById("ready-toggle").addEventListener("click", (e) =>
-    act("PUT", `/agents/${agent}/ready`, {ready: !e.target.dataset.ready}, "Presence changed"));
+    act("PUT", `/agents/${agentPath}/ready`, {ready: !e.target.dataset.ready}, "Presence changed"));
 
   const form = document.getElementById("schedule");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     form.querySelectorAll(".error").forEach((p) => { p.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
     const v = Object.fromEntries(new FormData(form).entries());
     const body = {queue: v.queue, destination: v.destination, type: v.type, remark: v.remark};
     if (v.customer_timezone) body.customer_timezone = v.customer_timezone;
     if (v.agent && (v.type === "agent" || v.type === "strict_agent")) body.agent = v.agent;
     if (v.team && v.type === "team") body.team = v.team;
     if (v.start_in) body.start_in = v.start_in;
-    else if (v.date || v.time) body.start_at = `${v.date || new Date().toISOString().slice(0, 10)}T${v.time || "00:00"}`;
+    else if (v.date || v.time) body.start_at = `${v.date || cb.today()}T${v.time || "00:00"}`;
     const result = await cb.api("POST", "/callbacks", body);
     if (result.ok) {
       form.reset();

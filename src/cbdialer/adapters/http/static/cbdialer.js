@@ -13,6 +13,8 @@ const cb = (() => {
     const text = await response.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = {message: text}; }
+    // Logged in again in another tab: this page's CSRF token is stale. A reload gives it the new one.
+    if (response.status === 403 && data?.field === "X-CSRF-Token") { window.location.reload(); }
     return {ok: response.ok, status: response.status, data};
   }
   const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -22,6 +24,11 @@ const cb = (() => {
     if (zone) opts.timeZone = zone;
     try { return new Intl.DateTimeFormat(undefined, opts).format(new Date(iso)); }
     catch (e) { return new Date(iso).toLocaleString(); }
+  }
+  // The viewer's date today (not UTC's), as a date input wants it.
+  function today() {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   }
   function time(iso, zone) {
     const opts = {timeStyle: "short"};
@@ -47,10 +54,18 @@ const cb = (() => {
       running = true;
       try { do { again = false; await refresh(); } while (again); } finally { running = false; }
     };
-    const source = new EventSource("/events");
-    source.addEventListener("changed", run);
+    let source;
+    const open = () => {
+      source = new EventSource("/events");
+      source.addEventListener("changed", run);
+      // The browser retries a dropped stream itself, but gives up on an answer other than 200 (logged out,
+      // the database away): then look again (a 401 goes to the login page) and reopen a little later.
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED) { run(); setTimeout(open, 5000); }
+      });
+    };
+    open();
     window.addEventListener("beforeunload", () => source.close());
-    return source;
   }
-  return {api, when, time, el, say, live, viewerZone};
+  return {api, when, time, today, el, say, live, viewerZone};
 })();

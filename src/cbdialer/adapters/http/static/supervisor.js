@@ -9,7 +9,7 @@
     if (!queues.ok) return;
     const select = document.getElementById("s-queue");
     if (select.options.length === 1) select.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
-    const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${q.id}/metrics`)));
+    const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${encodeURIComponent(q.id)}/metrics`)));
     document.querySelector("#monitor tbody").replaceChildren(...rows.filter((r) => r.ok).map(({data: m}) =>
       cb.el("tr", {"data-queue": m.queue},
         cb.el("th", {scope: "row"}, m.queue), cb.el("td", {class: "stat"}, STAT[m.status] || m.status),
@@ -18,8 +18,8 @@
         cb.el("td", {}, pct(m.percent_reached)), cb.el("td", {}, pct(m.percent_failed)),
         cb.el("td", {class: "actions"},
           m.status === "stopped"
-            ? cb.el("button", {type: "button", onclick: () => run("POST", `/queues/${m.queue}/start`, "Started")}, "Start")
-            : cb.el("button", {type: "button", onclick: () => run("POST", `/queues/${m.queue}/stop`, "Stopped")}, "Stop")))));
+            ? cb.el("button", {type: "button", onclick: () => run("POST", `/queues/${encodeURIComponent(m.queue)}/start`, "Started")}, "Start")
+            : cb.el("button", {type: "button", onclick: () => run("POST", `/queues/${encodeURIComponent(m.queue)}/stop`, "Stopped")}, "Stop")))));
   }
   const LOCATION = {pending: "Pending", handling_by_queue: "Handling by the queue",
     handling_by_agent: "Handling by an agent", ended: "Ended"};
