@@ -21,6 +21,7 @@ from cbdialer.app import run_daemon
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import Agent, Attempt, Callback, CallbackType, CallingWindow, Queue, QueueSettings, Schedule
 from cbdialer.settings import Settings
+from tests.support.browser import browser  # noqa: F401 - the browser tests' fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = str(ROOT / "deploy" / "sandbox")

@@ -2,7 +2,7 @@
 admin API's pages on PostgreSQL. An agent logs in and schedules (a past time first: the error shows by its
 field), the badge and the row appear; a supervisor watches the queue monitor change without reloading, purges
 a callback and downloads a report; an agent is kept off the supervisor's page and another agent's callback; a
-cross-site form post is refused. Screenshots of each page go to tests/artifacts/ (ignored by git)."""
+cross-site form post is refused. Screenshots of each page go to tests/artifacts/ (ignored by git; tests/support/browser.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from cbdialer.adapters.db import Database
 from cbdialer.domain.access import COMMAND_LINE
@@ -23,12 +22,8 @@ from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import CallbackType
 from cbdialer.ports import CallbackQuery
 from tests.support.api_client import Api, open_api
+from tests.support.browser import ARTIFACTS, shot, watch_errors
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# As root, and on a closed network: no sandbox, and none of Chromium's own calls home.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 WAIT = 10_000  # ms, for what the page shows after an action or a change
 
 
@@ -52,40 +47,14 @@ async def site(db: Database) -> AsyncIterator[Site]:
             await asyncio.wait_for(listener, 5)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Chromium; a test fails on any script error or console error of its pages (the refusals it provokes,
-    which Chromium logs as failed loads, aside)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-    assert PAGE_ERRORS == [], PAGE_ERRORS
-    PAGE_ERRORS.clear()
-
-
-PAGE_ERRORS: list[str] = []
-
-
 async def logged_in(browser: Browser, site: Site, who: str, *, width: int = 1280, height: int = 800) -> Page:
     context = await browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     page = await context.new_page()
-    page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{who}: {error}"))
-    page.on("console", lambda message: PAGE_ERRORS.append(f"{who}: {message.text}")
-            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    watch_errors(page, who)
     await page.goto(site.base + "/")
     await page.get_by_label("API token").fill(site.api.tokens[who])
     await page.get_by_role("button", name="Log in").click()
     return page
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_an_agent_schedules_a_callback_and_sees_it_in_the_panel(browser: Browser, site: Site) -> None:

@@ -21,7 +21,8 @@ from aiohttp import web
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_FIELD, Session, Sessions
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.lifecycle import CallbackState
-from cbdialer.domain.models import CallbackType
+from cbdialer.domain.models import CallbackType, CompletionStatus
+from cbdialer.domain.outcomes import DISPOSITIONS_AFTER
 from cbdialer.services import Admin
 from cbdialer.services.tokens import hash_token
 
@@ -153,7 +154,10 @@ class Pages:
         session, who = found
         if who.role is not Role.AGENT:
             raise web.HTTPSeeOther("/supervisor")
-        return self._page("agent.html", request, session, who, queues=sorted(who.queues))
+        return self._page("agent.html", request, session, who, queues=sorted(who.queues),
+                          # what a wrap-up may be given, by what the line said (the domain's table)
+                          dispositions={result.value: [d.value for d in CompletionStatus if d in allowed]
+                                        for result, allowed in DISPOSITIONS_AFTER.items()})
 
     async def supervisor(self, request: web.Request) -> web.StreamResponse:
         found = await self.viewer(request)

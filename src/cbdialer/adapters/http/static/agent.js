@@ -44,10 +44,7 @@
       tbody.replaceChildren(...waiting.map(row));
       document.getElementById("none").hidden = waiting.length > 0;
       document.getElementById("pending").hidden = waiting.length === 0;
-      const current = panel.data.callbacks.find((c) => c.state === "in_progress");
-      const box = document.getElementById("current");
-      box.hidden = !current;
-      if (current) box.replaceChildren(cb.el("strong", {}, "Now: "), `${current.destination} (${current.state})`);
+      await showCurrent(panel.data.callbacks.find((c) => c.state === "in_progress"));
     }
     if (me.ok) {
       document.getElementById("ready-state").textContent = me.data.ready ? "You are ready for callbacks" : "You are not ready";
@@ -56,6 +53,42 @@
       toggle.dataset.ready = me.data.ready ? "1" : "";
     }
   }
+  // The callback this agent is on: its interaction state as the dialer writes it (offered, preview with the
+  // caller's recording, dialing, handling, wrap-up), and in the wrap-up the dispositions the line's result allows.
+  const box = document.getElementById("current");
+  const allowed = JSON.parse(box.dataset.dispositions);
+  const LABEL = {offered: "offered: answer your phone", preview: "preview", dialing: "dialing the customer",
+    handling: "on the call", wrap_up: "wrap-up: how did it go?"};
+  let shownRecording = null;
+  async function showCurrent(current) {
+    box.hidden = !current;
+    if (!current) return;
+    const attempts = await cb.api("GET", `/callbacks/${encodeURIComponent(current.id)}/attempts`);
+    const attempt = attempts.ok ? attempts.data[attempts.data.length - 1] : null;
+    const state = attempt ? attempt.interaction_state : "offered";
+    document.getElementById("current-number").textContent = current.destination;
+    document.getElementById("current-state").textContent = LABEL[state] || state;
+    box.dataset.state = state;
+    const audio = document.getElementById("current-recording");
+    audio.hidden = !(current.recording && (state === "preview" || state === "offered"));
+    if (current.recording && shownRecording !== current.recording) {
+      audio.src = current.recording;  // the API's URL: the session's cookie lets the agent fetch it
+      shownRecording = current.recording;
+    }
+    const choices = document.getElementById("current-dispositions");
+    const statuses = state === "wrap_up" && attempt ? (allowed[attempt.completion_status] || []) : [];
+    choices.hidden = statuses.length === 0;
+    choices.querySelectorAll("button").forEach((b) => b.remove());
+    for (const status of statuses) {
+      choices.append(cb.el("button", {type: "button", "data-status": status, onclick: () => {
+        const body = {status};
+        const start = document.getElementById("current-start").value.trim();
+        if (status === "callback_requested") body.start_in = start || "1h";
+        act("POST", `/callbacks/${encodeURIComponent(current.id)}/disposition`, body, `Given: ${status.replace("_", " ")}`);
+      }}, status.replaceAll("_", " ")));
+    }
+  }
+
   document.getElementById("ready-toggle").addEventListener("click", (e) =>
     act("PUT", `/agents/${agentPath}/ready`, {ready: !e.target.dataset.ready}, "Presence changed"));
 

@@ -44,7 +44,13 @@ const cb = (() => {
     for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
     return node;
   }
-  function say(text) { document.getElementById("status").textContent = text; }
+  let said = 0;
+  function say(text) {  // a short note of what an action did, gone after a few seconds
+    const status = document.getElementById("status");
+    status.textContent = text;
+    clearTimeout(said);
+    said = setTimeout(() => { status.textContent = ""; }, 4000);
+  }
   // One stream per page: refresh when the book changed; the browser reconnects by itself. A change heard
   // during a refresh makes one more refresh after it, so that none is missed.
   function live(refresh) {
