@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from aiohttp import web
@@ -20,7 +22,7 @@ from cbdialer.adapters.db import Database
 from cbdialer.domain.access import COMMAND_LINE
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import CallbackType
-from cbdialer.ports import CallbackQuery
+from cbdialer.ports import AgentCall, CallbackQuery
 from tests.support.api_client import Api, open_api
 from tests.support.browser import ARTIFACTS, shot, watch_errors
 
@@ -98,6 +100,8 @@ async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(br
     await expect(pending).to_have_text("1", timeout=WAIT)
     row = page.locator(f'#results tr[data-id="{created.id}"]')
     await expect(row.locator("td.location")).to_have_text("Pending", timeout=WAIT)
+    await row.get_by_role("button", name="History").click()
+    await expect(page.locator("#results tr.details")).to_contain_text("new → scheduled", timeout=WAIT)
     await shot(page, "supervisor")
     await row.get_by_role("button", name="Purge").click()
     await expect(page.locator('#monitor tr[data-queue="sales"] td.purged')).to_have_text(
@@ -149,3 +153,21 @@ async def test_a_cross_site_form_post_is_refused(browser: Browser, site: Site) -
     finally:
         with contextlib.suppress(Exception):
             await server.close()
+
+
+async def test_an_agent_makes_a_callback_from_the_call_it_answered(browser: Browser, site: Site) -> None:
+    answered = site.api.clock.now - timedelta(minutes=3)
+    await site.api.admin.callbacks.store.record_agent_call(AgentCall(
+        id=uuid.uuid4(), caller_uniqueid="1796222877.42", agent_id="1001", asterisk_queue="sales-in",
+        queue_id="sales", caller_number="+442079460017", caller_name="Customer", withheld=False,
+        answered_at=answered, ended_at=answered + timedelta(minutes=2)))
+    page = await logged_in(browser, site, "agent1001", width=420, height=800)
+    await page.wait_for_url("**/agent")
+    await expect(page.locator("#last-call")).to_contain_text("+442079460017", timeout=WAIT)
+    await page.get_by_role("button", name="Callback from this call").click()
+    await expect(page.get_by_label("Destination")).to_have_value("+442079460017")
+    await page.get_by_label("or in").fill("1h")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#badge")).to_have_text("1", timeout=WAIT)
+    [made] = await site.api.admin.callbacks.store.search_callbacks(CallbackQuery(queue_id="sales"), limit=5)
+    assert (made.destination, made.created_by, made.agent_id) == ("+442079460017", "1001", "1001")

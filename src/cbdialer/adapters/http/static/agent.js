@@ -46,6 +46,17 @@
       document.getElementById("pending").hidden = waiting.length === 0;
       await showCurrent(panel.data.callbacks.find((c) => c.state === "in_progress"));
     }
+    const calls = await cb.api("GET", `/agents/${agentPath}/calls`);
+    if (calls.ok) {
+      lastCall = calls.data.current || calls.data.calls[0] || null;
+      const box = document.getElementById("last-call");
+      box.hidden = !lastCall;
+      if (lastCall) {
+        const who = lastCall.withheld ? "a withheld number" : lastCall.number;
+        document.getElementById("last-call-what").textContent =
+          `${calls.data.current ? "On a call" : "Last call"} from ${who} (${lastCall.asterisk_queue}, ${cb.when(lastCall.answered_at)})`;
+      }
+    }
     if (me.ok) {
       document.getElementById("ready-state").textContent = me.data.ready ? "You are ready for callbacks" : "You are not ready";
       const toggle = document.getElementById("ready-toggle");
@@ -92,6 +103,22 @@
   document.getElementById("ready-toggle").addEventListener("click", (e) =>
     act("PUT", `/agents/${agentPath}/ready`, {ready: !e.target.dataset.ready}, "Presence changed"));
 
+  // "Callback from this call" (seed 003): the schedule form, filled from the agent's current or last inbound
+  // call, saves through that call (its queue, and the caller's number unless another is given).
+  let lastCall = null, fromCall = null;
+  function fromCallMode(call) {
+    fromCall = call;
+    document.getElementById("from-call-note").hidden = !call;
+    document.getElementById("queue").disabled = !!call;
+    if (call) {
+      document.getElementById("from-call-number").textContent = call.withheld ? "a withheld number" : call.number;
+      document.getElementById("destination").value = call.withheld ? "" : (call.number || "");
+      if (call.queue) document.getElementById("queue").value = call.queue;
+      document.getElementById("destination").focus();
+    }
+  }
+  document.getElementById("from-call").addEventListener("click", () => fromCallMode(lastCall));
+  document.getElementById("from-call-clear").addEventListener("click", () => fromCallMode(null));
   const form = document.getElementById("schedule");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -104,9 +131,17 @@
     if (v.team && v.type === "team") body.team = v.team;
     if (v.start_in) body.start_in = v.start_in;
     else if (v.date || v.time) body.start_at = `${v.date || cb.today()}T${v.time || "00:00"}`;
-    const result = await cb.api("POST", "/callbacks", body);
+    let result;
+    if (fromCall) {
+      delete body.queue;
+      if (!body.destination) delete body.destination;  // the caller's number
+      result = await cb.api("POST", `/agents/${agentPath}/calls/${encodeURIComponent(fromCall.id)}/callback`, body);
+    } else {
+      result = await cb.api("POST", "/callbacks", body);
+    }
     if (result.ok) {
       form.reset();
+      fromCallMode(null);
       form.querySelector("#agent").value = agent;
       cb.say(`Scheduled: due ${cb.when(result.data.due_at)}`);
       await refresh();

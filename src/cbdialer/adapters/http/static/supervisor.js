@@ -33,11 +33,31 @@
         cb.el("td", {}, cb.when(c.due_at)), cb.el("td", {}, c.destination), cb.el("td", {}, c.queue),
         cb.el("td", {class: "state"}, c.state), cb.el("td", {}, c.attempts_count),
         cb.el("td", {class: "location"}, LOCATION[c.location] || c.location),
-        cb.el("td", {class: "actions"}, ...(c.location === "pending" || c.location === "handling_by_queue" ? [
+        cb.el("td", {class: "actions"},
+          cb.el("button", {type: "button", "aria-expanded": "false", onclick: (e) => details(c, e.target)}, "History"),
+          ...(c.location === "pending" || c.location === "handling_by_queue" ? [
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/send-to-queue`, "Sent to the queue")}, "Send to queue"),
           cb.el("button", {type: "button", class: "danger", onclick: () => run("POST", `/callbacks/${c.id}/purge`, "Purged")}, "Purge"),
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/cancel`, "Cancelled")}, "Cancel"),
         ] : [])))));
+  }
+  // A callback's audit trail and its attempts, in a row under it.
+  async function details(c, button) {
+    const row = button.closest("tr");
+    const open = row.nextElementSibling?.classList.contains("details");
+    if (open) { row.nextElementSibling.remove(); button.setAttribute("aria-expanded", "false"); return; }
+    const id = encodeURIComponent(c.id);
+    const [history, attempts] = await Promise.all([cb.api("GET", `/callbacks/${id}/history`),
+      cb.api("GET", `/callbacks/${id}/attempts`)]);
+    const lines = (history.ok ? history.data : []).map((h) => cb.el("li", {},
+      `${cb.when(h.at)}: ${h.from_state || "new"} → ${h.to_state} (${h.reason}, ${h.actor})`));
+    const tries = (attempts.ok ? attempts.data : []).map((a) => cb.el("li", {},
+      `${cb.when(a.started_at)}: agent ${a.agent || "–"}, ${a.interaction_state}, ${a.completion_status || "…"}` +
+      `${a.dial_status ? `, line ${a.dial_status}` : ""}`));
+    row.after(cb.el("tr", {class: "details"}, cb.el("td", {colspan: "7"},
+      cb.el("strong", {}, "History"), cb.el("ul", {}, ...lines),
+      cb.el("strong", {}, "Attempts"), tries.length ? cb.el("ul", {}, ...tries) : cb.el("p", {class: "empty"}, "None yet."))));
+    button.setAttribute("aria-expanded", "true");
   }
   async function run(method, path, done) {
     const result = await cb.api(method, path);
