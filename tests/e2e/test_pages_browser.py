@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(br
         COMMAND_LINE, queue="sales", destination="+442079460013", type=CallbackType.STANDARD, start_in=600)
     # Not reloaded: the page hears the change over its stream.
     await expect(pending).to_have_text("1", timeout=WAIT)
+    chart = page.locator("#due-chart")
+    await expect(chart).to_have_attribute("src", re.compile(r"queue=sales"), timeout=WAIT)
+    drawn = await page.evaluate("async () => await (await fetch(document.getElementById('due-chart').src)).text()")
+    assert "1 callbacks due in the next 24 hours" in drawn and "agents ready" in drawn
     row = page.locator(f'#results tr[data-id="{created.id}"]')
     await expect(row.locator("td.location")).to_have_text("Pending", timeout=WAIT)
     await row.get_by_role("button", name="History").click()

@@ -61,6 +61,8 @@ TERMINAL_STATES = frozenset({
 ACTIVE_STATES = frozenset(CallbackState) - TERMINAL_STATES
 # States the claim looks at: those that fall due, and in-progress ones whose holder's lease may run out.
 DUE_STATES = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.IN_PROGRESS})
+# Waiting for their turn: what the supervisor's chart counts as due (not yet on a call, not ended).
+WAITING_STATES = ACTIVE_STATES - {CallbackState.IN_PROGRESS}
 
 
 class Reason(StrEnum):

@@ -42,3 +42,9 @@ class QueueStore(QueueDirectory, Protocol):
         ...
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]: ...
+
+    async def due_per_hour(self, queue_id: str, *, since: datetime, until: datetime) -> dict[datetime, int]:
+        """How many of the queue's waiting callbacks (domain WAITING_STATES) fall due in each UTC hour from
+        `since` until `until`: the hour's start -> the count (hours with none left out; overdue ones count in
+        the hour of `since`)."""
+        ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -126,6 +126,16 @@ class Queues:
         if ended is None:
             raise Conflict(f"queue {queue_id!r} is terminated already")
         return await self.queue(who, queue_id), ended
+
+    async def due_per_hour(self, who: Principal, queue_id: str, hours: int = 24) -> list[tuple[datetime, int]]:
+        """The next `hours` UTC hours from the current one, each with how many of the queue's waiting
+        callbacks fall due in it (the overdue in the first): the supervisor's chart."""
+        require(who, Permission.READ_QUEUES)
+        queue = await self.queue(who, queue_id)
+        now = self.clock()
+        first = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        counts = await self.store.due_per_hour(queue.id, since=now, until=first + timedelta(hours=hours))
+        return [(first + timedelta(hours=h), counts.get(first + timedelta(hours=h), 0)) for h in range(hours)]
 
     async def queue_metrics(self, who: Principal, queue_id: str) -> dict[str, Any]:
         """Seed 004's supervisor columns for the current shift."""

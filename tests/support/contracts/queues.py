@@ -25,6 +25,19 @@ from tests.support.contracts.common import (
 
 
 class QueueContract:
+    async def test_due_per_hour_counts_what_waits_by_utc_hour_the_overdue_in_the_first(self, store: Store) -> None:
+        for minutes, number in ((-90, "+442079460101"), (5, "+442079460102"), (50, "+442079460103"),
+                                (70, "+442079460104"), (60 * 30, "+442079460105")):
+            await store.add_callback(make_callback(T0 + timedelta(minutes=minutes), destination=number), actor="t")
+        gone = await store.add_callback(make_callback(T0 + timedelta(minutes=10), destination="+442079460106"),
+                                        actor="t")
+        assert await store.transition(gone.id, expected=CallbackState.SCHEDULED, to=CallbackState.CANCELLED,
+                                      reason=Reason.CANCELLED, now=T0, actor="t") is not None
+        since = T0 + timedelta(minutes=1)
+        assert await store.due_per_hour("sales", since=since, until=T0 + timedelta(hours=24)) == {
+            T0: 3, T0 + timedelta(hours=1): 1}  # the overdue one, 09:05 and 09:50; 10:10; not the one in 30 h
+        assert await store.due_per_hour("support", since=since, until=T0 + timedelta(hours=24)) == {}
+
     async def test_a_queue_is_created_once_and_queues_are_listed_by_id(self, store: Store) -> None:
         support = Queue(id="support", name="Support", settings=QueueSettings(max_concurrent_calls=3, caller_id="+44"),
                         skills=frozenset({"en", "de"}))

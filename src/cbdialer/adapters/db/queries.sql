@@ -526,6 +526,14 @@ SELECT
         WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged;
 
 
+-- name: queue_due_per_hour
+-- The supervisor's chart: the queue's waiting callbacks ($4: the domain's WAITING_STATES) due before $3, by UTC
+-- hour, the overdue ones in the hour of $2 (index callbacks_queue_state).
+SELECT date_trunc('hour', GREATEST(due_at, $2), 'UTC') AS hour, count(*) AS due
+FROM callbacks WHERE queue_id = $1 AND state = ANY ($4::text[]) AND due_at < $3
+GROUP BY 1 ORDER BY 1;
+
+
 -- ==== agents and teams (store/agents.py) ========================================================================
 
 -- name: agent_upsert

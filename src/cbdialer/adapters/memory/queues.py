@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from cbdialer.adapters.memory.state import ACTIVE, MemoryBase, QueueRow, QueueRun
 from cbdialer.domain.codec import settings_from_dict, settings_to_dict
-from cbdialer.domain.lifecycle import CallbackState, Reason, sources_of
+from cbdialer.domain.lifecycle import WAITING_STATES, CallbackState, Reason, sources_of
 from cbdialer.domain.models import RUNNING_STATUSES, CompletionStatus, Queue, QueueStatus
 
 _MICROSECOND = datetime.resolution
@@ -134,6 +134,14 @@ class QueuesMixin(MemoryBase):
             c.touch(now)
             self._audit(c.id, now, old_state, CallbackState.WAITING_FOR_QUEUE, Reason.QUEUE_STOPPED, actor, c.due_at)
         return len(moved)
+
+    async def due_per_hour(self, queue_id: str, *, since: datetime, until: datetime) -> dict[datetime, int]:
+        hours: dict[datetime, int] = {}
+        for c in self._s.callbacks.values():
+            if c.queue_id == queue_id and c.state in WAITING_STATES and c.due_at < until:
+                hour = max(c.due_at, since).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                hours[hour] = hours.get(hour, 0) + 1
+        return dict(sorted(hours.items()))
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
         """Supervisor metrics for one queue since the shift began (see the query queue_metrics)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from cbdialer.adapters.db.store.base import StoreBase, queue_from_row
 from cbdialer.domain.codec import settings_to_dict
-from cbdialer.domain.lifecycle import ACTIVE_STATES, Reason, sources_of
+from cbdialer.domain.lifecycle import ACTIVE_STATES, WAITING_STATES, Reason, sources_of
 from cbdialer.domain.models import RUNNING_STATUSES, Queue, QueueStatus
 
 
@@ -70,6 +70,10 @@ class PostgresQueues(StoreBase):
             await conn.execute(self._q["queue_run_close"], queue_id, now)
             ending = sorted(sources_of(Reason.QUEUE_TERMINATED))
             return int(await conn.fetchval(self._q["queue_callbacks_terminate"], queue_id, now, actor, ending))
+
+    async def due_per_hour(self, queue_id: str, *, since: datetime, until: datetime) -> dict[datetime, int]:
+        rows = await self._fetch("queue_due_per_hour", queue_id, since, until, sorted(WAITING_STATES))
+        return {row["hour"]: row["due"] for row in rows}
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
         return dict((await self._fetch("queue_metrics", queue_id, since, sorted(ACTIVE_STATES)))[0])

@@ -9,6 +9,9 @@
     if (!queues.ok) return;
     const select = document.getElementById("s-queue");
     if (select.options.length === 1) select.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
+    const chartQueue = document.getElementById("chart-queue");
+    if (chartQueue.options.length === 0) chartQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
+    chart();
     const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${encodeURIComponent(q.id)}/metrics`)));
     document.querySelector("#monitor tbody").replaceChildren(...rows.filter((r) => r.ok).map(({data: m}) =>
       cb.el("tr", {"data-queue": m.queue},
@@ -64,6 +67,12 @@
     cb.say(result.ok ? done : (result.data?.message || "failed"));
     await refresh();
   }
+  let drawn = 0;
+  function chart() {  // drawn by the server; a new URL each time so that the browser asks again
+    const queue = document.getElementById("chart-queue").value;
+    if (queue) document.getElementById("due-chart").src = `/supervisor/due.svg?queue=${encodeURIComponent(queue)}&n=${++drawn}`;
+  }
+  document.getElementById("chart-queue").addEventListener("change", chart);
   async function refresh() { await Promise.all([monitor(), search()]); }
   document.getElementById("search").addEventListener("submit", (e) => { e.preventDefault(); search(); });
   refresh();
