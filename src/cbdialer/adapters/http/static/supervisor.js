@@ -41,6 +41,12 @@
           ...(c.location === "pending" || c.location === "handling_by_queue" ? [
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/send-to-queue`, "Sent to the queue")}, "Send to queue"),
           cb.el("button", {type: "button", class: "danger", onclick: () => run("POST", `/callbacks/${c.id}/purge`, "Purged")}, "Purge"),
+          cb.el("button", {type: "button", onclick: () => {
+            const start = window.prompt("New start (e.g. 2h, or 2026-12-24T10:00 in the customer's time)", "1h");
+            if (!start) return;
+            const body = /^\d+([hms]|$)/.test(start) ? {start_in: /^\d+$/.test(start) ? Number(start) : start} : {start_at: start};
+            run("PATCH", `/callbacks/${c.id}`, "Rescheduled", body);
+          }}, "Reschedule"),
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/cancel`, "Cancelled")}, "Cancel"),
         ] : [])))));
   }
@@ -62,8 +68,8 @@
       cb.el("strong", {}, "Attempts"), tries.length ? cb.el("ul", {}, ...tries) : cb.el("p", {class: "empty"}, "None yet."))));
     button.setAttribute("aria-expanded", "true");
   }
-  async function run(method, path, done) {
-    const result = await cb.api(method, path);
+  async function run(method, path, done, body) {
+    const result = await cb.api(method, path, body);
     cb.say(result.ok ? done : (result.data?.message || "failed"));
     await refresh();
   }
