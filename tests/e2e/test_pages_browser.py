@@ -176,3 +176,22 @@ async def test_an_agent_makes_a_callback_from_the_call_it_answered(browser: Brow
     await expect(page.locator("#badge")).to_have_text("1", timeout=WAIT)
     [made] = await site.api.admin.callbacks.store.search_callbacks(CallbackQuery(queue_id="sales"), limit=5)
     assert (made.destination, made.created_by, made.agent_id) == ("+442079460017", "1001", "1001")
+
+
+async def test_a_supervisor_changes_a_queue_setting_and_a_bad_value_is_refused_by_its_field(
+        browser: Browser, site: Site) -> None:
+    page = await logged_in(browser, site, "supervisor")
+    await page.wait_for_url("**/supervisor")
+    await page.locator("#settings-queue").select_option("sales")
+    field = page.get_by_label("duration for no answer")
+    await expect(field).to_have_value("60", timeout=WAIT)
+    await field.fill("0")
+    await page.get_by_role("button", name="Save settings").click()
+    await expect(page.locator("#setting-duration_for_no_answer-error")).to_contain_text(
+        "duration_for_no_answer", timeout=WAIT)
+    await field.fill("45")
+    await page.get_by_role("button", name="Save settings").click()
+    await expect(page.locator("#status")).to_have_text("Settings saved", timeout=WAIT)
+    queue = await site.api.admin.queues.store.get_queue("sales")
+    assert queue is not None and queue.settings.duration_for_no_answer == 45
+    await shot(page, "supervisor-settings")

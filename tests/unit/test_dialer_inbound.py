@@ -214,6 +214,20 @@ async def test_a_recorded_withheld_call_ends_by_its_member_channel() -> None:
     assert dialer.withheld_callers == {}  # forgotten once the call ended
 
 
+async def test_an_end_with_neither_channel_ends_the_agents_one_open_call_in_that_queue() -> None:
+    """Asterisk sent AgentComplete with neither the caller's nor the member's channel (seen in the sandbox)."""
+    store, phones, clock = await centre()
+    dialer = dialer_of(store, phones, clock)
+    await dialer.on_event(answered())
+    bare = dataclasses.replace(ended(), caller_uniqueid="", member_uniqueid="", caller_number="", caller_name="")
+    await dialer.on_event(dataclasses.replace(bare, asterisk_queue="other-queue"))  # not that queue's call
+    [call] = await store.agent_calls("1001")
+    assert call.ended_at is None
+    await dialer.on_event(dataclasses.replace(bare, asterisk_queue="CBDIALER-SANDBOX"))
+    [call] = await store.agent_calls("1001")
+    assert call.ended_at == NOW and call.caller_uniqueid == CALLER
+
+
 async def test_two_processes_hearing_the_same_call_keep_one() -> None:
     store, phones, clock = await centre()
     first, second = dialer_of(store, phones, clock), dialer_of(store, phones, clock)

@@ -77,8 +77,15 @@ class Inbound:
             self._log.info("queue_call_of_unknown_agent", member=event.member, asterisk_queue=event.asterisk_queue)
             return None
         if ended and not event.caller_uniqueid:
-            known = next((c for c in await self.store.agent_calls(agent.id)
-                          if event.member_uniqueid and c.member_uniqueid == event.member_uniqueid), None)
+            calls = await self.store.agent_calls(agent.id)
+            known = next((c for c in calls if event.member_uniqueid and c.member_uniqueid == event.member_uniqueid),
+                         None)
+            if known is None and not event.member_uniqueid:
+                # Not even the member's channel (Asterisk sent the bare minimum): the agent's one open call in
+                # that queue is the one (app_queue rings no member already in a call), if it has exactly one.
+                open_calls = [c for c in calls if c.ended_at is None
+                              and c.asterisk_queue.casefold() == event.asterisk_queue.casefold()]
+                known = open_calls[0] if len(open_calls) == 1 else None
             if known is None:
                 self._log.info("queue_call_end_of_unknown_call", agent=agent.id, member_uniqueid=event.member_uniqueid)
                 return None

@@ -12,6 +12,7 @@
     const chartQueue = document.getElementById("chart-queue");
     if (chartQueue.options.length === 0) chartQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
     chart();
+    window.cbSettings.fill(queues.data);
     const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${encodeURIComponent(q.id)}/metrics`)));
     document.querySelector("#monitor tbody").replaceChildren(...rows.filter((r) => r.ok).map(({data: m}) =>
       cb.el("tr", {"data-queue": m.queue},
