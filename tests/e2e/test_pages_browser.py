@@ -189,6 +189,10 @@ async def test_a_supervisor_changes_a_queue_setting_and_a_bad_value_is_refused_b
     await page.get_by_role("button", name="Save settings").click()
     await expect(page.locator("#setting-duration_for_no_answer-error")).to_contain_text(
         "duration_for_no_answer", timeout=WAIT)
+    await field.fill("")  # a setting that cannot be cleared: said so by its field, not "saved"
+    await page.get_by_role("button", name="Save settings").click()
+    await expect(page.locator("#setting-duration_for_no_answer-error")).to_contain_text("cannot be left empty",
+                                                                                      timeout=WAIT)
     await field.fill("45")
     await page.get_by_role("button", name="Save settings").click()
     await expect(page.locator("#status")).to_have_text("Settings saved", timeout=WAIT)

@@ -16,7 +16,7 @@ from cbdialer.domain.lifecycle import Reason, transition
 from cbdialer.domain.models import Agent
 from cbdialer.domain.numbers import caller_as_e164, caller_withheld
 from cbdialer.domain.presence import device_of
-from cbdialer.ports.calls import AgentCall, queue_for
+from cbdialer.ports.calls import CURRENT_FOR_AT_MOST, AgentCall, queue_for
 from cbdialer.ports.telephony import InboundCall, QueueCallAnswered, QueueCallEnded, TelephonyError
 
 # How many withheld callers (by channel Uniqueid) are remembered between the hook and the queue call's answer.
@@ -81,9 +81,10 @@ class Inbound:
             known = next((c for c in calls if event.member_uniqueid and c.member_uniqueid == event.member_uniqueid),
                          None)
             if known is None and not event.member_uniqueid:
-                # Not even the member's channel (Asterisk sent the bare minimum): the agent's one open call in
-                # that queue is the one (app_queue rings no member already in a call), if it has exactly one.
-                open_calls = [c for c in calls if c.ended_at is None
+                # Not even the member's channel (Asterisk sent the bare minimum): the agent's one current call in
+                # that queue is the one, if it has exactly one (a stale call whose end was lost does not count;
+                # with ringinuse=no, as cbdialer's queues are set, a member is never rung while in a call).
+                open_calls = [c for c in calls if c.ended_at is None and now - c.answered_at <= CURRENT_FOR_AT_MOST
                               and c.asterisk_queue.casefold() == event.asterisk_queue.casefold()]
                 known = open_calls[0] if len(open_calls) == 1 else None
             if known is None:

@@ -178,6 +178,8 @@ class Pages:
         if found is None:
             raise web.HTTPUnauthorized(text="log in first")
         who = found[1]
+        if who.role is Role.AGENT:
+            raise web.HTTPForbidden(text="the supervisor's chart")
         queue_id = request.query.get("queue", "")
         queue = await self.admin.queues.queue(who, queue_id)
         hours = await self.admin.queues.due_per_hour(who, queue.id)

@@ -29,7 +29,7 @@
         cb.el("button", {type: "button", onclick: () => {
           const start = window.prompt("New start (e.g. 2h, or 2026-12-24T10:00)", "1h");
           if (!start) return;
-          const body = /^\d+([hms]|$)/.test(start) ? {start_in: /^\d+$/.test(start) ? Number(start) : start} : {start_at: start};
+          const body = cb.start(start);
           act("PATCH", `/callbacks/${c.id}`, body, "Moved");
         }}, "Edit time"),
         cb.el("button", {type: "button", class: "danger", onclick: () => {
@@ -94,7 +94,7 @@
       choices.append(cb.el("button", {type: "button", "data-status": status, onclick: () => {
         const body = {status};
         const start = document.getElementById("current-start").value.trim();
-        if (status === "callback_requested") body.start_in = start || "1h";
+        if (status === "callback_requested") Object.assign(body, cb.start(start || "1h"));
         act("POST", `/callbacks/${encodeURIComponent(current.id)}/disposition`, body, `Given: ${status.replace("_", " ")}`);
       }}, status.replaceAll("_", " ")));
     }
@@ -129,7 +129,7 @@
     if (v.customer_timezone) body.customer_timezone = v.customer_timezone;
     if (v.agent && (v.type === "agent" || v.type === "strict_agent")) body.agent = v.agent;
     if (v.team && v.type === "team") body.team = v.team;
-    if (v.start_in) body.start_in = v.start_in;
+    if (v.start_in) Object.assign(body, cb.start(v.start_in));
     else if (v.date || v.time) body.start_at = `${v.date || cb.today()}T${v.time || "00:00"}`;
     let result;
     if (fromCall) {

@@ -73,5 +73,11 @@ const cb = (() => {
     open();
     window.addEventListener("beforeunload", () => source.close());
   }
-  return {api, when, time, today, el, say, live, viewerZone};
+  // A start as a person types it: a delay ("2h", "1d2h30m", or seconds) or a date and time (ISO 8601).
+  function start(text) {
+    const typed = text.trim();
+    if (/^\d+$/.test(typed)) return {start_in: Number(typed)};
+    return /^\d+[dhms]/.test(typed) ? {start_in: typed} : {start_at: typed};
+  }
+  return {api, when, time, today, start, el, say, live, viewerZone};
 })();

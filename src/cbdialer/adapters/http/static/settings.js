@@ -67,7 +67,18 @@
     }
     if (!Object.keys(body).length) { cb.say("Nothing changed"); return; }
     const result = await cb.api("PATCH", `/queues/${encodeURIComponent(select.value)}`, body);
-    if (result.ok) { cb.say("Settings saved"); await load(); return; }
+    if (result.ok) {
+      // A setting that cannot be cleared keeps its value: say so by the field rather than "saved".
+      const kept = Object.keys(body).filter((k) => body[k] === null && result.data.settings[k] !== null);
+      for (const name of kept) {
+        document.getElementById(`setting-${name}-error`).textContent = "cannot be left empty: the value stays";
+      }
+      cb.say(kept.length ? "Saved, but some settings kept their value" : "Settings saved");
+      const errors = kept.map((name) => document.getElementById(`setting-${name}-error`).textContent);
+      await load();
+      kept.forEach((name, n) => { document.getElementById(`setting-${name}-error`).textContent = errors[n]; });
+      return;
+    }
     const field = (result.data?.field || "").split(".")[0];
     const slot = document.getElementById(`setting-${field}-error`) || document.getElementById("settings-error");
     slot.textContent = `${result.data?.field || ""}: ${result.data?.message || "refused"}`;

@@ -45,8 +45,7 @@
           cb.el("button", {type: "button", onclick: () => {
             const start = window.prompt("New start (e.g. 2h, or 2026-12-24T10:00 in the customer's time)", "1h");
             if (!start) return;
-            const body = /^\d+([hms]|$)/.test(start) ? {start_in: /^\d+$/.test(start) ? Number(start) : start} : {start_at: start};
-            run("PATCH", `/callbacks/${c.id}`, "Rescheduled", body);
+            run("PATCH", `/callbacks/${c.id}`, "Rescheduled", cb.start(start));
           }}, "Reschedule"),
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/cancel`, "Cancelled")}, "Cancel"),
         ] : [])))));
