@@ -105,11 +105,12 @@ class World:
         return found
 
 
-async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait for `check()` to hold, the keeper running beside: polled each loop turn, bounded by `timeout`."""
+async def eventually(world: World, check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait for `check()` to hold, the keeper running beside: looked at again after each of its rounds."""
     async with asyncio.timeout(timeout):
         while not check():
-            await asyncio.sleep(0.01)
+            world.dialer.round_kept.clear()
+            await world.dialer.round_kept.wait()
 
 
 async def test_a_callers_callback_waits_for_the_caller_ahead_and_goes_when_that_caller_leaves() -> None:
@@ -127,7 +128,7 @@ async def test_a_callers_callback_waits_for_the_caller_ahead_and_goes_when_that_
     keeper = asyncio.create_task(world.dialer.keep_turns(world.stop))
     try:
         places.heard(QueueCallerLeft("CBDIALER-SANDBOX", "ahead"), NOW)  # app_queue's names ignore case
-        await eventually(lambda: world.store._s.callbacks[mine.id].due_at <= world.now)
+        await eventually(world, lambda: world.store._s.callbacks[mine.id].due_at <= world.now)
         await world.scheduler.tick()
         assert world.asterisk.originated == ["PJSIP/agent-1001"]  # ahead of the caller who joined later
     finally:
@@ -168,19 +169,19 @@ async def test_agents_a_callback_waits_for_are_paused_and_the_one_that_frees_get
         await world.scheduler.tick()  # both busy: it waits in an agent's own callback queue
         assert (await world.state(standard)).reason is Reason.DIAL_SLOT_UNAVAILABLE
         # Either agent could be the one it gets: neither is handed an inbound call first.
-        await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"})
+        await eventually(world, lambda: world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"})
         assert {m.paused_reason for m in world.asterisk.members.values()} == {pause_reason(world.dialer.owner)}
         await world.dialer.on_event(DeviceStateChange("PJSIP/agent-1002", "NOT_INUSE"))
         # Due at once (not at its recheck), and offered to the agent that freed up.
-        await eventually(lambda: world.store._s.callbacks[standard.id].due_at <= world.now)
+        await eventually(world, lambda: world.store._s.callbacks[standard.id].due_at <= world.now)
         await world.scheduler.tick()
         assert world.asterisk.originated == ["PJSIP/agent-1002"]
         # The other is unpaused; the offered one stays paused until its attempt ends.
-        await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1002"})
+        await eventually(world, lambda: world.asterisk.paused() == {"PJSIP/agent-1002"})
         world.dialer.live.clear()  # its attempt ended (and the offer's own note has run out)
         world.now += timedelta(seconds=10)
         world.dialer.turns_changed.set()
-        await eventually(lambda: world.asterisk.paused() == set())
+        await eventually(world, lambda: world.asterisk.paused() == set())
     finally:
         world.stop.set()
         await keeper
@@ -209,7 +210,7 @@ async def test_a_dead_cbdialers_pauses_are_lifted_a_live_ones_are_not_and_a_clea
         await world.dialer.reread_pauses()
         assert world.dialer._orphaned == {("cbdialer-sandbox", "PJSIP/agent-1001"): dead}
         world.dialer.turns_changed.set()
-        await eventually(lambda: world.asterisk.paused() == {"PJSIP/agent-1002", "PJSIP/agent-1003"})
+        await eventually(world, lambda: world.asterisk.paused() == {"PJSIP/agent-1002", "PJSIP/agent-1003"})
         await world.dialer.pause_for_offer(QUEUE, Agent(id="1001", dial_string="PJSIP/agent-1001"))
         assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002", "PJSIP/agent-1003"}
         assert pausing_node(world.asterisk.members["PJSIP/agent-1001"].paused_reason) == world.dialer.owner
@@ -249,7 +250,7 @@ async def test_a_pause_someone_else_took_over_is_never_lifted() -> None:
         await world.asterisk.pause_member("cbdialer-sandbox", "PJSIP/agent-1002", paused=True,
                                           reason=pause_reason(other))
         world.dialer.turns_changed.set()  # nothing of this process wants them any more
-        await eventually(lambda: world.dialer._paused == set())
+        await eventually(world, lambda: world.dialer._paused == set())
         assert world.asterisk.paused() == {"PJSIP/agent-1001", "PJSIP/agent-1002"}
         assert world.asterisk.members["PJSIP/agent-1001"].paused_reason == "lunch"
     finally:

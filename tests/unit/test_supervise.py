@@ -24,7 +24,9 @@ async def test_tasks_named_last_outlive_the_others_at_a_stop() -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await asyncio.sleep(0)  # an action over the link: the loop turns meanwhile
+            answer = asyncio.get_running_loop().create_future()  # an action over the link, answered a turn later
+            asyncio.get_running_loop().call_soon(answer.set_result, None)
+            await answer
             events.append("pauses lifted")
 
     stop = asyncio.Event()

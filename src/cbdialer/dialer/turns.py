@@ -74,6 +74,7 @@ class Turns:
         self._freed: set[str] = set()  # devices heard going idle since the keeper's last round
         self._refused: dict[Pair, float] = {}  # pauses Asterisk refused (not a member?): when, to try seldom
         self.turns_changed = asyncio.Event()
+        self.round_kept = asyncio.Event()  # set at the end of each keeper round (for whoever waits on its work)
         self._place_queues: tuple[float, list[Queue]] = (float("-inf"), [])
 
     # -- places ----------------------------------------------------------------------------------------
@@ -270,6 +271,7 @@ class Turns:
                 await self._pause(wanted - self._paused, paused=True)
                 await self._pause(self._paused - wanted, paused=False)
                 await self._lift_orphans(wanted)
+                self.round_kept.set()
         finally:
             # Nobody keeps this process's pauses once the keeper is gone (a clean stop, or the keeper failed and
             # is restarted or takes the daemon down): none is left behind while the link can lift them.
