@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import uuid
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -22,7 +25,7 @@ from playwright.async_api import Browser, Page, expect
 from cbdialer.adapters.db import Database
 from cbdialer.domain.access import COMMAND_LINE
 from cbdialer.domain.lifecycle import CallbackState
-from cbdialer.domain.models import CallbackType
+from cbdialer.domain.models import CallbackOrigin, CallbackType
 from cbdialer.ports import AgentCall, CallbackQuery
 from tests.support.api_client import Api, open_api
 from tests.support.browser import ARTIFACTS, shot, watch_errors
@@ -34,17 +37,29 @@ WAIT = 10_000  # ms, for what the page shows after an action or a change
 class Site:
     api: Api
     base: str
+    recordings: Path
+
+
+def silent_wav(seconds: float) -> bytes:
+    """A WAV file of silence, 8 kHz mono, as Asterisk's Record() writes them."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * int(8000 * seconds))
+    return out.getvalue()
 
 
 @pytest.fixture
-async def site(db: Database) -> AsyncIterator[Site]:
+async def site(db: Database, tmp_path: Path) -> AsyncIterator[Site]:
     changed = asyncio.Event()
     stop = asyncio.Event()
-    async for api in open_api(db, changed=changed):
+    async for api in open_api(db, changed=changed, recordings_dir=tmp_path):
         api.clock.daytime()
         listener = asyncio.create_task(db.listen_for_changes(changed, stop), name="page-changes")
         try:
-            yield Site(api, str(api.client.make_url("")).rstrip("/"))
+            yield Site(api, str(api.client.make_url("")).rstrip("/"), tmp_path)
         finally:
             stop.set()
             await asyncio.wait_for(listener, 5)
@@ -102,24 +117,69 @@ async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(br
     chart = page.locator("#due-chart")
     await expect(chart).to_have_attribute("src", re.compile(r"queue=sales"), timeout=WAIT)
     drawn = await page.evaluate("async () => await (await fetch(document.getElementById('due-chart').src)).text()")
-    assert "1 callbacks due in the next 24 hours" in drawn and "agents ready" in drawn
+    assert "1 callbacks due in the next 24 hours" in drawn and "2 agents ready" in drawn
+    outcomes = await page.evaluate(
+        "async () => await (await fetch(document.getElementById('outcomes-chart').src)).text()")
+    assert "0 attempts ended since" in outcomes and "no answer" in outcomes
+    await expect(page.locator('#monitor tr[data-queue="sales"] td.agents-ready')).to_have_text("2")
+    await site.api.admin.agents.set_ready(COMMAND_LINE, "1002", False)  # news too, with no callback written
+    await expect(page.locator('#monitor tr[data-queue="sales"] td.agents-ready')).to_have_text("1", timeout=WAIT)
     row = page.locator(f'#results tr[data-id="{created.id}"]')
     await expect(row.locator("td.location")).to_have_text("Pending", timeout=WAIT)
     await row.get_by_role("button", name="History").click()
-    await expect(page.locator("#results tr.details")).to_contain_text("new → scheduled", timeout=WAIT)
+    details = page.locator("#results tr.details")
+    await expect(details).to_contain_text("new → scheduled", timeout=WAIT)
+    # A caller's callback with a recording: the supervisor plays it from the search (seed 002).
+    (site.recordings / "abc.wav").write_bytes(silent_wav(seconds=1))
+    heard, _ = await site.api.admin.callbacks.create_callback(
+        COMMAND_LINE, queue="sales", destination="+442079460015", type=CallbackType.STANDARD, start_in=900,
+        origin=CallbackOrigin.CALLER, joined_at=site.api.clock.now - timedelta(minutes=2),
+        recording="/var/spool/asterisk/cbdialer-recordings/abc")
+    await expect(pending).to_have_text("2", timeout=WAIT)
+    await expect(details).to_contain_text("new → scheduled")  # the open history stays open through the refresh
+    recorded = page.locator(f'#results tr[data-id="{heard.id}"]')
+    await recorded.get_by_role("button", name="History").click()
+    audio = page.locator(f'#results tr[data-id="{heard.id}"] + tr.details audio')
+    duration = await audio.evaluate(
+        "a => new Promise((ok, fail) => { a.onloadedmetadata = () => ok(a.duration); a.onerror = () => fail("
+        "new Error('the recording did not load')); a.load(); })")
+    assert duration == pytest.approx(1.0, abs=0.05)
     await shot(page, "supervisor")
     await row.get_by_role("button", name="Purge").click()
     await expect(page.locator('#monitor tr[data-queue="sales"] td.purged')).to_have_text(
         "1", timeout=WAIT)
     stored = await site.api.admin.callbacks.store.get_callback(created.id)
     assert stored is not None and stored.state is CallbackState.PURGED
+    # The reports: a wrong period is refused by its field; the queue's filter narrows the preview and the CSV.
+    form = page.locator("#report")
+    await form.get_by_label("From").fill("2026-12-02T10:00")
+    await form.get_by_label("To").fill("2026-12-01T10:00")
+    await form.get_by_role("button", name="Show").click()
+    await expect(page.locator("#r-from-error")).to_have_text(re.compile("before"), timeout=WAIT)
+    await expect(form.get_by_label("From")).to_have_attribute("aria-invalid", "true")
+    await form.get_by_label("From").fill("")
+    await form.get_by_label("To").fill("")
+    await form.get_by_label("Queue").select_option("sales")
+    site.api.clock.now += timedelta(seconds=1)  # time moves on: the default period ends now, exclusive
+    await form.get_by_role("button", name="Show").click()
+    await expect(page.locator("#report-total")).to_have_text("2 records", timeout=WAIT)
+    await expect(page.locator("#r-from-error")).to_be_empty()
+    await expect(page.locator("#report-rows thead")).to_contain_text("Callback ID")
+    await expect(page.locator("#report-rows tbody")).to_contain_text(str(heard.id))
+    await shot(page, "supervisor-report")
     async with page.expect_download() as download_info:
-        await page.locator("#report-scheduled").click()
+        await page.locator("#report-csv").click()
     download = await download_info.value
     saved = ARTIFACTS / "scheduled-callbacks.csv"
     ARTIFACTS.mkdir(exist_ok=True)
     await download.save_as(str(saved))
-    assert saved.read_text().splitlines()[0].count(",") >= 3  # a CSV header row
+    lines = saved.read_text().splitlines()
+    assert lines[0].startswith("Campaign Type,") and len(lines) == 3  # the header and the queue's two
+    await form.get_by_label("Queue").select_option("support")
+    async with page.expect_download() as download_info:
+        await page.locator("#report-csv").click()
+    await (await download_info.value).save_as(str(saved))
+    assert len(saved.read_text().splitlines()) == 1  # only the header: support has none
 
 
 async def test_an_agent_is_kept_off_the_supervisors_page_and_another_agents_callback(

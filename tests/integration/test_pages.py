@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, StreamReader
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER
@@ -110,7 +110,17 @@ async def test_a_forged_damaged_or_ended_cookie_is_no_session(api: Api) -> None:
     assert (await api.client.get("/api/v1/callbacks")).status == 200
 
 
-async def test_the_stream_tells_a_page_when_the_book_changed(db: Database) -> None:
+async def next_change(stream: StreamReader, seen: int) -> int:
+    """The next `changed` event's version past `seen` (keepalives may come first)."""
+    while True:
+        event = await asyncio.wait_for(stream.readuntil(b"\n\n"), 10)
+        if event.startswith(b"event: changed") and (version := int(event.rsplit(b"data: ", 1)[1])) > seen:
+            return version
+
+
+async def test_the_stream_tells_a_page_when_what_it_shows_changed(db: Database) -> None:
+    """A callback written, a queue stopped with no callback in it, an agent made not ready: each is news to
+    the supervisor's page (migrations 0003 and 0016)."""
     changed, stop = asyncio.Event(), asyncio.Event()
     async for api in open_api(db, changed=changed):
         listener = asyncio.create_task(db.listen_for_changes(changed, stop))
@@ -121,13 +131,15 @@ async def test_the_stream_tells_a_page_when_the_book_changed(db: Database) -> No
                 first = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
                 assert b"event: changed" in first
                 seen = int(first.rsplit(b"data: ", 1)[1])
-                await api.admin.callbacks.create_callback(COMMAND_LINE, queue="sales", destination="+442079460012",
-                                                          type=CallbackType.STANDARD, start_in=600)
-                while True:  # a keepalive may come first
-                    event = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 10)
-                    if event.startswith(b"event: changed"):
-                        break
-                assert int(event.rsplit(b"data: ", 1)[1]) > seen
+                if seen < 1:  # the listener's first version (it looks again once it listens) is not news
+                    seen = await next_change(stream.content, seen)
+                for change in (
+                        api.admin.callbacks.create_callback(COMMAND_LINE, queue="sales", destination="+442079460012",
+                                                            type=CallbackType.STANDARD, start_in=600),
+                        api.admin.queues.run_queue(COMMAND_LINE, "support", False),
+                        api.admin.agents.set_ready(COMMAND_LINE, "1002", False)):
+                    await change
+                    seen = await next_change(stream.content, seen)
         finally:
             stop.set()
             await asyncio.wait_for(listener, 5)

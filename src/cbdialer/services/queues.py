@@ -150,7 +150,8 @@ class Queues:
             "queue": queue.id, "status": queue_status(queue, now).value, "shift_start": since,
             "processed": processed, "to_be_processed": raw["to_be_processed"],
             "average_handle_time": round(float(average), 1) if average is not None else None,
-            "purged": raw["purged"],
+            "purged": raw["purged"], "live_now": raw["live_now"], "agents_ready": raw["agents_ready"],
+            "outcomes": raw["outcomes"],
             "percent_reached": round(100.0 * reached / processed, 1) if processed else None,
             "percent_failed": round(100.0 * (processed - reached) / processed, 1) if processed else None,
         }

@@ -157,10 +157,15 @@ class QueueContract:
         await store.add_callback(purged, actor="test")
         await store.transition(purged.id, expected=CallbackState.SCHEDULED, to=CallbackState.PURGED,
                                reason=Reason.PURGED, now=T0 + timedelta(minutes=3), actor="supervisor:ann")
+        await live_call(store, make_callback(T0 + timedelta(minutes=4), destination="+442079460050"),
+                        agent="1002", now=T0 + timedelta(minutes=4))
+        await store.set_agent_ready("1001", False)
         metrics = await store.queue_metrics("sales", since=T0)
-        assert metrics == {"processed": 3, "reached": 2, "to_be_processed": 1,
-                           "average_handle_seconds": Decimal("22.75"), "purged": 1}
+        assert metrics == {"processed": 3, "reached": 2, "to_be_processed": 2,
+                           "average_handle_seconds": Decimal("22.75"), "purged": 1, "live_now": 1,
+                           "agents_ready": 2, "outcomes": {"handled": 2, "no_answer": 1}}
         assert str(metrics["average_handle_seconds"]) == "22.7500000000000000"  # numeric, as PostgreSQL divides
         assert await store.queue_metrics("sales", since=T0 + timedelta(hours=1)) == {
-            "processed": 0, "reached": 0, "to_be_processed": 1, "average_handle_seconds": None, "purged": 0}
-        assert (await store.queue_metrics("sales", since=earlier))["processed"] == 4
+            "processed": 0, "reached": 0, "to_be_processed": 2, "average_handle_seconds": None, "purged": 0,
+            "live_now": 1, "agents_ready": 2, "outcomes": {}}
+        assert (await store.queue_metrics("sales", since=earlier))["outcomes"] == {"handled": 3, "no_answer": 1}

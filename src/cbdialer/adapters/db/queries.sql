@@ -508,7 +508,8 @@ SELECT count(*) FROM changed;
 
 -- name: queue_metrics
 -- Supervisor metrics for one queue since the shift began ($2) (seed 004: processed, to be processed,
--- average handle time, purged, reached and failed). $3: the active states (the domain's).
+-- average handle time, purged, reached and failed; issue 12's monitor: callbacks live now, agents ready, and
+-- the shift's attempts by completion status). $3: the active states (the domain's).
 WITH shift_attempts AS (
     SELECT a.* FROM attempts a JOIN callbacks c ON c.id = a.callback_id
     WHERE c.queue_id = $1 AND a.ended_at >= $2
@@ -523,7 +524,13 @@ SELECT
     (SELECT avg(extract(epoch FROM ended_at - started_at)) FROM shift_attempts
         WHERE completion_status = 'handled') AS average_handle_seconds,
     (SELECT count(*) FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
-        WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged;
+        WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged,
+    (SELECT count(*) FROM callbacks WHERE queue_id = $1 AND state = 'in_progress') AS live_now,
+    (SELECT count(*) FROM agent_queues q JOIN agents g ON g.id = q.agent_id
+        WHERE q.queue_id = $1 AND g.ready) AS agents_ready,
+    (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb) FROM (
+        SELECT completion_status AS status, count(*) AS n FROM shift_attempts
+        WHERE completion_status IS NOT NULL GROUP BY 1) AS o) AS outcomes;
 
 
 -- name: queue_due_per_hour

@@ -293,6 +293,9 @@ class QueueMetricsOut(BaseModel):
     purged: int
     percent_reached: float | None
     percent_failed: float | None
+    live_now: int = Field(description="the queue's callbacks on a live attempt now")
+    agents_ready: int = Field(description="the queue's agents ready for callbacks")
+    outcomes: dict[CompletionStatus, int] = Field(description="the shift's ended attempts by completion status")
 
 
 # -- agents and teams ------------------------------------------------------------------------------------

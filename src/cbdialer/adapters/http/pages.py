@@ -13,22 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from cbdialer.adapters.http.charts import add_charts
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_FIELD, Session, Sessions
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.lifecycle import CallbackState
 from cbdialer.domain.models import CallbackType, CompletionStatus
 from cbdialer.domain.outcomes import DISPOSITIONS_AFTER
+from cbdialer.domain.reports import COMPLETED_COLUMNS, SCHEDULED_COLUMNS
 from cbdialer.services import Admin
 from cbdialer.services.tokens import hash_token
 
 HERE = Path(__file__).parent
-PAGE_PATHS = frozenset({"/", "/login", "/logout", "/agent", "/supervisor", "/events", "/supervisor/due.svg"})
+PAGE_PATHS = frozenset({"/", "/login", "/logout", "/agent", "/supervisor", "/events", "/supervisor/due.svg",
+                        "/supervisor/outcomes.svg"})
 KEEPALIVE = 15.0  # seconds between the stream's comments, so that proxies keep it open
 COALESCE = 0.5  # at most one "changed" per this many seconds: a burst of writes is one refresh
 
@@ -169,40 +171,10 @@ class Pages:
             response = aiohttp_jinja2.render_template("forbidden.html", request, {"who": who})
             response.set_status(403)
             return response
-        return self._page("supervisor.html", request, session, who)
-
-    async def due_chart(self, request: web.Request) -> web.StreamResponse:
-        """The chart of a queue's callbacks due per hour over the next 24 hours against the agents ready now,
-        drawn here (SVG) from the same services the API answers with."""
-        found = await self.viewer(request)
-        if found is None:
-            raise web.HTTPUnauthorized(text="log in first")
-        who = found[1]
-        if who.role is Role.AGENT:
-            raise web.HTTPForbidden(text="the supervisor's chart")
-        queue_id = request.query.get("queue", "")
-        queue = await self.admin.queues.queue(who, queue_id)
-        hours = await self.admin.queues.due_per_hour(who, queue.id)
-        ready = sum(1 for r in await self.admin.agents.agents(who) if r.ready and queue.id in r.agent.queues)
-        zone = ZoneInfo(queue.settings.schedule.timezone)
-        width, height, left, top, base = 560, 170, 4, 32, 150
-        peak = max([due for _, due in hours] + [ready, 1])
-        slot = (width - left - 4) / len(hours)
-        bars = []
-        for n, (hour, due) in enumerate(hours):
-            local = hour.astimezone(zone)
-            h = (base - top) * due / peak
-            bars.append({"x": round(left + n * slot + 1, 1), "w": round(slot - 2, 1), "y": round(base - h, 1),
-                         "h": round(h, 1), "due": due, "label": local.strftime("%a %H:00"),
-                         "tick": local.strftime("%H:00") if n % 3 == 0 else ""})
-        response = aiohttp_jinja2.render_template("due.svg", request, {
-            "queue": queue.id, "bars": bars, "ready": ready, "peak": max(due for _, due in hours),
-            "total": sum(d for _, d in hours),
-            "width": width, "height": height, "left": left, "base": base, "zone": queue.settings.schedule.timezone,
-            "ready_y": round(base - (base - top) * ready / peak, 1)})
-        response.content_type = "image/svg+xml"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        # the reports' columns under the seeds' headings, for the page's preview (the CSV has the same)
+        columns = {"scheduled-callbacks": SCHEDULED_COLUMNS,
+                   "completed-callbacks": [c for c in COMPLETED_COLUMNS if c[0] != "attempts"]}
+        return self._page("supervisor.html", request, session, who, report_columns=columns)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """One stream per page: `changed` whenever the book moved on, comments to keep it open, an end at
@@ -266,7 +238,7 @@ def add_pages(app: web.Application, admin: Admin, sessions: Sessions, changed: a
     app.router.add_get("/agent", pages.agent)
     app.router.add_get("/supervisor", pages.supervisor)
     app.router.add_get("/events", pages.events)
-    app.router.add_get("/supervisor/due.svg", pages.due_chart)
+    add_charts(app, admin, pages.viewer)
     app.router.add_static("/static", HERE / "static", append_version=True)
 
     async def closing(_: web.Application) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -160,5 +161,10 @@ class QueuesMixin(MemoryBase):
                 [(a.ended_at - a.started_at) // _MICROSECOND for a in handled if a.ended_at is not None]),
             "purged": sum(1 for cid, events in s.events.items() if s.callbacks[cid].queue_id == queue_id
                           for e in events if e.to_state is CallbackState.PURGED and e.at >= since),
+            "live_now": sum(1 for c in s.callbacks.values()
+                            if c.queue_id == queue_id and c.state is CallbackState.IN_PROGRESS),
+            "agents_ready": sum(1 for g in s.agents.values() if g.ready and queue_id in g.queues),
+            "outcomes": dict(sorted(Counter(a.completion_status.value for a in shift
+                                            if a.completion_status is not None).items())),
         }
 

@@ -76,4 +76,6 @@ class PostgresQueues(StoreBase):
         return {row["hour"]: row["due"] for row in rows}
 
     async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
-        return dict((await self._fetch("queue_metrics", queue_id, since, sorted(ACTIVE_STATES)))[0])
+        metrics = dict((await self._fetch("queue_metrics", queue_id, since, sorted(ACTIVE_STATES)))[0])
+        metrics["outcomes"] = dict(sorted(json.loads(metrics["outcomes"]).items()))
+        return metrics

@@ -79,5 +79,15 @@ const cb = (() => {
     if (/^\d+$/.test(typed)) return {start_in: Number(typed)};
     return /^\d+[dhms]/.test(typed) ? {start_in: typed} : {start_at: typed};
   }
-  return {api, when, time, today, start, el, say, live, viewerZone};
+  // A form's filled fields as a query; a date and time typed in the viewer's zone is sent as an instant.
+  function query(form, skip = []) {
+    const params = new URLSearchParams();
+    for (const field of form.elements) {
+      if (!field.name || !field.value || skip.includes(field.name)) continue;
+      const instant = field.type === "datetime-local" ? new Date(field.value) : null;
+      params.set(field.name, instant && !isNaN(instant) ? instant.toISOString() : field.value);
+    }
+    return params;
+  }
+  return {api, when, time, today, start, el, say, live, query, viewerZone};
 })();

@@ -1,4 +1,5 @@
-// The supervisor's page (seed 002): the queue monitor, live; callback search with its actions; the reports.
+// The supervisor's page (seed 002): the queue monitor, live; the charts; callback search with its actions; the
+// reports with their filters.
 "use strict";
 (() => {
   const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} %`);
@@ -11,6 +12,8 @@
     if (select.options.length === 1) select.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
     const chartQueue = document.getElementById("chart-queue");
     if (chartQueue.options.length === 0) chartQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
+    const reportQueue = document.getElementById("r-queue");
+    if (reportQueue.options.length === 1) reportQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
     chart();
     window.cbSettings.fill(queues.data);
     const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${encodeURIComponent(q.id)}/metrics`)));
@@ -20,6 +23,7 @@
         cb.el("td", {class: "processed"}, m.processed), cb.el("td", {class: "to-be-processed"}, m.to_be_processed),
         cb.el("td", {}, secs(m.average_handle_time)), cb.el("td", {class: "purged"}, m.purged),
         cb.el("td", {}, pct(m.percent_reached)), cb.el("td", {}, pct(m.percent_failed)),
+        cb.el("td", {class: "live-now"}, m.live_now), cb.el("td", {class: "agents-ready"}, m.agents_ready),
         cb.el("td", {class: "actions"},
           m.status === "stopped"
             ? cb.el("button", {type: "button", onclick: () => run("POST", `/queues/${encodeURIComponent(m.queue)}/start`, "Started")}, "Start")
@@ -27,18 +31,18 @@
   }
   const LOCATION = {pending: "Pending", handling_by_queue: "Handling by the queue",
     handling_by_agent: "Handling by an agent", ended: "Ended"};
+  const opened = new Set();  // the callbacks whose history is open: still open after a live refresh
   async function search() {
-    const params = new URLSearchParams([...new FormData(document.getElementById("search")).entries()].filter(([, v]) => v));
-    const result = await cb.api("GET", `/callbacks?${params}`);
+    const result = await cb.api("GET", `/callbacks?${cb.query(document.getElementById("search"))}`);
     document.getElementById("search-error").textContent = result.ok ? "" : (result.data?.message || "failed");
     if (!result.ok) return;
-    document.querySelector("#results tbody").replaceChildren(...result.data.items.map((c) =>
+    const rows = result.data.items.map((c) =>
       cb.el("tr", {"data-id": c.id},
         cb.el("td", {}, cb.when(c.due_at)), cb.el("td", {}, c.destination), cb.el("td", {}, c.queue),
         cb.el("td", {class: "state"}, c.state), cb.el("td", {}, c.attempts_count),
         cb.el("td", {class: "location"}, LOCATION[c.location] || c.location),
         cb.el("td", {class: "actions"},
-          cb.el("button", {type: "button", "aria-expanded": "false", onclick: (e) => details(c, e.target)}, "History"),
+          cb.el("button", {type: "button", class: "history", "aria-expanded": "false", onclick: (e) => details(c, e.target)}, "History"),
           ...(c.location === "pending" || c.location === "handling_by_queue" ? [
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/send-to-queue`, "Sent to the queue")}, "Send to queue"),
           cb.el("button", {type: "button", class: "danger", onclick: () => run("POST", `/callbacks/${c.id}/purge`, "Purged")}, "Purge"),
@@ -48,13 +52,19 @@
             run("PATCH", `/callbacks/${c.id}`, "Rescheduled", cb.start(start));
           }}, "Reschedule"),
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/cancel`, "Cancelled")}, "Cancel"),
-        ] : [])))));
+        ] : []))));
+    document.querySelector("#results tbody").replaceChildren(...rows);
+    await Promise.all(result.data.items.filter((c) => opened.has(c.id)).map((c) =>
+      details(c, document.querySelector(`#results tr[data-id="${c.id}"] button.history`), true)));
   }
   // A callback's audit trail and its attempts, in a row under it.
-  async function details(c, button) {
+  async function details(c, button, again) {
     const row = button.closest("tr");
     const open = row.nextElementSibling?.classList.contains("details");
-    if (open) { row.nextElementSibling.remove(); button.setAttribute("aria-expanded", "false"); return; }
+    if (open && !again) {
+      row.nextElementSibling.remove(); button.setAttribute("aria-expanded", "false"); opened.delete(c.id); return;
+    }
+    opened.add(c.id);
     const id = encodeURIComponent(c.id);
     const [history, attempts] = await Promise.all([cb.api("GET", `/callbacks/${id}/history`),
       cb.api("GET", `/callbacks/${id}/attempts`)]);
@@ -63,7 +73,12 @@
     const tries = (attempts.ok ? attempts.data : []).map((a) => cb.el("li", {},
       `${cb.when(a.started_at)}: agent ${a.agent || "–"}, ${a.interaction_state}, ${a.completion_status || "…"}` +
       `${a.dial_status ? `, line ${a.dial_status}` : ""}`));
-    row.after(cb.el("tr", {class: "details"}, cb.el("td", {colspan: "7"},
+    // The caller's recording (seed 002), played from the API with the session.
+    const recording = c.recording ? [cb.el("strong", {}, "Caller's recording"),
+      cb.el("audio", {controls: "", preload: "none", src: c.recording})] : [];
+    if (!row.isConnected) return;  // re-rendered meanwhile: the new row opens its own
+    row.nextElementSibling?.classList.contains("details") && row.nextElementSibling.remove();
+    row.after(cb.el("tr", {class: "details"}, cb.el("td", {colspan: "7"}, ...recording,
       cb.el("strong", {}, "History"), cb.el("ul", {}, ...lines),
       cb.el("strong", {}, "Attempts"), tries.length ? cb.el("ul", {}, ...tries) : cb.el("p", {class: "empty"}, "None yet."))));
     button.setAttribute("aria-expanded", "true");
@@ -75,9 +90,46 @@
   }
   let drawn = 0;
   function chart() {  // drawn by the server; a new URL each time so that the browser asks again
-    const queue = document.getElementById("chart-queue").value;
-    if (queue) document.getElementById("due-chart").src = `/supervisor/due.svg?queue=${encodeURIComponent(queue)}&n=${++drawn}`;
+    const queue = encodeURIComponent(document.getElementById("chart-queue").value);
+    if (!queue) return;
+    drawn += 1;
+    document.getElementById("due-chart").src = `/supervisor/due.svg?queue=${queue}&n=${drawn}`;
+    document.getElementById("outcomes-chart").src = `/supervisor/outcomes.svg?queue=${queue}&n=${drawn}`;
   }
+  // The reports: the filters make both the preview (JSON, the first rows) and the CSV link; an error is shown
+  // by its field, as the API names it.
+  const reportForm = document.getElementById("report");
+  const COLUMNS = JSON.parse(reportForm.dataset.columns);
+  function reportPath(format) {
+    const params = cb.query(reportForm, ["report"]);
+    params.set("format", format);
+    return `/reports/${reportForm.elements.report.value}?${params}`;
+  }
+  function reportLink() { document.getElementById("report-csv").href = "/api/v1" + reportPath("csv"); }
+  async function report() {
+    for (const e of reportForm.querySelectorAll(".error")) e.textContent = "";
+    for (const e of reportForm.querySelectorAll("[aria-invalid]")) e.removeAttribute("aria-invalid");
+    const result = await cb.api("GET", reportPath("json"));
+    const head = document.querySelector("#report-rows thead"), body = document.querySelector("#report-rows tbody");
+    if (!result.ok) {
+      const field = document.getElementById(`r-${result.data?.field}-error`);
+      (field || document.getElementById("report-error")).textContent = result.data?.message || "failed";
+      reportForm.elements[result.data?.field]?.setAttribute("aria-invalid", "true");
+      head.replaceChildren(); body.replaceChildren();
+      document.getElementById("report-total").textContent = "";
+      return;
+    }
+    document.getElementById("report-error").textContent = "";
+    const columns = COLUMNS[reportForm.elements.report.value];
+    const shown = result.data.records.slice(0, 20);
+    document.getElementById("report-total").textContent = `${result.data.total_records} records` +
+      (shown.length < result.data.total_records ? `, the first ${shown.length} shown; the CSV has them all` : "");
+    head.replaceChildren(cb.el("tr", {}, ...columns.map(([, heading]) => cb.el("th", {scope: "col"}, heading))));
+    body.replaceChildren(...shown.map((r) => cb.el("tr", {}, ...columns.map(([key]) =>
+      cb.el("td", {}, key.endsWith("_time") && r[key] ? cb.when(r[key]) : (r[key] ?? ""))))));
+  }
+  reportForm.addEventListener("input", reportLink);
+  reportForm.addEventListener("submit", (e) => { e.preventDefault(); reportLink(); report(); });
   document.getElementById("chart-queue").addEventListener("change", chart);
   async function refresh() { await Promise.all([monitor(), search()]); }
   document.getElementById("search").addEventListener("submit", (e) => { e.preventDefault(); search(); });
