@@ -61,9 +61,13 @@ const cb = (() => {
       try { do { again = false; await refresh(); } while (again); } finally { running = false; }
     };
     let source;
+    // While the stream is down the page may be stale: say so until it is back (then it reads everything again).
+    const offline = document.getElementById("offline");
     const open = () => {
       source = new EventSource("/events");
+      source.addEventListener("open", () => { offline.hidden = true; });
       source.addEventListener("changed", run);
+      source.addEventListener("error", () => { offline.hidden = false; });
       // The browser retries a dropped stream itself, but gives up on an answer other than 200 (logged out,
       // the database away): then look again (a 401 goes to the login page) and reopen a little later.
       source.addEventListener("error", () => {

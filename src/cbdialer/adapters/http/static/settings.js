@@ -40,7 +40,11 @@
   }
   async function load() {
     if (!select.value) return;
-    if (!schema) schema = await (await fetch("/api/v1/openapi.json")).json();
+    if (!schema) {
+      const described = await fetch("/api/v1/openapi.json");
+      if (!described.ok) return;  // the next live refresh tries again (fill)
+      schema = await described.json();
+    }
     const queue = await cb.api("GET", `/queues/${encodeURIComponent(select.value)}`);
     if (!queue.ok) return;
     loaded = queue.data.settings;
@@ -85,7 +89,10 @@
   });
   select.addEventListener("change", load);
   window.cbSettings = {fill(queues) {
-    if (select.options.length) return;
+    if (select.options.length) {
+      if (!fields.children.length) load();  // its first load met an outage: try again now
+      return;
+    }
     select.append(...queues.map((q) => cb.el("option", {value: q.id}, q.id)));
     load();
   }};
