@@ -16,6 +16,7 @@ import functools
 import secrets
 import signal
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,9 @@ from cbdialer.adapters.ami import (
 )
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import Sessions, make_app, serve
+from cbdialer.adapters.prometheus import PrometheusMetrics, Readings
 from cbdialer.dialer import Dialer
+from cbdialer.operating import measure_loop_lag, read_book_figures
 from cbdialer.ports import StoreUnavailable
 from cbdialer.ports.telephony import Telephony
 from cbdialer.scheduler import Scheduler
@@ -233,19 +236,31 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
         store = wrap_store(db.store()) if wrap_store is not None else db.store()
         lease = timedelta(seconds=settings.lease_seconds)
         health = DatabaseHealth()
+        # The operator's metrics (README "Operating cbdialer"): kept in the process, read by each scrape.
+        metrics = PrometheusMetrics(node_id=str(node_id))
         dialer = Dialer(store, telephony, owner=node_id, clock=clock, lease=lease,
                         database_up=lambda: health.available, default_region=settings.default_region,
-                        node_silence=max(lease, timedelta(seconds=3 * HEARTBEAT_INTERVAL)))
+                        node_silence=max(lease, timedelta(seconds=3 * HEARTBEAT_INTERVAL)), metrics=metrics)
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
-                              holding=dialer.holding)
+                              holding=dialer.holding, metrics=metrics)
+        metrics.readings = Readings(live_attempts=lambda: len(dialer.live),
+                                    agents_by_presence=lambda: Counter(
+                                        state.lower() for state in dialer.board.device_states.values()),
+                                    ami_up=lambda: link.connected, database_up=lambda: health.available)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)
+        tasks["loop-lag"] = functools.partial(measure_loop_lag, metrics, stop)
+        book = Admin(store, clock).reports
+        tasks["book-figures"] = functools.partial(
+            ride_through, functools.partial(read_book_figures, book.book_figures, metrics.set_book, stop),
+            task="book-figures", stop=stop, health=health, probe=functools.partial(db.ping, DATABASE_PROBE_TIMEOUT))
         daemon = Daemon(settings, node_id, db, link, telephony, store, health, dialer, scheduler, stop, tasks)
         # The caller-callback IVR (services/caller_requests.py) over the dialer's store; the live queue's memory of
         # who joined when (the dialer's QueuePlaces) gives the callers their place.
         services = Admin(store, clock, default_region=settings.default_region,
                          dial_contexts=settings.allowed_dial_contexts)
         ivr = CallerRequests(services.callbacks, services.queues, clock, joined=dialer.places.joined,
-                             recordings_dir=settings.asterisk_recordings_dir, default_region=settings.default_region)
+                             recordings_dir=settings.asterisk_recordings_dir, default_region=settings.default_region,
+                             metrics=metrics)
         tasks["agi"] = functools.partial(serve_agi, {"caller-callback": ivr.handle}, settings.agi_host,
                                          settings.agi_port, stop)
         if serve_api:
@@ -262,7 +277,7 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
                                         ami_up=lambda: link.connected, recordings_dir=settings.recordings_dir,
                                         sessions=Sessions(secret or secrets.token_bytes(32),
                                                           timedelta(hours=settings.session_hours)),
-                                        changed=changed)
+                                        changed=changed, metrics=metrics, exposition=metrics.exposition)
             tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started)
             tasks["page-changes"] = functools.partial(
                 ride_through, functools.partial(api_db.listen_for_changes, changed, stop), task="page-changes",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,13 +24,15 @@ from cbdialer.domain.models import Callback, Queue
 from cbdialer.domain.place import keeps_place
 from cbdialer.domain.routing import Postpone, route
 from cbdialer.ports import AgentDirectory, CallbackStore, DialerPort, StoreUnavailable
+from cbdialer.ports.metrics import NO_METRICS, Metrics
 
 
 class Scheduler:
     def __init__(self, store: CallbackStore, dialer: DialerPort, agents: AgentDirectory, *, owner: UUID,
                  clock: Callable[[], datetime], batch: int = 100, lease: timedelta = timedelta(seconds=30),
                  poll_interval: float = 1.0, concurrency: int = 4, ready: asyncio.Event | None = None,
-                 holding: Callable[[], Collection[UUID]] | None = None, log: Any = None) -> None:
+                 holding: Callable[[], Collection[UUID]] | None = None, metrics: Metrics = NO_METRICS,
+                 log: Any = None) -> None:
         self.store = store
         self.dialer = dialer
         self.agents = agents
@@ -48,6 +51,7 @@ class Scheduler:
         # The callbacks whose calls the dialer holds: the heartbeat keeps only their in-progress leases alive.
         self.holding = holding
         self.actor = f"scheduler:{owner}"
+        self.metrics = metrics
         self._log = log or structlog.get_logger("cbdialer.scheduler")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,8 +83,10 @@ class Scheduler:
         one took; the writes and Originates they lead to then run side by side (at most `concurrency` at
         once), so that one batch costs a few round trips of wall time, not one per callback."""
         now = self.clock()
+        started = time.perf_counter()
         claimed = await self.store.claim_due(self.owner, now=now, limit=self.batch, lease=self.lease,
                                              actor=self.actor)
+        self.metrics.claimed(time.perf_counter() - started, len(claimed))
         queues: dict[str, Queue | None] = {}
         dnc, excluded = await self.store.restricted([c.destination for c in claimed]) if claimed else (set(), set())
         work: list[Awaitable[None]] = []
@@ -134,6 +140,8 @@ class Scheduler:
 
     async def _apply(self, callback: Callback, decision: Hold | End | Recover, now: datetime) -> None:
         expected = callback.state
+        if not isinstance(decision, Recover):
+            self.metrics.held(decision.reason.value)
         if isinstance(decision, Recover):
             step = decision.step
             changed = await self.store.transition(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cbdialer.adapters.db import Database
 from cbdialer.domain.lifecycle import CallbackState, Reason
@@ -253,8 +254,11 @@ async def test_health_metrics_and_openapi_need_no_token(api: Api) -> None:
     await api.call("POST", "/callbacks", json={"queue": "sales", "destination": "+442079460012", "start_in": 60},
                    expect=201)
     text = await api.call("GET", "/metrics", None, expect=200)
-    assert 'cbdialer_callbacks{queue="sales",state="scheduled"} 1' in text
-    assert 'cbdialer_http_requests_total{method="POST",route="/api/v1/callbacks",status="201"} 1' in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("cbdialer_http_requests_total",
+                    (("method", "POST"), ("route", "/api/v1/callbacks"), ("status", "201")))] == 1
+    assert samples[("cbdialer_http_request_seconds_count", (("method", "POST"), ("route", "/api/v1/callbacks")))] == 1
     document = await api.call("GET", "/openapi.json", None, expect=200)
     assert document["openapi"].startswith("3.")
     assert {"/api/v1/callbacks", "/api/v1/queues/{id}/metrics", "/api/v1/dnc/{number}",

@@ -80,12 +80,12 @@ async def test_the_store_says_unavailable_while_postgres_is_stopped_and_works_on
 
     await asyncio.to_thread(private_postgres.stop)
     # The helpers (_fetch, _value, _execute), the methods that hold a connection themselves (create,
-    # search, metrics), and the Database's own.
+    # search, book_figures), and the Database's own.
     await unavailable(store.get_queue("sales"))
     await unavailable(store.next_due_at())
     await unavailable(store.claim_due(node, now=utc_now(), limit=10, lease=timedelta(seconds=30)))
     await unavailable(store.add_callback(new_callback(number="+442079460013"), actor="test"))
-    await unavailable(store.metrics())
+    await unavailable(store.book_figures(utc_now()))
     await unavailable(private_db.heartbeat(node))
     await unavailable(private_db.ping())
     assert not await private_db.available()

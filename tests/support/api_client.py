@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import make_app
+from cbdialer.adapters.prometheus import PrometheusMetrics
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, QueueSettings, Team
 from cbdialer.services import Admin
@@ -70,8 +71,9 @@ async def open_api(db: Database, presence: Callable[[str], str] | None = None,
     tokens = {"admin": await admin.tokens.issue_token(Role.ADMIN), "supervisor": await admin.tokens.issue_token(Role.SUPERVISOR),
               "agent1001": await admin.tokens.issue_token(Role.AGENT, "1001"),
               "agent1002": await admin.tokens.issue_token(Role.AGENT, "1002")}
+    metrics = PrometheusMetrics(process=False)
     client = TestClient(TestServer(make_app(admin, presence=presence, recordings_dir=recordings_dir,
-                                            changed=changed)))
+                                            changed=changed, metrics=metrics, exposition=metrics.exposition)))
     await client.start_server()
     try:
         yield Api(client, db, admin, clock, tokens)

@@ -64,6 +64,7 @@ from cbdialer.ports import (
     StoreUnavailable,
     Unchanged,
 )
+from cbdialer.ports.metrics import NO_METRICS, Metrics
 from cbdialer.ports.telephony import (
     ActionFailed,
     AttemptReport,
@@ -90,7 +91,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                  lease: timedelta = timedelta(seconds=30), grace: timedelta = timedelta(seconds=5),
                  context: str = CALLBACK_CONTEXT, database_up: Callable[[], bool] = lambda: True,
                  default_region: str | None = None, node_silence: timedelta = timedelta(seconds=30),
-                 log: Any = None) -> None:
+                 metrics: Metrics = NO_METRICS, log: Any = None) -> None:
         self.store = store
         self.telephony = telephony
         self.owner = owner
@@ -102,6 +103,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         self.default_region = default_region  # how an inbound caller's national number is read
         self.node_silence = node_silence  # a process silent (no heartbeat) this long is dead: its pauses are lifted
         self.actor = f"dialer:{owner}"
+        self.metrics = metrics
         self.live: dict[uuid.UUID, LiveAttempt] = {}
         self._pacers: dict[str, Pacer] = {}
         # Offers being written, not yet live: attempt id -> (queue id, agent id); they count for pacing and
@@ -188,6 +190,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         if keeps_place(callback, queue.settings):
             self.turns_changed.set()  # it is no longer pending: the next caller's place may be reached
         if not self.ready.is_set():
+            self.metrics.originate_refused(queue.id)
             await self._not_dialled(live, "the AMI link is down")
             return
         await self.pause_for_offer(queue, agent)
@@ -196,10 +199,13 @@ class Dialer(Recovery, Background, Inbound, Turns):
         except (TelephonyUnavailable, ActionFailed, ValueError) as exc:
             # Never sent, or refused by Asterisk: nobody was dialled. Not counted; tried again soon.
             self._log.warning("originate_not_sent", attempt_id=str(attempt_id), error=str(exc))
+            self.metrics.originate_refused(queue.id)
             await self._not_dialled(live, str(exc))
         except TelephonyError as exc:
             # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
+        else:
+            self.metrics.offer_sent(queue.id, (self.clock() - callback.due_at).total_seconds())
 
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:
@@ -242,6 +248,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
     async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
         if due_at >= callback.end_at:
             reason, due_at = Reason.EXPIRED, callback.end_at
+        self.metrics.held(reason.value)
         await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state, reason),
                                     reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at,
                                     assigned_agent=None if reason is Reason.EXPIRED else UNCHANGED)
@@ -253,6 +260,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         if due_at >= callback.end_at:
             await self._hold(callback, Reason.EXPIRED, due_at, now)
             return
+        self.metrics.held(reason.value)
         await self.store.wait(callback, owner=self.owner, reason=reason, due_at=due_at,
                               now=now, actor=self.actor, assigned_agent=assigned_agent)
 
@@ -285,6 +293,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
             case StoreState(state=state):
                 self._unwritten_states[live.id] = state
                 self._states_to_write.set()
+                for phase, seconds in live.phases(state, now):
+                    self.metrics.call_phase(live.queue.id, phase, seconds)
             case RecordResult(report=report, status=status, heard_at=heard_at, wrap_up_until=until):
                 await self.store.record_result(live.id, agent_id=live.agent.id, heard_at=heard_at,
                                                dial_status=report.dial_status, hangup_cause=report.hangup_cause,
@@ -307,6 +317,9 @@ class Dialer(Recovery, Background, Inbound, Turns):
                                              wrap_up_until=until, step=step, dial_status=report.dial_status,
                                              hangup_cause=report.hangup_cause, amd_status=report.amd_status,
                                              actor=self.actor)
+                self.metrics.attempt_ended(live.queue.id, step.status.value)
+                for phase, seconds in live.phases(InteractionState.ENDED, now):
+                    self.metrics.call_phase(live.queue.id, phase, seconds)
                 self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
                                status=step.status.value, state=step.state.value, reason=step.reason.value,
                                attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)
@@ -315,6 +328,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
     async def on_event(self, event: object) -> None:
         match event:
             case LinkUp(reconnect=reconnect):
+                self.metrics.ami_connected()
                 await self._link_up(reconnect)
                 await self.end_calls_not_heard()  # the agents' queue calls that ended unheard
                 await self.places.reread(self.telephony, self.clock())

@@ -14,6 +14,7 @@ from cbdialer.domain.attempt import (
     Call,
 )
 from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
+from cbdialer.ports.metrics import CallPhase
 
 CALLBACK_CONTEXT = "cbdialer-callback"
 # How often a callback waiting in a busy agent's own queue looks whether the agent is free.
@@ -24,6 +25,10 @@ SLOT_RECHECK = timedelta(seconds=1)
 TAKEOVER_RETRY = timedelta(seconds=5)
 # Where the dialplan keeps each attempt's result in AstDB (asterisk/pbx/extensions_cbdialer.conf).
 RESULT_FAMILY = "cbdialer-result"
+
+
+_AGENT_ANSWERED = frozenset({InteractionState.PREVIEW, InteractionState.DIALING})
+_TALK_ENDED = frozenset({InteractionState.WRAP_UP, InteractionState.ENDED})
 
 
 @dataclass
@@ -38,6 +43,24 @@ class LiveAttempt:
     contact_zone: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: AttemptEvent | None = None  # an event whose effects met an outage, applied again by the watchdog
+    reached: dict[InteractionState, datetime] = field(default_factory=dict)  # when each state was first heard
+
+    def phases(self, state: InteractionState, now: datetime) -> list[tuple[CallPhase, float]]:
+        """The call's phases that `state`, heard at `now` for the first time, completes (for the metrics): the
+        agent answered (preview or dialing, whichever came first), the customer answered (handling after
+        dialing), the talk ended (wrap-up or the end, after handling)."""
+        if state in self.reached:
+            return []
+        before = set(self.reached)
+        self.reached[state] = now
+        done: list[tuple[CallPhase, float]] = []
+        if state in _AGENT_ANSWERED and not before & _AGENT_ANSWERED:
+            done.append(("offer_to_answer", (now - self.started_at).total_seconds()))
+        if state is InteractionState.HANDLING and InteractionState.DIALING in before:
+            done.append(("dial_to_answer", (now - self.reached[InteractionState.DIALING]).total_seconds()))
+        if state in _TALK_ENDED and InteractionState.HANDLING in before and not before & _TALK_ENDED:
+            done.append(("talk", (now - self.reached[InteractionState.HANDLING]).total_seconds()))
+        return done
 
     @property
     def id(self) -> uuid.UUID:

@@ -63,6 +63,9 @@ ACTIVE_STATES = frozenset(CallbackState) - TERMINAL_STATES
 DUE_STATES = frozenset({CallbackState.SCHEDULED, CallbackState.QUEUED, CallbackState.IN_PROGRESS})
 # Waiting for their turn: what the supervisor's chart counts as due (not yet on a call, not ended).
 WAITING_STATES = ACTIVE_STATES - {CallbackState.IN_PROGRESS}
+# Falling due and not yet offered: the operator's "due now" (cbdialer_callbacks_due): scheduled ones once due,
+# and queued ones (claimed, waiting for an agent or a dial slot).
+DUE_WAITING_STATES = DUE_STATES - {CallbackState.IN_PROGRESS}
 
 
 class Reason(StrEnum):

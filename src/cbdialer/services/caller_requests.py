@@ -36,6 +36,7 @@ from cbdialer.domain.ivr import (
 from cbdialer.domain.models import CallbackOrigin, CallbackType, Queue
 from cbdialer.domain.slots import Slot
 from cbdialer.ports.ivr import CallerHungUp, IvrCall, IvrError, Prompt, SayDatetime, SayDigits
+from cbdialer.ports.metrics import NO_METRICS, Metrics
 from cbdialer.services.callbacks import Callbacks
 from cbdialer.services.queues import Queues
 
@@ -67,8 +68,9 @@ class CallerRequests:
     def __init__(self, callbacks: Callbacks, queues: Queues, clock: Callable[[], datetime], *,
                  joined: Callable[[str], datetime | None] | None = None,
                  recordings_dir: str = "/var/spool/asterisk/cbdialer-recordings",
-                 default_region: str | None = None) -> None:
+                 default_region: str | None = None, metrics: Metrics = NO_METRICS) -> None:
         self.callbacks = callbacks
+        self.metrics = metrics
         self.queues = queues
         self.clock = clock
         self.joined = joined
@@ -154,6 +156,7 @@ class CallerRequests:
             IVR, queue=queue.id, destination=number, type=CallbackType.STANDARD,
             start_in=None if slot else 1, slot=slot.start if slot else None, remark=REMARK,
             origin=CallbackOrigin.CALLER, joined_at=joined_at, recording=recording, created_by=None)
+        self.metrics.caller_requested(queue.id)
         log.info("caller_request_stored", callback_id=str(created.id), new=new, slot=slot is not None,
                  recording=recording is not None, joined_from="queue" if remembered else "variable-or-now", **context)
         return True

@@ -169,6 +169,6 @@ class Reports:
             raise NotFound(f"no contact {e164}")
         return found[0], e164, found[1]
 
-    async def metrics(self) -> dict[str, Any]:
-        """The figures of /metrics (no principal: /metrics is public)."""
-        return await self.store.metrics()
+    async def book_figures(self) -> dict[str, Any]:
+        """The book's figures for the operator's metrics (no principal: the daemon's own reading)."""
+        return await self.store.book_figures(self.clock())

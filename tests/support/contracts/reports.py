@@ -270,11 +270,11 @@ class ReportContract:
         with pytest.raises(KeyError):
             await store.report("weekly", start=T0, end=T0 + LEASE, agent_id=None, queue_id=None, limit=10)
 
-    async def test_the_metrics_count_active_callbacks_and_attempts(self, store: Store) -> None:
+    async def test_the_book_figures_count_active_and_due_callbacks(self, store: Store) -> None:
         await store.save_queue(Queue(id="support", name="Support"))
         for agent in ("1001", "1002"):
             await add_agent(store, agent)
-        assert await store.metrics() == {"callbacks": [], "attempts": [], "live_attempts": 0}
+        assert await store.book_figures(T0) == {"callbacks": [], "due_now": []}
         done, attempt_id, owner = await live_call(store)
         await end(store, done, attempt_id, owner=owner, now=T0 + LEASE)
         await live_call(store, make_callback(T0 + LEASE, destination="+442079460013"), agent="1002", now=T0 + LEASE)
@@ -283,8 +283,11 @@ class ReportContract:
         for c in (waiting, queued):
             await store.add_callback(c, actor="test")
         await store.claim_due(uuid.uuid4(), now=T0 + LEASE, limit=10, lease=LEASE)
-        metrics = await store.metrics()
-        assert sorted(metrics["callbacks"]) == [("sales", "in_progress", 1), ("sales", "scheduled", 1),
-                                                ("support", "queued", 1)]
-        assert sorted(metrics["attempts"]) == [("handled", 1)]
-        assert metrics["live_attempts"] == 1
+        overdue = make_callback(T0, destination="+442079460016")
+        await store.add_callback(overdue, actor="test")
+        figures = await store.book_figures(T0 + LEASE)
+        assert figures["callbacks"] == [("sales", "in_progress", 1), ("sales", "scheduled", 2),
+                                        ("support", "queued", 1)]
+        # Due by then and not yet offered: the overdue one and the claimed one of support; not the later one.
+        assert figures["due_now"] == [("sales", 1), ("support", 1)]
+        assert (await store.book_figures(T0 + timedelta(hours=2)))["due_now"] == [("sales", 2), ("support", 1)]

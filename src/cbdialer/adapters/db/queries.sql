@@ -809,14 +809,14 @@ SELECT id FROM contacts WHERE number = $1;
 -- The contact's callbacks, newest first (the callbacks_number index).
 SELECT * FROM callbacks WHERE destination = $1 ORDER BY created_at DESC, id DESC LIMIT $2;
 
--- name: metrics_states
--- Active callbacks only ($1, the domain's): they are few beside the stored history, and the (queue_id, state)
--- index covers it.
+-- name: book_states
+-- The operator's figures (the `book-figures` task, never a scrape): active callbacks only ($1, the domain's):
+-- they are few beside the stored history, and the (queue_id, state) index covers it.
 SELECT queue_id, state, count(*) AS n FROM callbacks
 WHERE state = ANY ($1::text[]) GROUP BY queue_id, state;
 
--- name: metrics_attempts
-SELECT completion_status, count(*) AS n FROM attempts WHERE ended_at IS NOT NULL GROUP BY completion_status;
-
--- name: metrics_live
-SELECT count(*) FROM attempts WHERE ended_at IS NULL;
+-- name: book_due_now
+-- Callbacks due at $1 and not yet offered ($2: the domain's DUE_WAITING_STATES), by queue: those waiting to be
+-- claimed, and those claimed (queued: their due_at is then the claim's lease), whatever the history.
+SELECT queue_id, count(*) AS n FROM callbacks
+WHERE state = ANY ($2::text[]) AND (due_at <= $1 OR state = 'queued') GROUP BY queue_id;

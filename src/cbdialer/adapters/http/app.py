@@ -28,6 +28,7 @@ from cbdialer.adapters.http.table import OPENAPI_KEY, Api, ApiError, Call, Route
 from cbdialer.domain.access import AccessDenied, Principal
 from cbdialer.domain.models import InvalidValue
 from cbdialer.ports import IdempotencyConflict, StoreUnavailable
+from cbdialer.ports.metrics import NO_METRICS, Exposition, Metrics
 from cbdialer.services import Admin, Conflict, NotFound
 
 PREFIX = "/api/v1"
@@ -216,7 +217,7 @@ def _middleware(api: Api, public: set[str], sessions: Sessions) -> Any:
             _log.exception("http_request_failed", method=request.method, route=route)
             return _error(500, "internal", "the request failed; the server log has the details")
         finally:
-            api.requests[(request.method, route, status)] += 1
+            api.metrics.http_request(request.method, route, status, time.perf_counter() - started)
             # Never the Authorization header, nor the query string (it may carry a number being searched).
             _log.info("http_request", method=request.method, route=route, status=status,
                       ms=round((time.perf_counter() - started) * 1000, 1))
@@ -227,13 +228,16 @@ def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
              database_up: Callable[[], Awaitable[bool]] | None = None,
              ami_up: Callable[[], bool] | None = None,
              recordings_dir: Path | None = None, sessions: Sessions | None = None,
-             changed: asyncio.Event | None = None) -> web.Application:
+             changed: asyncio.Event | None = None, metrics: Metrics = NO_METRICS,
+             exposition: Exposition | None = None) -> web.Application:
     """The admin API and the pages. `presence`: an agent's device state as the dialer heard it; `database_up`:
     a cheap check that PostgreSQL answers (without it /healthz reads the metrics); `ami_up`: whether the
     dialer's AMI link is up (without it /healthz says nothing of AMI); `recordings_dir`: where the callers'
     recordings are read (without it, GET /callbacks/{id}/recording is 404); `sessions`: the pages' sessions
-    (default: a random key, 12 hours); `changed`: set when the book changed (the pages' live updates)."""
-    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up, recordings_dir)
+    (default: a random key, 12 hours); `changed`: set when the book changed (the pages' live updates);
+    `metrics` observes every request, `exposition` is the scrape of /metrics (without it, an empty one)."""
+    api = Api(admin, presence or (lambda dial_string: "UNKNOWN"), database_up, ami_up, recordings_dir, metrics,
+              exposition)
     sessions = sessions or Sessions(secrets.token_bytes(32), timedelta(hours=12))
     public = {route.full_path(PREFIX) for route in SERVED if route.public} | PAGE_PATHS | {"/static"}
     app = web.Application(client_max_size=MAX_BODY, middlewares=[page_headers, _middleware(api, public, sessions)])

@@ -6,7 +6,6 @@ resource, in routes/.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cbdialer.domain.access import Principal
+from cbdialer.ports.metrics import NO_METRICS, Exposition, Metrics
 from cbdialer.services import Admin
 
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
@@ -36,14 +36,15 @@ class ApiError(Exception):
 @dataclass
 class Api:
     """What every handler shares: the services, what the daemon says of the agents' phones and of its links,
-    and this process's request counts (for /metrics)."""
+    and the process's metrics (every request observed; the scrape of /metrics)."""
 
     admin: Admin
     presence: Callable[[str], str]
     database_up: Callable[[], Awaitable[bool]] | None = None
     ami_up: Callable[[], bool] | None = None
     recordings_dir: Path | None = None  # where this host sees the callers' recordings (CBDIALER_RECORDINGS_DIR)
-    requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    metrics: Metrics = NO_METRICS
+    exposition: Exposition | None = None  # None: this process keeps no metrics (/metrics is empty)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cbdialer.adapters.memory.state import ACTIVE, CallbackRow, MemoryBase
-from cbdialer.domain.lifecycle import TERMINAL_STATES
+from cbdialer.domain.lifecycle import DUE_WAITING_STATES, TERMINAL_STATES, CallbackState
 from cbdialer.domain.models import Callback
 from cbdialer.domain.reports import DUMMY_REASONS
 
@@ -94,12 +94,10 @@ class ReportsMixin(MemoryBase):
                       key=lambda c: (c.created_at, c.id), reverse=True)
         return contact_id, [c.callback() for c in mine[:max(limit, 0)]]
 
-    async def metrics(self) -> dict[str, Any]:
-        """Active callbacks by queue and state, ended attempts by status, live attempts (in a fixed order;
-        PostgreSQL's GROUP BY promises none)."""
+    async def book_figures(self, now: datetime) -> dict[str, Any]:
+        """Active callbacks by queue and state, and those due by `now` not yet offered, by queue (sorted)."""
         states = Counter((c.queue_id, c.state.value) for c in self._s.callbacks.values() if c.state in ACTIVE)
-        ended = Counter(a.completion_status.value if a.completion_status else None
-                        for a in self._s.attempts.values() if a.ended_at is not None)
+        due = Counter(c.queue_id for c in self._s.callbacks.values()
+                      if c.state in DUE_WAITING_STATES and (c.due_at <= now or c.state is CallbackState.QUEUED))
         return {"callbacks": [(q, state, n) for (q, state), n in sorted(states.items())],
-                "attempts": sorted(ended.items(), key=lambda item: (item[0] is None, item[0] or "")),
-                "live_attempts": sum(1 for a in self._s.attempts.values() if a.ended_at is None)}
+                "due_now": sorted(due.items())}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
-from cbdialer.domain.lifecycle import ACTIVE_STATES, TERMINAL_STATES
+from cbdialer.domain.lifecycle import ACTIVE_STATES, DUE_WAITING_STATES, TERMINAL_STATES
 from cbdialer.domain.models import Callback
 from cbdialer.domain.reports import DUMMY_REASONS
 
@@ -33,10 +33,9 @@ class PostgresReports(StoreBase):
             rows = await conn.fetch(self._q["contact_callbacks"], number, limit)
         return int(contact_id), [callback_from_row(r) for r in rows]
 
-    async def metrics(self) -> dict[str, Any]:
+    async def book_figures(self, now: datetime) -> dict[str, Any]:
         async with self._pool.acquire() as conn:
-            states = await conn.fetch(self._q["metrics_states"], sorted(ACTIVE_STATES))
-            attempts = await conn.fetch(self._q["metrics_attempts"])
-            live = await conn.fetchval(self._q["metrics_live"])
-        return {"callbacks": [(r["queue_id"], r["state"], r["n"]) for r in states],
-                "attempts": [(r["completion_status"], r["n"]) for r in attempts], "live_attempts": live}
+            states = await conn.fetch(self._q["book_states"], sorted(ACTIVE_STATES))
+            due = await conn.fetch(self._q["book_due_now"], now, sorted(DUE_WAITING_STATES))
+        return {"callbacks": sorted((r["queue_id"], r["state"], r["n"]) for r in states),
+                "due_now": sorted((r["queue_id"], r["n"]) for r in due)}
