@@ -34,6 +34,22 @@ ensure_chromium() {
     || die "installing chromium failed"
 }
 
+# promtool (Debian's prometheus package) for the test that checks the alert rules: taken out of the package
+# into the cache, without installing it (its postinst would start a Prometheus server). Sets PROMTOOL.
+ensure_promtool() {
+  local dir=${CBDIALER_SANDBOX_CACHE:-/var/cache/cbdialer}/promtool
+  export PROMTOOL="$dir/usr/bin/promtool"
+  [ -x "$PROMTOOL" ] && return 0
+  say "taking promtool out of Debian's prometheus package (the alert rules' check)"
+  command -v apt-get >/dev/null || die "apt-get not found: set PROMTOOL to a promtool binary"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; }) \
+    || die "downloading Debian's prometheus package failed"
+  mkdir -p "$dir" && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" && install -D -m 0755 "$tmp/x/usr/bin/promtool" "$PROMTOOL" \
+    || die "extracting promtool failed"
+  rm -rf "$tmp"
+}
+
 pg_answers() {
   "$repo/.venv/bin/python" - "$1" <<'PY' >/dev/null 2>&1
 import asyncio, sys, asyncpg
