@@ -14,7 +14,10 @@ One run, one PostgreSQL server:
      per kind and over all;
   5. pages: P loads of each screen as a browser loads it, logged in with a session (the supervisor's page:
      the page, the queues, each queue's monitor row, the newest search page; the agent's panel: the page, its
-     callbacks, itself); p50/p99 per request (docs/design.md section 15: every page answers in < 100 ms).
+     callbacks, itself); p50/p99 per request (docs/design.md section 15: every page answers in < 100 ms);
+  6. scrape: M GETs of /metrics one after another (issue 15: a few ms, flat with the book's size: a scrape
+     queries nothing), and, for comparison, the book's figures that the daemon's `book-figures` task reads
+     every 15 s (active callbacks by queue and state, due now).
 
 Run: bench/api [--rows R] [--create-seconds S] [--workers W] [--searches Q]   (--help for all)
 """
@@ -36,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import asyncpg
 
+from cbdialer.adapters.db import Database
 from cbdialer.app import build_daemon
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, Team
@@ -253,6 +257,30 @@ async def bench_pages(args: argparse.Namespace, base: str, supervisor: str, agen
     return dict(by_request)
 
 
+async def bench_scrape(args: argparse.Namespace, base: str, url: str) -> dict[str, list[float]]:
+    """/metrics scraped M times, one after another; and the book-figures read, 20 times."""
+    scrape: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(args.scrapes + 5):
+            t0 = time.perf_counter()
+            async with session.get(base + "/metrics") as response:
+                body = await response.read()
+                assert response.status == 200 and b"cbdialer_http_request_seconds" in body, response.status
+            if n >= 5:  # the first warm up
+                scrape.append((time.perf_counter() - t0) * 1000)
+    db = await Database.connect(url, max_size=1)
+    figures: list[float] = []
+    try:
+        reports = Admin(db.store(), lambda: datetime.now(UTC)).reports
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await reports.book_figures()
+            figures.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await db.close()
+    return {"scrape": scrape, "figures": figures}
+
+
 async def main(args: argparse.Namespace) -> int:
     name = f"cbdialer_bench_{os.getpid()}_api"
     server = None
@@ -270,6 +298,8 @@ async def main(args: argparse.Namespace) -> int:
         log(f"search: {len(search['all']):,} searches")
         pages = await bench_pages(args, base, supervisor, agent)
         log(f"pages: {args.page_loads} loads of each screen")
+        scraped = await bench_scrape(args, base, url)
+        log(f"scrape: {args.scrapes} scrapes of /metrics")
     finally:
         if server is not None:
             server.stdin.close()  # type: ignore[union-attr]
@@ -296,6 +326,11 @@ async def main(args: argparse.Namespace) -> int:
           f"target < 100 ms  {verdict(worst < 100)}")
     for label, values in pages.items():
         print(f"  {label:<20} {len(values):>5}   p50 {fmt_ms(pct(values, 50))}  p99 {fmt_ms(pct(values, 99))}")
+    p99 = pct(scraped["scrape"], 99)
+    print(f"/metrics, {args.scrapes} scrapes one after another   p50 {fmt_ms(pct(scraped['scrape'], 50))}  "
+          f"p99 {fmt_ms(p99)}   target p99 < 10 ms (no query)  {verdict(p99 < 10)}")
+    print(f"  book-figures read (every 15 s by the daemon, never by a scrape)   p50 "
+          f"{fmt_ms(pct(scraped['figures'], 50))}  p99 {fmt_ms(pct(scraped['figures'], 99))}")
     print(f"wall time {elapsed():.0f} s")
     return 0
 
@@ -309,6 +344,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=32, help="concurrent create requests (keep-alive connections)")
     p.add_argument("--searches", type=int, default=2000)
     p.add_argument("--page-loads", type=int, default=200, help="loads of each screen")
+    p.add_argument("--scrapes", type=int, default=200, help="scrapes of /metrics")
     p.add_argument("--keep-database", action="store_true", help="leave the database for a closer look")
     p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the child process: serve the API
     return p.parse_args()
