@@ -43,11 +43,10 @@ from cbdialer.adapters.db import Database
 from cbdialer.app import build_daemon
 from cbdialer.domain.access import Role
 from cbdialer.domain.models import Agent, Queue, Team
-from cbdialer.logs import configure_logging
 from cbdialer.services import Admin
 from cbdialer.settings import Settings
 
-from support.cli import add_server_url
+from support.cli import add_server_url, serve_or_measure
 from support.databases import drop_databases, migrated_database
 from support.http import RawClient
 from support.machine import cpu_by_program, cpu_delta, cpu_seconds
@@ -351,9 +350,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    configure_logging("console", "warning")
-    if arguments.serve:
-        asyncio.run(run_server(arguments.serve))
-    else:
-        sys.exit(asyncio.run(main(arguments)))
+    serve_or_measure(parse_args(), run_server, main)

@@ -47,3 +47,16 @@ async def measure(phases: Callable[[], Awaitable[None]], *, max_seconds: float, 
     finally:
         await asyncio.shield(drop_databases(server_url, databases))
     return failed
+
+
+def serve_or_measure(arguments: argparse.Namespace, serve: Callable[[str], Awaitable[None]],
+                     measure: Callable[[argparse.Namespace], Awaitable[int]]) -> None:
+    """A bench whose server is a child process of the same file: `--serve URL` makes this the child (serving
+    until its stdin closes), otherwise this is the bench's run."""
+    from cbdialer.logs import configure_logging  # the product's logging, as the daemon configures it
+
+    configure_logging("console", "warning")
+    if arguments.serve:
+        asyncio.run(serve(arguments.serve))
+    else:
+        raise SystemExit(asyncio.run(measure(arguments)))
