@@ -76,6 +76,15 @@ class AgentBoard:
         snapshot = self._snapshots.get(queue_id)
         return list(snapshot[1].values()) if snapshot is not None else []
 
+    def presence_counts(self) -> dict[str, int]:
+        """The agents routing has read (of every queue, once each) by presence, lower case (for the metrics)."""
+        agents = {r.agent.id: r.agent for _, records in self._snapshots.values() for r in records.values()}
+        counts: dict[str, int] = {}
+        for agent in agents.values():
+            presence = self.presence(agent.dial_string).lower()
+            counts[presence] = counts.get(presence, 0) + 1
+        return counts
+
     def presence(self, dial_string: str) -> str:
         """The agent's device state as this dialer last heard it from Asterisk (for routing and the admin API)."""
         device = device_of(dial_string)

@@ -16,7 +16,6 @@ import functools
 import secrets
 import signal
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -244,8 +243,7 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
                               holding=dialer.holding, metrics=metrics)
         metrics.readings = Readings(live_attempts=lambda: len(dialer.live),
-                                    agents_by_presence=lambda: Counter(
-                                        state.lower() for state in dialer.board.device_states.values()),
+                                    agents_by_presence=dialer.board.presence_counts,
                                     ami_up=lambda: link.connected, database_up=lambda: health.available)
         tasks = daemon_tasks(db, node_id, link, dialer, scheduler, stop, health=health)
         tasks["loop-lag"] = functools.partial(measure_loop_lag, metrics, stop)

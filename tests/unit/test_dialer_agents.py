@@ -40,6 +40,9 @@ async def test_presence_of_sip_and_local_agents() -> None:
     assert views["2"].logged_in is False  # a SIP endpoint Asterisk does not list is not there
     assert (views["3"].logged_in, views["3"].busy) == (True, False)  # Local: unknowable until used, so idle
     assert (views["4"].logged_in, views["4"].busy) == (True, True)  # once Asterisk reports it, it counts
+    # The operator's agents-by-presence: each agent routing read, once, with the presence it was given.
+    await dialer.board.agents_for(Queue(id="q2", name="q2"), callback)  # the same agents again, in another queue
+    assert dialer.board.presence_counts() == {"not_inuse": 2, "unknown": 1, "inuse": 1}
 
 
 class OfferStore:
