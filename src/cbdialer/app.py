@@ -67,6 +67,9 @@ def ami_config(settings: Settings) -> AmiConfig:
         ping_interval=settings.ami_ping_interval,
         ping_timeout=settings.ami_ping_timeout,
         action_timeout=settings.ami_action_timeout,
+        tls=settings.ami_tls,
+        tls_ca_file=str(settings.ami_tls_ca_file) if settings.ami_tls_ca_file is not None else None,
+        tls_check_hostname=settings.ami_tls_check_hostname,
     )
 
 
@@ -276,7 +279,9 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
                                         sessions=Sessions(secret or secrets.token_bytes(32),
                                                           timedelta(hours=settings.session_hours)),
                                         changed=changed, metrics=metrics, exposition=metrics.exposition)
-            tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started)
+            tasks["admin-api"] = lambda: serve(api, settings.http_host, settings.http_port, stop, api_started,
+                                               tls_cert_file=settings.http_tls_cert_file,
+                                               tls_key_file=settings.http_tls_key_file)
             tasks["page-changes"] = functools.partial(
                 ride_through, functools.partial(api_db.listen_for_changes, changed, stop), task="page-changes",
                 stop=stop, health=daemon.health, probe=functools.partial(api_db.ping, DATABASE_PROBE_TIMEOUT))

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PostgresDsn, SecretStr, field_validator
+from pydantic import Field, PostgresDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,10 +33,20 @@ class Settings(BaseSettings):
     ami_ping_interval: float = Field(default=2.0, gt=0, description="seconds between link checks")
     ami_ping_timeout: float = Field(default=3.0, gt=0, description="seconds a Ping may take before the link is dropped")
     ami_action_timeout: float = Field(default=5.0, gt=0, description="seconds an AMI action may take")
+    ami_tls: bool = Field(default=False, description="connect to AMI over TLS (Asterisk's tlsenable port, "
+                          "usually 5039)")
+    ami_tls_ca_file: Path | None = Field(default=None, description="the CA certificate(s) (PEM) that Asterisk's "
+                                         "TLS certificate is verified with (unset: the system's default CAs)")
+    ami_tls_check_hostname: bool = Field(default=True, description="check that Asterisk's certificate names "
+                                         "CBDIALER_AMI_HOST (the certificate itself is always verified)")
     lease_seconds: float = Field(default=30.0, ge=1, description="how long a claimed callback stays this "
                                  "process's without a heartbeat; a dead process's callbacks are taken over after it")
     http_host: str = Field(default="127.0.0.1", description="admin API bind address")
     http_port: int = Field(default=8080, ge=0, le=65535, description="admin API port")
+    http_tls_cert_file: Path | None = Field(default=None, description="serve the admin API over HTTPS with this "
+                                            "certificate chain (PEM; with CBDIALER_HTTP_TLS_KEY_FILE)")
+    http_tls_key_file: Path | None = Field(default=None, description="the private key (PEM) of "
+                                           "CBDIALER_HTTP_TLS_CERT_FILE")
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                        description="ISO 3166 country for numbers given without +, e.g. GB "
                                        "(unset: numbers must be international)")
@@ -64,6 +74,15 @@ class Settings(BaseSettings):
         """The contexts of CBDIALER_DIAL_CONTEXTS, or None (the services' default) when it is empty."""
         named = frozenset(part.strip() for part in self.dial_contexts.split(",") if part.strip())
         return named or None
+
+    @model_validator(mode="after")
+    def _http_tls_pair(self) -> Settings:
+        if (self.http_tls_cert_file is None) != (self.http_tls_key_file is None):
+            given, missing = (("CBDIALER_HTTP_TLS_CERT_FILE", "CBDIALER_HTTP_TLS_KEY_FILE")
+                              if self.http_tls_key_file is None else
+                              ("CBDIALER_HTTP_TLS_KEY_FILE", "CBDIALER_HTTP_TLS_CERT_FILE"))
+            raise ValueError(f"{given} is set but {missing} is not: HTTPS needs both (or neither, for plain HTTP)")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -29,9 +29,11 @@ from cbdialer.adapters.ami.link import (
     AmiLink,
     AmiLoginError,
     AmiTimeout,
+    AmiTlsConfigError,
     AmiUnavailable,
     ChannelInfo,
     OriginateRequest,
+    tls_context,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "AmiLink",
     "AmiLoginError",
     "AmiTimeout",
+    "AmiTlsConfigError",
     "AmiUnavailable",
     "AttemptReport",
     "ChannelInfo",
@@ -62,4 +65,5 @@ __all__ = [
     "QueueCallEnded", "QueueCallerJoined", "QueueCallerLeft",
     "caller_withheld",
     "parse_event",
+    "tls_context",
 ]

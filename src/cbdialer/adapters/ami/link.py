@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import re
 import secrets
+import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,10 @@ class AmiLoginError(AmiError):
     """Asterisk refused the login: a configuration problem that retrying will not fix."""
 
 
+class AmiTlsConfigError(AmiLoginError):
+    """The TLS settings cannot be used (e.g. the CA file is missing): a configuration problem, found at startup."""
+
+
 @dataclass(frozen=True, slots=True)
 class AmiConfig:
     host: str
@@ -72,6 +77,30 @@ class AmiConfig:
     connect_timeout: float = 5.0
     backoff_initial: float = 0.2
     backoff_max: float = 5.0
+    # TLS (Asterisk's tlsenable manager port): Asterisk's certificate is always verified, against `tls_ca_file`
+    # (PEM) or, unset, the system's default CAs; `tls_check_hostname` also checks that it names `host`.
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_check_hostname: bool = True
+
+
+def tls_context(config: AmiConfig) -> ssl.SSLContext | None:
+    """The client context of `config`'s TLS settings, or None for plain TCP. Raises AmiTlsConfigError when the
+    CA file cannot be read as certificates, naming the file and the setting."""
+    if not config.tls:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.tls_ca_file)
+    except FileNotFoundError:
+        raise AmiTlsConfigError(f"AMI TLS: the CA file {config.tls_ca_file} (CBDIALER_AMI_TLS_CA_FILE) "
+                                "does not exist") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise AmiTlsConfigError(f"AMI TLS: the CA file {config.tls_ca_file} (CBDIALER_AMI_TLS_CA_FILE) cannot be "
+                                f"read as PEM certificates: {exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = config.tls_check_hostname
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 @dataclass(slots=True)
@@ -86,7 +115,9 @@ class AmiLink(QueueActions):
     """A supervised link to one Asterisk. Run `run(stop)` as a task; read typed events from `events`."""
 
     def __init__(self, config: AmiConfig, *, log: Any = None) -> None:
+        """Raises AmiTlsConfigError if the TLS settings cannot be used (before anything is connected)."""
         self.config = config
+        self._ssl = tls_context(config)
         self.events: asyncio.Queue[AmiEvent] = asyncio.Queue()
         # How many of each action went on the wire: lets tests prove nothing was sent twice.
         self.actions_sent: Counter[str] = Counter()
@@ -123,14 +154,16 @@ class AmiLink(QueueActions):
                     raise
                 except (OSError, TimeoutError, AmiError) as exc:
                     self._log.warning("ami_connect_failed", host=self.config.host, port=self.config.port,
-                                      error=str(exc) or type(exc).__name__, retry_in=round(delay, 2))
+                                      tls=self.config.tls, error=str(exc) or type(exc).__name__,
+                                      retry_in=round(delay, 2))
                     self._close("connect failed")
                     if await _wait_or_stop(stop, delay):
                         break
                     delay = min(delay * 2, self.config.backoff_max)
                     continue
                 delay = self.config.backoff_initial
-                self._log.info("ami_link_up", host=self.config.host, port=self.config.port, reconnect=reconnect)
+                self._log.info("ami_link_up", host=self.config.host, port=self.config.port, tls=self.config.tls,
+                               reconnect=reconnect)
                 self.events.put_nowait(LinkUp(reconnect=reconnect))
                 reconnect = True
                 reason = await self._watch(stop)
@@ -143,7 +176,8 @@ class AmiLink(QueueActions):
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.config.connect_timeout):
-            _, session = await loop.create_connection(lambda: Session(self), self.config.host, self.config.port)
+            _, session = await loop.create_connection(lambda: Session(self), self.config.host, self.config.port,
+                                                      ssl=self._ssl)
         self._session = session
         response = await self._send(
             {"Action": "Login", "Username": self.config.username, "Secret": self.config.secret, "Events": "on"},

@@ -252,15 +252,33 @@ def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
 
 
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event,
-                started: Callable[[int], None] | None = None) -> None:
-    """Serve `app` until `stop`; `started` gets the bound port (useful with port 0)."""
+                started: Callable[[int], None] | None = None, *, tls_cert_file: Path | None = None,
+                tls_key_file: Path | None = None) -> None:
+    """Serve `app` until `stop`; `started` gets the bound port (useful with port 0). With `tls_cert_file` (the
+    certificate chain, PEM) and `tls_key_file` (its private key), over HTTPS only; a pair that cannot be loaded
+    is an error before anything listens."""
+    import ssl  # here, not at the top: only this function serves TLS
+
+    ssl_context: ssl.SSLContext | None = None
+    if (tls_cert_file is None) != (tls_key_file is None):
+        raise ValueError("admin API HTTPS needs both a certificate file and a key file "
+                         "(CBDIALER_HTTP_TLS_CERT_FILE, CBDIALER_HTTP_TLS_KEY_FILE)")
+    if tls_cert_file is not None and tls_key_file is not None:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ssl_context.load_cert_chain(tls_cert_file, tls_key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"admin API HTTPS: cannot load the certificate {tls_cert_file} "
+                             f"(CBDIALER_HTTP_TLS_CERT_FILE) with the key {tls_key_file} "
+                             f"(CBDIALER_HTTP_TLS_KEY_FILE): {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         bound = runner.addresses[0][1] if runner.addresses else port
-        _log.info("admin_api_listening", host=host, port=bound)
+        _log.info("admin_api_listening", host=host, port=bound, scheme="https" if ssl_context else "http")
         if started is not None:
             started(bound)
         await stop.wait()
