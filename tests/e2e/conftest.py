@@ -43,9 +43,15 @@ def sandbox_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def pbx() -> dict[str, str]:
+    """`deploy/sandbox env`, and where the same AMI answers over TLS (`env --tls`): CBDIALER_SANDBOX_AMI_TLS_PORT
+    and the CA that verifies Asterisk's certificate, CBDIALER_SANDBOX_AMI_TLS_CA_FILE (a daemon reads neither)."""
     result = sandbox("up")
     assert result.returncode == 0, result.stderr
-    return sandbox_env()
+    tls = sandbox("env", "--tls")
+    assert tls.returncode == 0, tls.stderr
+    over_tls = dict(line.removeprefix("export ").partition("=")[::2] for line in tls.stdout.splitlines())
+    return {**sandbox_env(), "CBDIALER_SANDBOX_AMI_TLS_PORT": over_tls["CBDIALER_AMI_PORT"],
+            "CBDIALER_SANDBOX_AMI_TLS_CA_FILE": over_tls["CBDIALER_AMI_TLS_CA_FILE"]}
 
 
 def ami_config(env: dict[str, str], **overrides: float) -> AmiConfig:
