@@ -140,8 +140,6 @@ class Scheduler:
 
     async def _apply(self, callback: Callback, decision: Hold | End | Recover, now: datetime) -> None:
         expected = callback.state
-        if not isinstance(decision, Recover):
-            self.metrics.held(decision.reason.value)
         if isinstance(decision, Recover):
             step = decision.step
             changed = await self.store.transition(
@@ -162,6 +160,8 @@ class Scheduler:
             # Someone else won (a person cancelled it, or our lease was taken over): nothing to do.
             self._log.info("transition_lost", callback_id=str(callback.id), expected=expected.value)
         else:
+            if not isinstance(decision, Recover):
+                self.metrics.held(decision.reason.value)
             self._log.debug("callback_changed", callback_id=str(callback.id), state=changed.state.value,
                             reason=changed.reason.value)
 

@@ -47,6 +47,8 @@ async def test_the_scrape_counts_the_calls_made(pbx: dict[str, str], database_ur
     assert samples[("cbdialer_originates_total", labelled(queue="sales", outcome="sent"))] == 3
     assert samples[("cbdialer_offer_lateness_seconds_count", sales)] == 3
     assert samples[("cbdialer_offer_lateness_seconds_bucket", labelled(queue="sales", le="+Inf"))] == 3
+    # Measured from when each fell due (not from the claim's lease, which lies ahead): late by a little.
+    assert 0 < samples[("cbdialer_offer_lateness_seconds_sum", sales)] < 3 * 20
     for status in CUSTOMERS.values():
         assert samples[("cbdialer_attempts_total", labelled(queue="sales", status=status.value))] == 1
     assert sum(v for (name, _), v in samples.items() if name == "cbdialer_attempts_total") == 3

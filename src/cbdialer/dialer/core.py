@@ -205,7 +205,9 @@ class Dialer(Recovery, Background, Inbound, Turns):
             # Sent, fate unknown: the reconcile after the reconnect or the watchdog ends it; never re-sent.
             self._log.warning("originate_outcome_unknown", attempt_id=str(attempt_id), error=str(exc))
         else:
-            self.metrics.offer_sent(queue.id, (self.clock() - callback.due_at).total_seconds())
+            # Late from when this turn fell due (the claim moved due_at on to its lease's expiry).
+            due = callback.due_since or callback.due_at
+            self.metrics.offer_sent(queue.id, (self.clock() - due).total_seconds())
 
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:
@@ -260,7 +262,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
         if due_at >= callback.end_at:
             await self._hold(callback, Reason.EXPIRED, due_at, now)
             return
-        self.metrics.held(reason.value)
+        if callback.reason is not reason:  # a wait rechecked every second or two counts once
+            self.metrics.held(reason.value)
         await self.store.wait(callback, owner=self.owner, reason=reason, due_at=due_at,
                               now=now, actor=self.actor, assigned_agent=assigned_agent)
 
@@ -299,6 +302,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 await self.store.record_result(live.id, agent_id=live.agent.id, heard_at=heard_at,
                                                dial_status=report.dial_status, hangup_cause=report.hangup_cause,
                                                amd_status=report.amd_status, wrap_up_until=until, status=status)
+                for phase, seconds in live.phases(InteractionState.WRAP_UP, heard_at):  # the talk ends here
+                    self.metrics.call_phase(live.queue.id, phase, seconds)
                 self._log.info("attempt_result_recorded", attempt_id=str(live.id), status=status.value,
                                wrap_up_until=until.isoformat())
             case HangUp(channel=channel):
@@ -313,13 +318,14 @@ class Dialer(Recovery, Background, Inbound, Turns):
             case DispositionRefused(error=error):
                 self._log.warning("disposition_refused", attempt_id=str(live.id), error=error)
             case Finish(step=step, report=report, wrap_up_until=until):
-                await self.store.end_attempt(live.id, agent_id=live.agent.id, owner=self.owner, now=now,
-                                             wrap_up_until=until, step=step, dial_status=report.dial_status,
-                                             hangup_cause=report.hangup_cause, amd_status=report.amd_status,
-                                             actor=self.actor)
-                self.metrics.attempt_ended(live.queue.id, step.status.value)
-                for phase, seconds in live.phases(InteractionState.ENDED, now):
-                    self.metrics.call_phase(live.queue.id, phase, seconds)
+                ended = await self.store.end_attempt(
+                    live.id, agent_id=live.agent.id, owner=self.owner, now=now, wrap_up_until=until, step=step,
+                    dial_status=report.dial_status, hangup_cause=report.hangup_cause, amd_status=report.amd_status,
+                    actor=self.actor)
+                if ended.finished:  # its first end: another process that took it over may have ended it
+                    self.metrics.attempt_ended(live.queue.id, step.status.value)
+                    for phase, seconds in live.phases(InteractionState.ENDED, now):
+                        self.metrics.call_phase(live.queue.id, phase, seconds)
                 self._log.info("attempt_ended", attempt_id=str(live.id), callback_id=str(live.callback.id),
                                status=step.status.value, state=step.state.value, reason=step.reason.value,
                                attempts=step.attempts_count, due_at=step.due_at.isoformat() if step.due_at else None)

@@ -308,6 +308,7 @@ class Callback:
     joined_at: datetime | None = None  # a caller's: when the caller joined the Asterisk queue (its place)
     slot: datetime | None = None  # the start of the time slot it is booked into
     recording: str | None = None  # a caller's recording: its Asterisk-side path without extension (migration 0014)
+    due_since: datetime | None = None  # once claimed: when this turn fell due (the claim moves due_at on; 0017)
 
     def __post_init__(self) -> None:
         for name in ("due_at", "start_at", "end_at", "created_at"):

@@ -43,11 +43,16 @@ class StoreContract:
         assert [c.id for c in claimed] == [earliest.id, middle.id]
         assert all(c.state is CallbackState.QUEUED and c.reason is Reason.DUE for c in claimed)
         assert all(c.due_at == T0 + LEASE for c in claimed)
+        # When each fell due stays with it (the lateness metric).
+        assert [c.due_since for c in claimed] == [T0 - timedelta(seconds=30), T0 - timedelta(seconds=20)]
         history = await store.history(earliest.id)
         assert [(h.from_state, h.to_state, h.reason) for h in history][-1] == (
             CallbackState.SCHEDULED, CallbackState.QUEUED, Reason.DUE)
         rest = await store.claim_due(owner, now=T0, limit=10, lease=LEASE)
         assert [c.id for c in rest] == [later.id]
+        # ... through a re-claim once its lease ran out.
+        again = {c.id: c.due_since for c in await store.claim_due(owner, now=T0 + 3 * LEASE, limit=10, lease=LEASE)}
+        assert again[earliest.id] == T0 - timedelta(seconds=30) and again[later.id] == T0 - timedelta(seconds=10)
 
     async def test_a_lease_keeps_others_out_until_it_expires(self, store: CallbackStore) -> None:
         callback = make_callback()

@@ -20,6 +20,7 @@ CALLBACK_COLUMNS = [
     "updated_at", "agent_id", "team_id", "created_by", "customer_timezone", "remark", "attempts_count",
     "network_failures", "strict_retries", "completion_status", "lease_owner", "claimed_at", "version",
     "assigned_agent", "assigned_at", "call_now_agent", "agent_wait_since", "origin", "joined_at", "slot", "recording",
+    "due_since",
 ]
 
 # What each row adds: the queue's name, the contact, then one attempt (real, or a dummy's audit line) and its job.

@@ -97,7 +97,9 @@ WITH due AS (
     UPDATE callbacks c SET
         state = CASE WHEN c.state = 'scheduled' THEN 'queued' ELSE c.state END,
         reason = CASE WHEN c.state = 'scheduled' THEN 'due' ELSE c.reason END,
-        lease_owner = $3, claimed_at = $1, due_at = $1 + $4::interval, updated_at = $1, version = c.version + 1
+        lease_owner = $3, claimed_at = $1, due_at = $1 + $4::interval, updated_at = $1, version = c.version + 1,
+        -- when it fell due, for the lateness metric: kept through this turn's waits and re-claims (0017)
+        due_since = CASE WHEN c.state = 'scheduled' THEN due.old_due_at ELSE c.due_since END
     FROM due
     WHERE c.id = due.id
     RETURNING c.*, due.old_state, due.old_due_at

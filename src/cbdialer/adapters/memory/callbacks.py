@@ -114,7 +114,7 @@ class CallbacksMixin(MemoryBase):
         for row in due:
             was = row.state
             if was is CallbackState.SCHEDULED:
-                row.state, row.reason = CallbackState.QUEUED, Reason.DUE
+                row.state, row.reason, row.due_since = CallbackState.QUEUED, Reason.DUE, row.due_at
             row.lease_owner, row.claimed_at, row.due_at = owner, now, now + lease
             row.touch(now)
             if was is CallbackState.SCHEDULED:

@@ -66,6 +66,7 @@ class CallbackRow:
     joined_at: datetime | None = None
     slot: datetime | None = None
     recording: str | None = None  # migration 0014
+    due_since: datetime | None = None  # migration 0017
 
     @classmethod
     def inserted(cls, c: Callback) -> CallbackRow:
@@ -87,7 +88,7 @@ class CallbackRow:
                         reason=self.reason, assigned_agent=self.assigned_agent, assigned_at=self.assigned_at,
                         call_now_agent=self.call_now_agent, agent_wait_since=self.agent_wait_since,
                         origin=self.origin, joined_at=self.joined_at, slot=self.slot,
-                        recording=self.recording)
+                        recording=self.recording, due_since=self.due_since)
 
     def columns(self) -> dict[str, Any]:
         """`SELECT c.*` as asyncpg returns it: text columns as text."""

@@ -171,6 +171,11 @@ class PrometheusMetrics:
 
     def set_book(self, callbacks: list[tuple[str, str, int]], due_now: list[tuple[str, int]]) -> None:
         self.book = BookFigures(sorted(callbacks), sorted(due_now), time.time())
+        for queue in {q for q, _, _ in callbacks} | {q for q, _ in due_now}:
+            # Each queue's Originates exist from 0 on, so that "nothing dialled" is a 0, not a missing series
+            # (the CbdialerNoAttemptsWhileDue alert's increase() needs the series before the first call).
+            for outcome in ("sent", "refused"):
+                self.originates.labels(queue, outcome)
 
     def exposition(self) -> tuple[bytes, str]:
         """The scrape's body and content type (Prometheus's text format)."""

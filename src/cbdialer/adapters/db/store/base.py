@@ -52,6 +52,7 @@ def callback_from_row(row: asyncpg.Record) -> Callback:
         assigned_at=row["assigned_at"],
         call_now_agent=row["call_now_agent"],
         agent_wait_since=row["agent_wait_since"],
+        due_since=row.get("due_since"),
         origin=CallbackOrigin(row["origin"]),
         joined_at=row["joined_at"],
         slot=row["slot"],
