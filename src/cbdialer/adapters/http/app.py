@@ -164,6 +164,9 @@ async def _principal(api: Api, sessions: Sessions, request: web.Request) -> Prin
     return who
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _middleware(api: Api, public: set[str], sessions: Sessions) -> Any:
     @web.middleware
     async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -217,7 +220,9 @@ def _middleware(api: Api, public: set[str], sessions: Sessions) -> Any:
             _log.exception("http_request_failed", method=request.method, route=route)
             return _error(500, "internal", "the request failed; the server log has the details")
         finally:
-            api.metrics.http_request(request.method, route, status, time.perf_counter() - started)
+            # A method outside HTTP's own is "other": a client's made-up word must not make a series of its own.
+            method = request.method if request.method in _METHODS else "other"
+            api.metrics.http_request(method, route, status, time.perf_counter() - started)
             # Never the Authorization header, nor the query string (it may carry a number being searched).
             _log.info("http_request", method=request.method, route=route, status=status,
                       ms=round((time.perf_counter() - started) * 1000, 1))
