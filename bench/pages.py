@@ -251,7 +251,7 @@ async def main(args: argparse.Namespace) -> int:
     print(f"  established connections (both pages)   {min(c for *_, c in daemon)} to {max(c for *_, c in daemon)}"
           f" over the run (the streams and the browser's keep-alive pool; info)")
     print(f"wall time {elapsed():.0f} s; {'all OK' if ok_all else 'a target MISSED'}")
-    return 0
+    return 0 if ok_all else 1
 
 
 def parse_args() -> argparse.Namespace:

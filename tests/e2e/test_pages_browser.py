@@ -136,8 +136,10 @@ async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(br
         origin=CallbackOrigin.CALLER, joined_at=site.api.clock.now - timedelta(minutes=2),
         recording="/var/spool/asterisk/cbdialer-recordings/abc")
     await expect(pending).to_have_text("2", timeout=WAIT)
-    await expect(details).to_contain_text("new → scheduled")  # the open history stays open through the refresh
     recorded = page.locator(f'#results tr[data-id="{heard.id}"]')
+    await expect(recorded).to_be_visible(timeout=WAIT)  # the search re-read: the open history stayed, once
+    await expect(page.locator(f'#results tr[data-id="{created.id}"] + tr.details')).to_contain_text("new → scheduled")
+    await expect(details).to_have_count(1)
     await recorded.get_by_role("button", name="History").click()
     audio = page.locator(f'#results tr[data-id="{heard.id}"] + tr.details audio')
     duration = await audio.evaluate(

@@ -7,8 +7,13 @@ const cb = (() => {
     const headers = {"Accept": "application/json"};
     if (method !== "GET") headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch("/api/v1" + path, {method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body)});
+    let response;
+    try {
+      response = await fetch("/api/v1" + path, {method, headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body)});
+    } catch (e) {  // cbdialer did not answer (restarting, the network): an answer like any other failure
+      return {ok: false, status: 0, data: {message: "cbdialer did not answer; try again"}};
+    }
     if (response.status === 401) { window.location.assign("/login"); throw new Error("logged out"); }
     const text = await response.text();
     let data = null;

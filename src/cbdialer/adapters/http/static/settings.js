@@ -41,8 +41,8 @@
   async function load() {
     if (!select.value) return;
     if (!schema) {
-      const described = await fetch("/api/v1/openapi.json");
-      if (!described.ok) return;  // the next live refresh tries again (fill)
+      const described = await fetch("/api/v1/openapi.json").catch(() => null);
+      if (!described?.ok) return;  // the next live refresh tries again (fill)
       schema = await described.json();
     }
     const queue = await cb.api("GET", `/queues/${encodeURIComponent(select.value)}`);

@@ -53,9 +53,17 @@
           }}, "Reschedule"),
           cb.el("button", {type: "button", onclick: () => run("POST", `/callbacks/${c.id}/cancel`, "Cancelled")}, "Cancel"),
         ] : []))));
+    // An open history (and the recording playing in it) is moved under its new row as it is, not rebuilt:
+    // a live refresh must not cut a recording off. It is read again when opened again.
+    const kept = new Map([...document.querySelectorAll("#results tr.details")].map((d) => [d.dataset.for, d]));
     document.querySelector("#results tbody").replaceChildren(...rows);
-    await Promise.all(result.data.items.filter((c) => opened.has(c.id)).map((c) =>
-      details(c, document.querySelector(`#results tr[data-id="${c.id}"] button.history`), true)));
+    await Promise.all(result.data.items.filter((c) => opened.has(c.id)).map((c) => {
+      const button = document.querySelector(`#results tr[data-id="${c.id}"] button.history`);
+      if (!kept.has(c.id)) return details(c, button, true);
+      button.closest("tr").after(kept.get(c.id));
+      button.setAttribute("aria-expanded", "true");
+      return null;
+    }));
   }
   // A callback's audit trail and its attempts, in a row under it.
   async function details(c, button, again) {
@@ -78,7 +86,8 @@
       cb.el("audio", {controls: "", preload: "none", src: c.recording})] : [];
     if (!row.isConnected) return;  // re-rendered meanwhile: the new row opens its own
     row.nextElementSibling?.classList.contains("details") && row.nextElementSibling.remove();
-    row.after(cb.el("tr", {class: "details"}, cb.el("td", {colspan: "7"}, ...recording,
+    if (!opened.has(c.id)) return;  // closed while it was read
+    row.after(cb.el("tr", {class: "details", "data-for": c.id}, cb.el("td", {colspan: "7"}, ...recording,
       cb.el("strong", {}, "History"), cb.el("ul", {}, ...lines),
       cb.el("strong", {}, "Attempts"), tries.length ? cb.el("ul", {}, ...tries) : cb.el("p", {class: "empty"}, "None yet."))));
     button.setAttribute("aria-expanded", "true");
