@@ -18,6 +18,7 @@ import pytest
 from cbdialer.adapters.db import Database
 from cbdialer.domain.access import COMMAND_LINE, Role
 from cbdialer.domain.models import CallbackOrigin, Queue, QueueSettings, Schedule, SlotCapacity
+from cbdialer.domain.timing import contact_zone, open_within
 from cbdialer.ports import CallbackQuery
 from cbdialer.ports.telephony import QueueCallerJoined, TelephonyError
 from cbdialer.services import Admin
@@ -120,7 +121,10 @@ async def test_a_caller_picks_the_first_free_slot(database_url: str, daemon: Dae
         now = datetime.now(UTC)
         admin = Admin(db.store(), lambda: datetime.now(UTC))
         listed = await admin.callbacks.slots(COMMAND_LINE, queue.id, now, now + timedelta(days=1))
-        first_free = next(s for s, booked in listed if s.start > now and booked < s.capacity)
+        # The first with room that the caller can be called in (the UK number's calling window open).
+        zone = contact_zone("+442079460015", customer_timezone=None, queue_timezone="UTC")
+        first_free = next(s for s, booked in listed if s.start > now and booked < s.capacity
+                          and open_within(s.start, s.end, queue.settings, zone))
         uniqueid = await call_in("+442079460015", "--queue", "--callback-after", "2", "--slot", "1")
         await stored(daemon, uniqueid)
         (callback,) = await callers(db)

@@ -344,3 +344,11 @@ def _seconds(instant: datetime) -> int:
 
 def _instant(second: int) -> datetime:
     return _EPOCH + timedelta(seconds=second)
+
+
+def open_within(start: datetime, end: datetime, settings: QueueSettings, contact_zone: str) -> bool:
+    """Whether the queue's schedule and the contact's calling window are open at some instant of [start, end):
+    a slot closed throughout would be held until it expired, never called."""
+    opening = next_dialable(start, schedule=settings.schedule, window=settings.restricted_window,
+                            contact_zone=contact_zone)
+    return opening is not None and opening < end

@@ -40,7 +40,7 @@ from cbdialer.domain.models import (
 from cbdialer.domain.numbers import to_e164
 from cbdialer.domain.outcomes import DISPOSITIONS_AFTER, disposition_start
 from cbdialer.domain.slots import Slot, check_period, slot_at, slots_between
-from cbdialer.domain.timing import contact_zone, end_of, next_dialable, parse_start
+from cbdialer.domain.timing import contact_zone, end_of, open_within, parse_start
 from cbdialer.ports import UNCHANGED, CallbackBook, CallbackQuery, CallerLimitReached, SlotFull, StateChange, Unchanged
 from cbdialer.services.errors import Conflict, NotFound
 from cbdialer.services.queues import Queues
@@ -124,9 +124,7 @@ class Callbacks:
             # A slot the queue's schedule or the contact's calling window closes throughout would be held until
             # it expired, never called: refused when booked instead.
             zone = contact_zone(number, customer_timezone=customer_timezone, queue_timezone=settings.schedule.timezone)
-            opening = next_dialable(booked.start, schedule=settings.schedule, window=settings.restricted_window,
-                                    contact_zone=zone)
-            if opening is None or opening >= booked.end:
+            if not open_within(booked.start, booked.end, settings, zone):
                 raise InvalidValue("slot", "the queue's schedule or the contact's calling window is closed for the "
                                            "whole slot")
         else:

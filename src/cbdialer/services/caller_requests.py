@@ -35,6 +35,7 @@ from cbdialer.domain.ivr import (
 )
 from cbdialer.domain.models import CallbackOrigin, CallbackType, Queue
 from cbdialer.domain.slots import Slot
+from cbdialer.domain.timing import contact_zone, open_within
 from cbdialer.ports.ivr import CallerHungUp, IvrCall, IvrError, Prompt, SayDatetime, SayDigits
 from cbdialer.ports.metrics import NO_METRICS, Metrics
 from cbdialer.services.callbacks import Callbacks
@@ -139,7 +140,7 @@ class CallerRequests:
         if number is None:
             log.info("caller_request_no_number", **context)
             return False
-        slot = await self._when(call, queue)
+        slot = await self._when(call, queue, number)
         try:
             recording = await self._recording(call)
         except CallerHungUp:
@@ -188,7 +189,7 @@ class CallerRequests:
         for prompt in INVALID:
             await call.stream_file(prompt)
 
-    async def _when(self, call: IvrCall, queue: Queue) -> Slot | None:
+    async def _when(self, call: IvrCall, queue: Queue, number: str) -> Slot | None:
         """None: keep my place. A slot is offered only when the queue has slot capacity and some is free."""
         if not queue.settings.slot_capacity:
             return None
@@ -197,13 +198,17 @@ class CallerRequests:
             if key == "1":
                 return None
             if key == "2":
-                return await self._pick_slot(call, queue)
+                return await self._pick_slot(call, queue, number)
             await self._invalid(call)
         return None
 
-    async def _pick_slot(self, call: IvrCall, queue: Queue) -> Slot | None:
+    async def _pick_slot(self, call: IvrCall, queue: Queue, number: str) -> Slot | None:
         now = self.clock()
-        slots = free_slots(await self.callbacks.slots(IVR, queue.id, now, now + SLOT_LOOKAHEAD), now)
+        # Only slots this caller can be called in: the queue's schedule and the caller's calling window open.
+        zone = contact_zone(number, customer_timezone=None, queue_timezone=queue.settings.schedule.timezone)
+        listed = [(s, booked) for s, booked in await self.callbacks.slots(IVR, queue.id, now, now + SLOT_LOOKAHEAD)
+                  if open_within(s.start, s.end, queue.settings, zone)]
+        slots = free_slots(listed, now)
         if not slots:
             await call.stream_file("im-sorry")
             return None
