@@ -28,6 +28,7 @@ from cbdialer.ports import StoreUnavailable
     pg.DeadlockDetectedError("deadlock detected"),  # rolled back: the same work again is right
     asyncpg.InterfaceError("cannot perform operation: connection is closed"),
     asyncpg.InterfaceError("cannot call Connection.fetch(): the underlying connection is closed"),
+    asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in progress"),
     ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),
     ConnectionResetError(104, "Connection reset by peer"),
     OSError(113, "No route to host"),

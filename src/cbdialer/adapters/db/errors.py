@@ -23,8 +23,12 @@ from cbdialer.ports import StoreUnavailable
 # when every client reconnects after a restart. 57014 (query cancelled) is of class 57 but not 57P: not here.
 # 40P01 (deadlock detected): the server rolled the statement back, so the same work done again is right.
 _UNAVAILABLE_STATES = re.compile(r"^(08...|57P..|53300|40P01)$")
-# asyncpg's own words for a connection that is gone (InterfaceError carries no SQLSTATE).
-_CLOSED = re.compile(r"connection (is|was) closed|underlying connection is closed")
+# asyncpg's own words for a connection that is gone (InterfaceError carries no SQLSTATE), and, from
+# InternalClientError, for a statement whose connection was lost under it ("cannot switch to state 11; another
+# operation (2) is in progress": seen when PostgreSQL restarts under a running query; the statements are
+# guarded, so doing the work again is right).
+_CLOSED = re.compile(r"connection (is|was) closed|underlying connection is closed|"
+                     r"cannot switch to state \d+; another operation \(\d+\) is in progress")
 
 
 class DatabaseUnavailable(StoreUnavailable):
