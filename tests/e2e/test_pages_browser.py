@@ -122,8 +122,13 @@ async def test_a_supervisor_watches_the_monitor_purges_and_downloads_a_report(br
         "async () => await (await fetch(document.getElementById('outcomes-chart').src)).text()")
     assert "0 attempts ended since" in outcomes and "no answer" in outcomes
     await expect(page.locator('#monitor tr[data-queue="sales"] td.agents-ready')).to_have_text("2")
+    before = await chart.get_attribute("src")
     await site.api.admin.agents.set_ready(COMMAND_LINE, "1002", False)  # news too, with no callback written
     await expect(page.locator('#monitor tr[data-queue="sales"] td.agents-ready')).to_have_text("1", timeout=WAIT)
+    # The chart, drawn at most every 30 s, is drawn again at once when its agents ready change: the two agree.
+    await expect(chart).not_to_have_attribute("src", before or "", timeout=WAIT)
+    drawn = await page.evaluate("async () => await (await fetch(document.getElementById('due-chart').src)).text()")
+    assert "1 agents ready" in drawn
     row = page.locator(f'#results tr[data-id="{created.id}"]')
     await expect(row.locator("td.location")).to_have_text("Pending", timeout=WAIT)
     await row.get_by_role("button", name="History").click()

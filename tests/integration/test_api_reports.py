@@ -293,3 +293,40 @@ async def test_an_agent_has_a_name_bounded_and_checked(api: Api) -> None:
     assert (await api.call("PATCH", "/agents/2002", "supervisor", json={"name": "  Dana Lee-Smith "},
                            expect=200))["name"] == "Dana Lee-Smith"
     assert (await api.call("GET", "/agents/1001", "agent1001"))["name"] == ""  # the fixture's, stored unnamed
+
+
+async def test_a_preview_asks_for_a_few_records_and_is_told_when_there_are_more(api: Api) -> None:
+    """The supervisor's page shows the first records (limit), and says so when more match (truncated); a
+    completed callback is never cut between its attempts."""
+    made = []
+    for number in ("+442079460071", "+442079460072", "+442079460073"):
+        made.append(await api.call("POST", "/callbacks", json={"queue": "sales", "destination": number,
+                                                               "start_in": 1}, expect=201))
+        api.clock.now += timedelta(seconds=1)
+    api.clock.now += timedelta(seconds=5)
+    await attempt(api, made[0]["id"], "1001", CompletionStatus.NO_ANSWER)
+    for c in made:
+        await api.call("POST", f"/callbacks/{c['id']}/cancel", expect=200)
+        api.clock.now += timedelta(seconds=1)
+
+    async def preview(name: str, limit: int) -> tuple[list[str], bool]:
+        body = await api.call("GET", f"/reports/{name}-callbacks", params={**period(api), "limit": str(limit)},
+                              expect=200)
+        assert body["total_records"] == len(body["records"])
+        return [r["callback_id"] for r in body["records"]], body["truncated"]
+
+    ids = [c["id"] for c in made]
+    assert await preview("scheduled", 2) == (ids[:2], True)  # one row per attempt: the first's one, the second
+    assert await preview("scheduled", 3) == (ids, False)
+    assert await preview("completed", 1) == (ids[:1], True)
+    completed = await api.call("GET", "/reports/completed-callbacks", params={**period(api), "limit": "1"})
+    assert completed["records"][0]["total_attempts"] == 1  # whole, with its attempt
+    assert await preview("completed", 3) == (ids, False)
+    assert await preview("completed", 100_000) == (ids, False)
+    response = await api.client.get("/api/v1/reports/scheduled-callbacks", headers=api.auth("admin"),
+                                    params={**period(api), "format": "csv", "limit": "1"})
+    assert (response.status, response.headers["X-Truncated"], response.headers["X-Total-Records"]) == (200, "true", "1")
+    for bad in ("0", "100001", "many"):
+        error = await api.call("GET", "/reports/completed-callbacks", params={**period(api), "limit": bad},
+                               expect=422)
+        assert error["field"] == "limit"

@@ -13,11 +13,13 @@ import pytest
 from aiohttp import ClientSession, StreamReader
 
 from cbdialer.adapters.db import Database
+from cbdialer.adapters.http.changes import CHANGES_KEY
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_HEADER
 from cbdialer.domain.access import COMMAND_LINE
 from cbdialer.domain.models import CallbackType
 from cbdialer.services.tokens import hash_token
 from tests.support.api_client import Api, open_api
+from tests.support.contracts.common import make_callback
 
 
 @pytest.fixture
@@ -143,3 +145,44 @@ async def test_the_stream_tells_a_page_when_what_it_shows_changed(db: Database) 
         finally:
             stop.set()
             await asyncio.wait_for(listener, 5)
+
+
+async def test_the_monitor_is_read_again_once_the_book_is_heard_to_change(db: Database) -> None:
+    """GET /monitor shares one read per version of the book among its viewers; a write another process makes
+    is notified, moves the version, and the next answer has it."""
+    changed, stop = asyncio.Event(), asyncio.Event()
+    async for api in open_api(db, changed=changed):
+        listener = asyncio.create_task(db.listen_for_changes(changed, stop))
+        changes = api.client.app[CHANGES_KEY]
+        try:
+            seen = await changes.next(0, timeout=10)  # the listener's first look
+            rows = await api.call("GET", "/monitor", "supervisor", expect=200)
+            assert [(r["queue"], r["to_be_processed"]) for r in rows] == [("sales", 0), ("support", 0)]
+            assert await api.call("GET", "/monitor", "admin", expect=200) == rows
+            await api.db.store().add_callback(make_callback(api.clock.now), actor="elsewhere")
+            await changes.next(seen, timeout=10)
+            rows = await api.call("GET", "/monitor", "supervisor", expect=200)
+            assert [(r["queue"], r["to_be_processed"]) for r in rows] == [("sales", 1), ("support", 0)]
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 5)
+
+
+@pytest.mark.parametrize("chart", ["due", "outcomes"])
+async def test_a_chart_is_the_supervisors_and_an_inert_document(api: Api, chart: str) -> None:
+    """Both charts: SVG drawn from the API's figures, shown to a supervisor only, with headers that keep an
+    SVG opened on its own from running or loading anything."""
+    await api.admin.callbacks.create_callback(COMMAND_LINE, queue="sales", destination="+442079460012",
+                                              type=CallbackType.STANDARD, start_in=600)
+    await log_in(api, "supervisor")
+    response = await api.client.get(f"/supervisor/{chart}.svg", params={"queue": "sales"})
+    assert response.status == 200 and response.content_type == "image/svg+xml"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    text = await response.text()
+    assert "<script" not in text
+    assert ("1 callbacks due in the next 24 hours" in text) if chart == "due" else ("Queue sales" in text)
+    assert (await api.client.get(f"/supervisor/{chart}.svg", params={"queue": "nowhere"})).status == 404
+    await api.client.post("/logout", headers={"Origin": str(api.client.make_url(""))})
+    await log_in(api, "agent1001")
+    assert (await api.client.get(f"/supervisor/{chart}.svg", params={"queue": "sales"})).status == 403

@@ -66,7 +66,7 @@ async def test_a_run_left_open_behind_a_stopped_queue_breaks_nothing(db: Databas
     callback = make_callback(T0 + timedelta(hours=1), created_at=T0 + timedelta(minutes=5))
     await store.add_callback(callback, actor="test")
     [row] = await store.report("scheduled", start=T0, end=T0 + timedelta(hours=1), agent_id=None, queue_id=None,
-                               limit=10)
+                               limit=10, rows=10)
     [stale] = await open_runs(database_url)
     assert row["job_id"] == stale["id"]  # one row, one job
     restart = T0 + timedelta(minutes=10)

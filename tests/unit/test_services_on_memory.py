@@ -13,7 +13,7 @@ from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.lifecycle import CallbackState, Reason
 from cbdialer.domain.models import Agent, CallbackType, InvalidValue, QueueStatus, Team
 from cbdialer.ports import CallbackQuery
-from cbdialer.services import Admin, Conflict
+from cbdialer.services import Admin, Conflict, queue_status
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday
 STAFF = Principal(token_id=uuid.uuid4(), role=Role.ADMIN)  # it creates agents: an admin's (issue 11)
@@ -56,8 +56,10 @@ async def test_queues_are_created_once_listed_and_stopped(admin: Admin) -> None:
     queue, moved = await admin.queues.run_queue(STAFF, "sales", False)
     assert (queue.status, moved) == (QueueStatus.STOPPED, 1)
     assert (await admin.callbacks.callback(STAFF, callback.id)).state is CallbackState.WAITING_FOR_QUEUE
-    metrics = await admin.queues.queue_metrics(STAFF, "sales")
+    metrics = await admin.monitor.row(STAFF, "sales")
     assert (metrics["status"], metrics["to_be_processed"], metrics["processed"]) == ("stopped", 1, 0)
+    assert [(r["queue"], r["status"]) for r in await admin.monitor.rows(STAFF)] == [
+        ("sales", "stopped"), ("support", queue_status(await admin.queues.queue(STAFF, "support"), admin.clock()).value)]
 
 
 async def test_an_agent_is_created_once_and_its_token_names_it_with_its_teams(admin: Admin) -> None:

@@ -24,6 +24,7 @@ from cbdialer.domain.timing import (
     is_open,
     next_dialable,
     next_opening,
+    next_schedule_change,
     next_window_opening,
     parse_start,
     recall_delay,
@@ -331,6 +332,18 @@ def test_an_opening_to_24_00_runs_into_the_next_day() -> None:
     assert next_opening(late, utc(2026, 11, 28, 3, 0)) == utc(2026, 12, 4, 22, 0)
 
 
+def test_next_schedule_change_is_the_next_closing_or_opening() -> None:
+    assert next_schedule_change(OFFICE, utc(2026, 11, 24, 10, 0)) == utc(2026, 11, 24, 17, 0)  # open: closes
+    assert next_schedule_change(OFFICE, utc(2026, 11, 24, 17, 0)) == utc(2026, 11, 25, 9, 0)  # closed: opens
+    assert next_schedule_change(OFFICE, utc(2026, 12, 24, 12, 0)) == utc(2026, 12, 24, 17, 0)
+    assert next_schedule_change(OFFICE, utc(2026, 12, 24, 17, 0)) == utc(2026, 12, 26, 10, 0)  # past Christmas
+    late = Schedule(LONDON, (OpeningHours(4, time(22), time.max), OpeningHours(5, time(0), time(2))))
+    assert next_schedule_change(late, utc(2026, 11, 27, 23, 0)) == utc(2026, 11, 28, 2, 0)  # on past midnight
+    closing_day = replace(late, closed_dates=frozenset({date(2026, 11, 28)}))
+    assert next_schedule_change(closing_day, utc(2026, 11, 27, 23, 0)) == utc(2026, 11, 28, 0, 0)
+    assert next_schedule_change(Schedule(LONDON, weekly=()), NOW) is None
+
+
 def test_a_schedule_that_never_opens_has_no_next_opening() -> None:
     assert next_opening(Schedule(LONDON, weekly=()), NOW) is None
     # Open on Mondays only, and every Monday of the next 400 days closed: the one after is too far.
@@ -592,6 +605,21 @@ def test_next_opening_is_open_and_the_earliest(situation: tuple[datetime, Schedu
             assert not is_open(schedule, found - MINUTE)
         expected = _first_by_quarter_hours(lambda instant: _open_by_the_wall_clock(schedule, instant), at, days=2)
         assert found == expected if expected is not None else found > at + timedelta(days=2)
+
+
+@PROPERTY
+@given(_situations())
+def test_next_schedule_change_agrees_with_a_brute_force_search(
+        situation: tuple[datetime, Schedule, CallingWindow, str]) -> None:
+    at, schedule, _, _ = situation
+    open_now = _open_by_the_wall_clock(schedule, at)
+    found = next_schedule_change(schedule, at)
+    expected = _first_by_quarter_hours(
+        lambda instant: instant > at and _open_by_the_wall_clock(schedule, instant) is not open_now, at, days=3)
+    if expected is not None:
+        assert found == expected
+    else:
+        assert found is None or found > at + timedelta(days=3)
 
 
 @PROPERTY

@@ -5,7 +5,7 @@ Admins and supervisors steer everything the API offers, but only an admin change
 a queue's dial string, caller ID and AMD, and an agent's dial string (so, creating an agent). An agent sees and changes its own callbacks (created
 by it, meant for it, or waiting in its callback queue), its teams', and the standard and campaign callbacks of
 the queues it serves (seed 004: "any pending callbacks that they may handle"); it may mark itself ready or not
-ready, and reads queues without changing them.
+ready, and reads queues without changing them (the queue monitor, with the shift's figures, is the supervisor's).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Permission(StrEnum):
     SET_READY = "set_ready"  # agents: only themselves
     MANAGE_LISTS = "manage_lists"  # DNC and exclusion lists
     READ_REPORTS = "read_reports"
+    MONITOR_QUEUES = "monitor_queues"  # the queue monitor and its charts (seed 002: the supervisor's, not agents')
     MANAGE_TELEPHONY = "manage_telephony"  # dial strings, caller ID, AMD: admins only
 
 

@@ -189,6 +189,14 @@ def next_opening(schedule: Schedule, at: datetime) -> datetime | None:
     return _earliest((_schedule_rule(schedule),), at)
 
 
+def next_schedule_change(schedule: Schedule, at: datetime,
+                         horizon: timedelta = SEARCH_HORIZON) -> datetime | None:
+    """The first instant after `at` at which the queue opens if it is closed at `at`, or closes if it is open
+    (when the supervisor's CLBK Stat turns); None if not within `horizon` (400 days)."""
+    rule = _closing_rule(schedule) if is_open(schedule, at) else _schedule_rule(schedule)
+    return _earliest((rule,), at, horizon)
+
+
 def in_calling_window(window: CallingWindow, zone: str, at: datetime) -> bool:
     """Whether `at` is inside the calling window [start, end) on the contact's wall clock."""
     check_aware("at", at)
@@ -265,20 +273,31 @@ def _schedule_rule(schedule: Schedule) -> _WallRule:
     return _WallRule(zone, holds, starts)
 
 
+def _closing_rule(schedule: Schedule) -> _WallRule:
+    """Closed: it can only turn true at an opening's end, at midnight (a closed date, an opening that ran to
+    24:00), or when the clocks change."""
+    opened = _schedule_rule(schedule)
+    ends: dict[int, list[time]] = {weekday: [time(0)] for weekday in range(7)}
+    for opening in schedule.weekly:
+        if opening.end != time.max:
+            ends[opening.weekday].append(opening.end)
+    return _WallRule(opened.zone, lambda local: not opened.holds(local), lambda day: ends[day.weekday()])
+
+
 def _window_rule(window: CallingWindow, zone_name: str) -> _WallRule:
     zone = check_zone("contact_zone", zone_name)
     return _WallRule(zone, lambda local: _within(local.time(), window.start, window.end), lambda day: (window.start,))
 
 
-def _earliest(rules: Sequence[_WallRule], at: datetime) -> datetime | None:
-    """The earliest instant >= at at which every rule holds, within SEARCH_HORIZON."""
+def _earliest(rules: Sequence[_WallRule], at: datetime, horizon: timedelta = SEARCH_HORIZON) -> datetime | None:
+    """The earliest instant >= at at which every rule holds, within `horizon`."""
     check_aware("at", at)
     at = at.astimezone(UTC)
     if all(rule.holds_at(at) for rule in rules):
         return at
     # All rules holding can only begin where one of them turns true; those instants are scanned a week at a
     # time, in order, so the first one at which every rule holds is the answer.
-    limit = at + SEARCH_HORIZON
+    limit = at + horizon
     low = _seconds(at)
     while _instant(low) <= limit:
         high = low + _SCAN_DAYS * _DAY_SECONDS

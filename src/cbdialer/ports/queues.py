@@ -3,6 +3,7 @@ queue moves its waiting callbacks, and opens or closes its run (POM's job), in t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -41,7 +42,12 @@ class QueueStore(QueueDirectory, Protocol):
         many ended, or None if it was terminated already (or does not exist)."""
         ...
 
-    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]: ...
+    async def queues_metrics(self, shifts: Mapping[str, datetime]) -> dict[str, dict[str, Any]]:
+        """The queue monitor's figures of each queue of `shifts` (queue id -> when its shift began), in one read:
+        processed, reached, to_be_processed, average_handle_seconds (numeric, or None), purged, live_now,
+        agents_ready, and outcomes (completion status -> attempts, sorted). A queue the store does not hold
+        gets zeros."""
+        ...
 
     async def due_per_hour(self, queue_id: str, *, since: datetime, until: datetime) -> dict[datetime, int]:
         """How many of the queue's waiting callbacks (domain WAITING_STATES) fall due in each UTC hour from

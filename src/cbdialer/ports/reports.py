@@ -12,8 +12,9 @@ from cbdialer.ports.queues import QueueDirectory
 
 class ReportStore(QueueDirectory, Protocol):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
-                     queue_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Rows of the `scheduled` or `completed` report: one per attempt, real or dummy (at most `limit`)."""
+                     queue_id: str | None, limit: int, rows: int) -> list[dict[str, Any]]:
+        """Rows of the `scheduled` or `completed` report: one per attempt, real or dummy, of at most `limit`
+        callbacks (the first by the report's order), and at most `rows` rows."""
         ...
 
     async def contact(self, number: str, *, limit: int) -> tuple[int, list[Callback]] | None:

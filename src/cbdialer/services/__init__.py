@@ -15,6 +15,7 @@ from cbdialer.services.callbacks import Callbacks
 from cbdialer.services.calls import Calls
 from cbdialer.services.errors import AccessDenied, Conflict, NotFound
 from cbdialer.services.lists import Lists
+from cbdialer.services.monitor import Monitor
 from cbdialer.services.queues import Queues, queue_status
 from cbdialer.services.reports import Reports
 from cbdialer.services.tokens import Tokens, hash_token
@@ -35,6 +36,7 @@ class Admin:
         dial_contexts = DEFAULT_DIAL_CONTEXTS if dial_contexts is None else dial_contexts
         self.tokens = Tokens(store)
         self.queues = Queues(store, clock, dial_contexts=dial_contexts)
+        self.monitor = Monitor(store, clock, self.queues)
         self.callbacks = Callbacks(store, clock, self.queues, default_region=default_region)
         self.calls = Calls(store, clock, self.callbacks, default_region=default_region)
         self.agents = Agents(store, dial_contexts=dial_contexts)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -126,32 +126,3 @@ class Queues:
         if ended is None:
             raise Conflict(f"queue {queue_id!r} is terminated already")
         return await self.queue(who, queue_id), ended
-
-    async def due_per_hour(self, who: Principal, queue_id: str, hours: int = 24) -> list[tuple[datetime, int]]:
-        """The next `hours` UTC hours from the current one, each with how many of the queue's waiting
-        callbacks fall due in it (the overdue in the first): the supervisor's chart."""
-        require(who, Permission.READ_QUEUES)
-        queue = await self.queue(who, queue_id)
-        now = self.clock()
-        first = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        counts = await self.store.due_per_hour(queue.id, since=now, until=first + timedelta(hours=hours))
-        return [(first + timedelta(hours=h), counts.get(first + timedelta(hours=h), 0)) for h in range(hours)]
-
-    async def queue_metrics(self, who: Principal, queue_id: str) -> dict[str, Any]:
-        """Seed 004's supervisor columns for the current shift."""
-        require(who, Permission.READ_QUEUES)
-        queue = await self.queue(who, queue_id)
-        now = self.clock()
-        since = shift_start(queue, now)
-        raw = await self.store.queue_metrics(queue.id, since=since)
-        processed, reached = raw["processed"], raw["reached"]
-        average = raw["average_handle_seconds"]
-        return {
-            "queue": queue.id, "status": queue_status(queue, now).value, "shift_start": since,
-            "processed": processed, "to_be_processed": raw["to_be_processed"],
-            "average_handle_time": round(float(average), 1) if average is not None else None,
-            "purged": raw["purged"], "live_now": raw["live_now"], "agents_ready": raw["agents_ready"],
-            "outcomes": raw["outcomes"],
-            "percent_reached": round(100.0 * reached / processed, 1) if processed else None,
-            "percent_failed": round(100.0 * (processed - reached) / processed, 1) if processed else None,
-        }

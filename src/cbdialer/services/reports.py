@@ -134,30 +134,47 @@ class Reports:
     async def _queues(self) -> dict[str, Queue]:
         return {q.id: q for q in await self.store.queues()}
 
+    @staticmethod
+    def _limit(limit: int) -> int:
+        if not 1 <= limit <= MAX_REPORT_ROWS:
+            raise InvalidValue("limit", f"must be from 1 to {MAX_REPORT_ROWS}")
+        return limit
+
     async def scheduled_report(self, who: Principal, *, start: datetime | None = None, end: datetime | None = None,
-                               agent: str | None = None, queue: str | None = None) -> dict[str, Any]:
-        """Callbacks Scheduled Details (seed 001): callbacks created in the period, one record per attempt."""
+                               agent: str | None = None, queue: str | None = None,
+                               limit: int = MAX_REPORT_ROWS) -> dict[str, Any]:
+        """Callbacks Scheduled Details (seed 001): callbacks created in the period, one record per attempt; at
+        most `limit` records."""
         require(who, Permission.READ_REPORTS)
         start, end = self._period(start, end)
+        limit = self._limit(limit)
         rows = await self.store.report("scheduled", start=start, end=end, agent_id=agent, queue_id=queue,
-                                       limit=MAX_REPORT_ROWS)
+                                       limit=limit + 1, rows=limit + 1)
         queues = await self._queues()
-        return self._report(start, end, agent, queue, [scheduled_record(r, queues) for r in rows])
+        records = [scheduled_record(r, queues) for r in rows[:limit]]
+        return self._report(start, end, agent, queue, records, truncated=len(rows) > limit)
 
     async def completed_report(self, who: Principal, *, start: datetime | None = None, end: datetime | None = None,
-                               agent: str | None = None, queue: str | None = None) -> dict[str, Any]:
-        """Completed Callback Interaction (seed 002): each callback that ended in the period, with every attempt."""
+                               agent: str | None = None, queue: str | None = None,
+                               limit: int = MAX_REPORT_ROWS) -> dict[str, Any]:
+        """Completed Callback Interaction (seed 002): each callback that ended in the period, with every attempt;
+        at most `limit` callbacks, and never one with only some of its attempts."""
         require(who, Permission.READ_REPORTS)
         start, end = self._period(start, end)
+        limit = self._limit(limit)
         rows = await self.store.report("completed", start=start, end=end, agent_id=agent, queue_id=queue,
-                                       limit=MAX_REPORT_ROWS)
-        return self._report(start, end, agent, queue, completed_records(rows, await self._queues()))
+                                       limit=limit + 1, rows=MAX_REPORT_ROWS)
+        records = completed_records(rows, await self._queues())
+        truncated = len(records) > limit or len(rows) == MAX_REPORT_ROWS
+        if len(rows) == MAX_REPORT_ROWS and len(records) > 1:
+            records.pop()  # its last attempts may lie past the cap
+        return self._report(start, end, agent, queue, records[:limit], truncated=truncated)
 
     def _report(self, start: datetime, end: datetime, agent: str | None, queue: str | None,
-                records: list[dict[str, Any]]) -> dict[str, Any]:
+                records: list[dict[str, Any]], *, truncated: bool) -> dict[str, Any]:
         return {"time_period": {"from": start, "to": end}, "query_time": self.clock(),
                 "filters": {k: v for k, v in (("agent", agent), ("queue", queue)) if v is not None},
-                "total_records": len(records), "records": records}
+                "total_records": len(records), "truncated": truncated, "records": records}
 
     async def contact(self, who: Principal, number: str) -> tuple[int, str, list[Callback]]:
         """A contact (seed 001's Contact ID) by its number, in any form a person types it: its id, its E.164

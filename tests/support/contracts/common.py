@@ -94,5 +94,5 @@ async def end(store: Store, callback: Callback, attempt_id: uuid.UUID, *, owner:
 async def row_of(store: Store, callback_id: uuid.UUID) -> dict[str, Any]:
     """The callback's raw row, every column (its lease's too), as the scheduled report returns it."""
     rows = await store.report("scheduled", start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), agent_id=None,
-                              queue_id=None, limit=1000)
+                              queue_id=None, limit=1000, rows=1000)
     return next(r for r in rows if r["id"] == callback_id)

@@ -160,12 +160,24 @@ class QueueContract:
         await live_call(store, make_callback(T0 + timedelta(minutes=4), destination="+442079460050"),
                         agent="1002", now=T0 + timedelta(minutes=4))
         await store.set_agent_ready("1001", False)
-        metrics = await store.queue_metrics("sales", since=T0)
+        assert await store.create_queue(Queue(id="support", name="Support"))
+        await add_agent(store, "1004", queues=frozenset({"support"}))
+        await store.add_callback(make_callback(T0, queue_id="support", destination="+442079460060"), actor="test")
+        metrics = (await store.queues_metrics({"sales": T0}))["sales"]
         assert metrics == {"processed": 3, "reached": 2, "to_be_processed": 2,
                            "average_handle_seconds": Decimal("22.75"), "purged": 1, "live_now": 1,
                            "agents_ready": 2, "outcomes": {"handled": 2, "no_answer": 1}}
         assert str(metrics["average_handle_seconds"]) == "22.7500000000000000"  # numeric, as PostgreSQL divides
-        assert await store.queue_metrics("sales", since=T0 + timedelta(hours=1)) == {
-            "processed": 0, "reached": 0, "to_be_processed": 2, "average_handle_seconds": None, "purged": 0,
-            "live_now": 1, "agents_ready": 2, "outcomes": {}}
-        assert (await store.queue_metrics("sales", since=earlier))["outcomes"] == {"handled": 3, "no_answer": 1}
+        later = {"processed": 0, "reached": 0, "to_be_processed": 2, "average_handle_seconds": None, "purged": 0,
+                 "live_now": 1, "agents_ready": 2, "outcomes": {}}
+        assert await store.queues_metrics({"sales": T0 + timedelta(hours=1)}) == {"sales": later}
+        assert (await store.queues_metrics({"sales": earlier}))["sales"]["outcomes"] == {"handled": 3, "no_answer": 1}
+        # Many queues in one read, each from its own shift start: the same figures as each read alone, and
+        # zeros for a queue with nothing (or none of that name).
+        together = await store.queues_metrics({"sales": T0, "support": T0, "nowhere": T0})
+        assert together["sales"] == metrics
+        empty = {"processed": 0, "reached": 0, "to_be_processed": 0, "average_handle_seconds": None, "purged": 0,
+                 "live_now": 0, "agents_ready": 0, "outcomes": {}}
+        assert together["nowhere"] == empty
+        assert together["support"] == {**empty, "to_be_processed": 1, "agents_ready": 1}
+        assert (await store.queues_metrics({"sales": T0 + timedelta(hours=1), "support": earlier}))["sales"] == later

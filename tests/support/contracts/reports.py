@@ -79,7 +79,7 @@ async def hold(store: Store, callback: Callback, reason: Reason, at: datetime, u
 
 def window(**filters: Any) -> dict[str, Any]:
     return {"start": T0 - timedelta(hours=3), "end": T0 + timedelta(hours=3), "agent_id": None, "queue_id": None,
-            "limit": 100, **filters}
+            "limit": 100, "rows": 1000, **filters}
 
 
 class ReportContract:
@@ -128,7 +128,8 @@ class ReportContract:
         assert rows[0]["job_id"] == rows[1]["job_id"] != rows[2]["job_id"]  # sales' run, then support's
         assert [r["id"] for r in await report(agent_id="1002")] == [theirs.id]  # the creator
         assert [r["id"] for r in await report(queue_id="support")] == [theirs.id]
-        assert [r["attempt_id"] for r in await report(limit=1)] == [attempts[0]]  # the cap counts rows
+        assert [r["attempt_id"] for r in await report(rows=1)] == [attempts[0]]  # the row cap counts rows
+        assert [r["attempt_id"] for r in await report(limit=1)] == attempts  # the other, callbacks
         assert await report(agent_id="1003") == []
         assert [r["id"] for r in await report(end=T0 + timedelta(seconds=1))] == [mine.id, mine.id, theirs.id,
                                                                                   at_the_end.id]
@@ -262,14 +263,15 @@ class ReportContract:
         assert [r["id"] for r in await report(agent_id="1001")] == [reached.id] * 2  # any attempt's agent
         assert await report(agent_id="1004") == []
         assert [r["id"] for r in await report(queue_id="support")] == [purged.id]
-        assert [r["id"] for r in await report(limit=3)] == [cancelled.id, purged.id, reached.id]
+        assert [r["id"] for r in await report(limit=3, rows=3)] == [cancelled.id, purged.id, reached.id]
+        assert [r["id"] for r in await report(limit=3)] == [cancelled.id, purged.id, reached.id, reached.id]
         assert [r["id"] for r in await report(start=T0 + timedelta(seconds=35))] == [purged.id] + [reached.id] * 2 \
             + [expired.id] * 2
         assert done == await store.get_callback(reached.id)
 
     async def test_an_unknown_report_is_refused(self, store: Store) -> None:
         with pytest.raises(KeyError):
-            await store.report("weekly", start=T0, end=T0 + LEASE, agent_id=None, queue_id=None, limit=10)
+            await store.report("weekly", start=T0, end=T0 + LEASE, agent_id=None, queue_id=None, limit=10, rows=10)
 
     async def test_the_book_figures_count_active_and_due_callbacks(self, store: Store) -> None:
         await store.save_queue(Queue(id="support", name="Support"))

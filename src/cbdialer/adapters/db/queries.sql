@@ -508,31 +508,52 @@ WITH changed AS (
 )
 SELECT count(*) FROM changed;
 
--- name: queue_metrics
--- Supervisor metrics for one queue since the shift began ($2) (seed 004: processed, to be processed,
--- average handle time, purged, reached and failed; issue 12's monitor: callbacks live now, agents ready, and
--- the shift's attempts by completion status). $3: the active states (the domain's).
-WITH shift_attempts AS (
-    SELECT a.* FROM attempts a JOIN callbacks c ON c.id = a.callback_id
-    WHERE c.queue_id = $1 AND a.ended_at >= $2
+-- name: queues_metrics
+-- The queue monitor (seed 002): each queue's supervisor metrics since its shift began, for many queues in one
+-- statement, one row per queue of $1 ($2: each one's shift start, in the same order). Seed 004's columns
+-- (processed, to be processed, average handle time, purged, reached and failed) and issue 12's (callbacks live
+-- now, agents ready, the shift's attempts by completion status). $3: the active states (the domain's). Each
+-- count is one pass for all the queues (the (queue_id, state) index, the attempts' and the audit's by time),
+-- not one per queue.
+WITH shift AS (
+    SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS s(queue_id, since)
+), shift_attempts AS (
+    SELECT c.queue_id, a.callback_id, a.dial_status, a.completion_status, a.started_at, a.ended_at
+    FROM attempts a JOIN callbacks c ON c.id = a.callback_id JOIN shift s ON s.queue_id = c.queue_id
+    WHERE a.ended_at >= (SELECT min(since) FROM shift) AND a.ended_at >= s.since
 ), processed AS (
-    SELECT callback_id, bool_or(upper(coalesce(dial_status, '')) = 'ANSWER') AS reached
-    FROM shift_attempts GROUP BY callback_id
+    SELECT queue_id, count(*) AS processed, count(*) FILTER (WHERE reached) AS reached FROM (
+        SELECT queue_id, callback_id, bool_or(upper(coalesce(dial_status, '')) = 'ANSWER') AS reached
+        FROM shift_attempts GROUP BY queue_id, callback_id) AS p
+    GROUP BY queue_id
+), handled AS (
+    SELECT queue_id, avg(extract(epoch FROM ended_at - started_at)) AS average_handle_seconds
+    FROM shift_attempts WHERE completion_status = 'handled' GROUP BY queue_id
+), outcomes AS (
+    SELECT queue_id, jsonb_object_agg(status, n) AS outcomes FROM (
+        SELECT queue_id, completion_status AS status, count(*) AS n FROM shift_attempts
+        WHERE completion_status IS NOT NULL GROUP BY 1, 2) AS o
+    GROUP BY queue_id
+), active AS (
+    SELECT queue_id, count(*) AS to_be_processed, count(*) FILTER (WHERE state = 'in_progress') AS live_now
+    FROM callbacks WHERE queue_id = ANY ($1::text[]) AND state = ANY ($3::text[]) GROUP BY queue_id
+), purged AS (
+    SELECT c.queue_id, count(*) AS purged
+    FROM callback_events e JOIN callbacks c ON c.id = e.callback_id JOIN shift s ON s.queue_id = c.queue_id
+    WHERE e.to_state = 'purged' AND e.at >= (SELECT min(since) FROM shift) AND e.at >= s.since
+    GROUP BY c.queue_id
+), ready AS (
+    SELECT q.queue_id, count(*) AS agents_ready FROM agent_queues q JOIN agents g ON g.id = q.agent_id
+    WHERE q.queue_id = ANY ($1::text[]) AND g.ready GROUP BY q.queue_id
 )
-SELECT
-    (SELECT count(*) FROM processed) AS processed,
-    (SELECT count(*) FROM processed WHERE reached) AS reached,
-    (SELECT count(*) FROM callbacks WHERE queue_id = $1 AND state = ANY ($3::text[])) AS to_be_processed,
-    (SELECT avg(extract(epoch FROM ended_at - started_at)) FROM shift_attempts
-        WHERE completion_status = 'handled') AS average_handle_seconds,
-    (SELECT count(*) FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
-        WHERE c.queue_id = $1 AND e.to_state = 'purged' AND e.at >= $2) AS purged,
-    (SELECT count(*) FROM callbacks WHERE queue_id = $1 AND state = 'in_progress') AS live_now,
-    (SELECT count(*) FROM agent_queues q JOIN agents g ON g.id = q.agent_id
-        WHERE q.queue_id = $1 AND g.ready) AS agents_ready,
-    (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb) FROM (
-        SELECT completion_status AS status, count(*) AS n FROM shift_attempts
-        WHERE completion_status IS NOT NULL GROUP BY 1) AS o) AS outcomes;
+SELECT s.queue_id,
+       coalesce(p.processed, 0) AS processed, coalesce(p.reached, 0) AS reached,
+       coalesce(a.to_be_processed, 0) AS to_be_processed, h.average_handle_seconds,
+       coalesce(u.purged, 0) AS purged, coalesce(a.live_now, 0) AS live_now,
+       coalesce(r.agents_ready, 0) AS agents_ready, coalesce(o.outcomes, '{}'::jsonb) AS outcomes
+FROM shift s
+LEFT JOIN processed p USING (queue_id) LEFT JOIN handled h USING (queue_id) LEFT JOIN outcomes o USING (queue_id)
+LEFT JOIN active a USING (queue_id) LEFT JOIN purged u USING (queue_id) LEFT JOIN ready r USING (queue_id);
 
 
 -- name: queue_due_per_hour
@@ -734,7 +755,7 @@ WHERE id = $1 AND revoked_at IS NULL RETURNING id;
 -- here each audit line whose reason is one of $6, the domain's DUMMY_REASONS), in time order; a callback with
 -- neither has one row. Each row has the contact, the attempt's agent by name, and the job: the queue's run open
 -- at the attempt's start (for a callback without attempts, at its creation; none while the queue was
--- stopped). At most $5 callbacks and $5 rows, found by the creation-time indexes.
+-- stopped). At most $5 callbacks and $7 rows, found by the creation-time indexes.
 WITH picked AS (
     SELECT * FROM callbacks
     WHERE created_at >= $1 AND created_at < $2
@@ -765,13 +786,14 @@ LEFT JOIN LATERAL (
     ORDER BY started_at DESC, id DESC LIMIT 1
 ) r ON true
 ORDER BY c.created_at, c.id, t.at, t.event_id NULLS FIRST, t.attempt_id
-LIMIT $5;
+LIMIT $7;
 
 -- name: report_completed
 -- Completed Callback Interaction (seed 002): callbacks that reached an end state ($6, the domain's terminal
 -- states) in [$1, $2), found by their end's audit line (the callback_events_at index; an end state is never
 -- left, so that line is the callback's last); by any attempt's agent ($3) and queue ($4). One row per attempt,
--- real or dummy ($7), with the same columns as report_scheduled's, after the callback's end time.
+-- real or dummy ($7), with the same columns as report_scheduled's, after the callback's end time. At most $5
+-- callbacks and $8 rows.
 WITH picked AS (
     SELECT c.*, e.at AS ended_at FROM callback_events e JOIN callbacks c ON c.id = e.callback_id
     WHERE e.at >= $1 AND e.at < $2 AND e.to_state = ANY ($6::text[])
@@ -801,7 +823,7 @@ LEFT JOIN LATERAL (
     ORDER BY started_at DESC, id DESC LIMIT 1
 ) r ON true
 ORDER BY c.ended_at, c.id, t.at, t.event_id NULLS FIRST, t.attempt_id
-LIMIT $5;
+LIMIT $8;
 
 -- name: contact_get
 -- A contact (POM's Contact ID) by its E.164 number.

@@ -246,7 +246,7 @@ def make_app(admin: Admin, *, presence: Callable[[str], str] | None = None,
     sessions = sessions or Sessions(secrets.token_bytes(32), timedelta(hours=12))
     public = {route.full_path(PREFIX) for route in SERVED if route.public} | PAGE_PATHS | {"/static"}
     app = web.Application(client_max_size=MAX_BODY, middlewares=[page_headers, _middleware(api, public, sessions)])
-    add_pages(app, admin, sessions, changed or asyncio.Event())
+    add_pages(app, admin, sessions, changed)
     for route in SERVED:
         if route.public and route.method == "GET":  # also HEAD, for the load balancers and monitors that probe
             app.router.add_get(route.full_path(PREFIX), _view(api, route))

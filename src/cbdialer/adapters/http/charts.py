@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import aiohttp_jinja2
 from aiohttp import web
 
+from cbdialer.adapters.http.changes import CHANGES_KEY
 from cbdialer.domain.access import Principal, Role
 from cbdialer.domain.models import CompletionStatus
 from cbdialer.services import Admin
@@ -43,12 +44,20 @@ class Charts:
             raise web.HTTPForbidden(text="the supervisor's chart")
         return who
 
+    async def _row(self, request: web.Request, who: Principal, queue_id: str) -> dict[str, Any]:
+        """The queue's monitor row, from the read the monitor's viewers share."""
+        rows = await self.admin.monitor.rows(who, version=request.app[CHANGES_KEY].shared_version())
+        for row in rows:
+            if row["queue"] == queue_id:
+                return row
+        return await self.admin.monitor.row(who, queue_id)  # created since that read
+
     async def due(self, request: web.Request) -> web.StreamResponse:
         """A queue's callbacks due per hour over the next 24 hours, against the agents ready now."""
         who = await self._supervisor(request)
         queue = await self.admin.queues.queue(who, request.query.get("queue", ""))
-        hours = await self.admin.queues.due_per_hour(who, queue.id)
-        ready = sum(1 for r in await self.admin.agents.agents(who) if r.ready and queue.id in r.agent.queues)
+        hours = await self.admin.monitor.due_per_hour(who, queue.id)
+        ready = (await self._row(request, who, queue.id))["agents_ready"]
         zone = ZoneInfo(queue.settings.schedule.timezone)
         width, height, left, top, base = 560, 170, 4, 32, 150
         peak = max([due for _, due in hours] + [ready, 1])
@@ -70,7 +79,7 @@ class Charts:
         """The shift's ended attempts of a queue by completion status, one bar each, in the domain's order."""
         who = await self._supervisor(request)
         queue = await self.admin.queues.queue(who, request.query.get("queue", ""))
-        metrics = await self.admin.queues.queue_metrics(who, queue.id)
+        metrics = await self._row(request, who, queue.id)
         counts = {CompletionStatus(k): n for k, n in metrics["outcomes"].items()}
         width, label, row, top = 560, 150, 18, 26
         peak = max([*counts.values(), 1])

@@ -54,6 +54,7 @@ from cbdialer.domain.outcomes import DISPOSITIONS
 from cbdialer.domain.timing import MAX_DELAY_SECONDS
 from cbdialer.services.agents import AGENT_NAME_LENGTH
 from cbdialer.services.lists import Listing
+from cbdialer.services.reports import MAX_REPORT_ROWS
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 Text = Annotated[str, StringConstraints(max_length=200)]
@@ -378,6 +379,8 @@ class ReportQuery(_Input):
     agent: Id | None = None
     queue: Id | None = None
     format: Literal["json", "csv"] = "json"
+    limit: int = Field(default=MAX_REPORT_ROWS, ge=1, le=MAX_REPORT_ROWS,
+                       description="at most this many records (a preview asks for a few)")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -386,7 +389,9 @@ class ReportOut(BaseModel):
     time_period: dict[str, datetime]
     query_time: datetime
     filters: dict[str, str]
-    total_records: int
+    total_records: int = Field(description="the records given here")
+    truncated: bool = Field(description=f"more records match than these (the limit, or at most {MAX_REPORT_ROWS:,} "
+                                        "rows of attempts): a shorter period or a filter gives the rest")
     records: list[dict[str, Any]] = Field(description="the seed's fields in its order (domain/reports.py)")
 
 

@@ -18,6 +18,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from cbdialer.adapters.http.changes import CHANGES_KEY, Changes
 from cbdialer.adapters.http.charts import add_charts
 from cbdialer.adapters.http.sessions import COOKIE, CSRF_FIELD, Session, Sessions
 from cbdialer.domain.access import Principal, Role
@@ -26,49 +27,14 @@ from cbdialer.domain.models import CallbackType, CompletionStatus
 from cbdialer.domain.outcomes import DISPOSITIONS_AFTER
 from cbdialer.domain.reports import COMPLETED_COLUMNS, SCHEDULED_COLUMNS
 from cbdialer.services import Admin
+from cbdialer.services.reports import MAX_REPORT_ROWS
 from cbdialer.services.tokens import hash_token
 
 HERE = Path(__file__).parent
 PAGE_PATHS = frozenset({"/", "/login", "/logout", "/agent", "/supervisor", "/events", "/supervisor/due.svg",
                         "/supervisor/outcomes.svg"})
 KEEPALIVE = 15.0  # seconds between the stream's comments, so that proxies keep it open
-COALESCE = 0.5  # at most one "changed" per this many seconds: a burst of writes is one refresh
-
-
-class Changes:
-    """What the pages are told: a version that moves on when the book changes (at most every COALESCE s)."""
-
-    def __init__(self) -> None:
-        self.version = 0
-        self._moved = asyncio.Condition()
-        self.closing = asyncio.Event()
-
-    async def feed(self, changed: asyncio.Event) -> None:
-        """Turn the database's notifications (`changed` set) into versions, until cancelled."""
-        while True:
-            await changed.wait()
-            changed.clear()
-            async with self._moved:
-                self.version += 1
-                self._moved.notify_all()
-            await asyncio.sleep(COALESCE)  # the coalescing window itself, not a wait for anything
-
-    async def next(self, seen: int, timeout: float) -> int:
-        """The version once past `seen`, or `seen` after `timeout` (time for a keepalive) or at closing."""
-        async with self._moved:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._moved.wait_for(lambda: self.version > seen or self.closing.is_set())
-            return self.version
-
-    async def close(self) -> None:
-        self.closing.set()
-        async with self._moved:
-            self._moved.notify_all()
-
-
 SESSIONS_KEY: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
-CHANGES_KEY: web.AppKey[Changes] = web.AppKey("changes", Changes)
 
 
 def _now() -> datetime:
@@ -174,7 +140,8 @@ class Pages:
         # the reports' columns under the seeds' headings, for the page's preview (the CSV has the same)
         columns = {"scheduled-callbacks": SCHEDULED_COLUMNS,
                    "completed-callbacks": [c for c in COMPLETED_COLUMNS if c[0] != "attempts"]}
-        return self._page("supervisor.html", request, session, who, report_columns=columns)
+        return self._page("supervisor.html", request, session, who, report_columns=columns,
+                          report_max_rows=MAX_REPORT_ROWS)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """One stream per page: `changed` whenever the book moved on, comments to keep it open, an end at
@@ -204,28 +171,34 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+CHART_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
 @web.middleware
 async def page_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """The pages load only what the daemon serves, in no other site's frame."""
     response = await handler(request)
-    if response.content_type == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP)
+    if response.content_type in ("text/html", "image/svg+xml"):
+        # A chart opened on its own is a document too: it runs nothing and loads nothing.
+        response.headers.setdefault("Content-Security-Policy", CSP if response.content_type == "text/html"
+                                    else CHART_CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
-def add_pages(app: web.Application, admin: Admin, sessions: Sessions, changed: asyncio.Event) -> None:
+def add_pages(app: web.Application, admin: Admin, sessions: Sessions, changed: asyncio.Event | None) -> None:
     """The pages, their templates and static files, on the admin API's application; `changed` is set when the
-    book changed (the composition root listens to PostgreSQL's notifications)."""
+    book changed (the composition root listens to PostgreSQL's notifications; None: nothing tells the pages)."""
     pages = Pages(admin, sessions)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app[aiohttp_jinja2.static_root_key] = "/static"
     app[SESSIONS_KEY] = sessions
-    app[CHANGES_KEY] = changes = Changes()
+    app[CHANGES_KEY] = changes = Changes(live=changed is not None)
 
     async def feeding(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(changes.feed(changed), name="page-changes-feed")
+        task = asyncio.create_task(changes.feed(changed or asyncio.Event(), admin.monitor.next_change),
+                                   name="page-changes-feed")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -144,8 +145,11 @@ class QueuesMixin(MemoryBase):
                 hours[hour] = hours.get(hour, 0) + 1
         return dict(sorted(hours.items()))
 
-    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
-        """Supervisor metrics for one queue since the shift began (see the query queue_metrics)."""
+    async def queues_metrics(self, shifts: Mapping[str, datetime]) -> dict[str, dict[str, Any]]:
+        """The queue monitor's figures (see the query queues_metrics)."""
+        return {queue_id: self._queue_metrics(queue_id, since) for queue_id, since in shifts.items()}
+
+    def _queue_metrics(self, queue_id: str, since: datetime) -> dict[str, Any]:
         s = self._s
         shift = [a for a in s.attempts.values()
                  if s.callbacks[a.callback_id].queue_id == queue_id and a.ended_at is not None and a.ended_at >= since]

@@ -16,13 +16,13 @@ from cbdialer.domain.reports import DUMMY_REASONS
 
 class ReportsMixin(MemoryBase):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
-                     queue_id: str | None, limit: int) -> list[dict[str, Any]]:
+                     queue_id: str | None, limit: int, rows: int) -> list[dict[str, Any]]:
         """Rows of a report (`scheduled` or `completed`), one per attempt (real or dummy), raw."""
         pick = {"scheduled": self._scheduled, "completed": self._completed}[name]
         contacts = self._contact_ids()
-        rows = [row for extra, c in pick(start, end, agent_id, queue_id)[:max(limit, 0)]
-                for row in self._timeline(c, extra, contacts)]
-        return rows[:max(limit, 0)]
+        found = [row for extra, c in pick(start, end, agent_id, queue_id)[:max(limit, 0)]
+                 for row in self._timeline(c, extra, contacts)]
+        return found[:max(rows, 0)]
 
     def _scheduled(self, start: datetime, end: datetime, agent_id: str | None,
                    queue_id: str | None) -> list[tuple[dict[str, Any], CallbackRow]]:

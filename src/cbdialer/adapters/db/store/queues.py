@@ -5,6 +5,7 @@ its status, under the queue row's lock."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +76,12 @@ class PostgresQueues(StoreBase):
         rows = await self._fetch("queue_due_per_hour", queue_id, since, until, sorted(WAITING_STATES))
         return {row["hour"]: row["due"] for row in rows}
 
-    async def queue_metrics(self, queue_id: str, *, since: datetime) -> dict[str, Any]:
-        metrics = dict((await self._fetch("queue_metrics", queue_id, since, sorted(ACTIVE_STATES)))[0])
-        metrics["outcomes"] = dict(sorted(json.loads(metrics["outcomes"]).items()))
-        return metrics
+    async def queues_metrics(self, shifts: Mapping[str, datetime]) -> dict[str, dict[str, Any]]:
+        ids = list(shifts)
+        rows = await self._fetch("queues_metrics", ids, [shifts[i] for i in ids], sorted(ACTIVE_STATES))
+        found = {}
+        for row in rows:
+            metrics = dict(row)
+            metrics["outcomes"] = dict(sorted(json.loads(metrics["outcomes"]).items()))
+            found[metrics.pop("queue_id")] = metrics
+        return found

@@ -13,16 +13,17 @@ from cbdialer.domain.reports import DUMMY_REASONS
 
 class PostgresReports(StoreBase):
     async def report(self, name: str, *, start: datetime, end: datetime, agent_id: str | None,
-                     queue_id: str | None, limit: int) -> list[dict[str, Any]]:
-        """Rows of a report (`scheduled` or `completed`), one per attempt (real or dummy), raw."""
+                     queue_id: str | None, limit: int, rows: int) -> list[dict[str, Any]]:
+        """Rows of a report (`scheduled` or `completed`), one per attempt (real or dummy), raw: of at most
+        `limit` callbacks, and at most `rows` rows."""
         query = {"scheduled": "report_scheduled", "completed": "report_completed"}[name]
         extra = [sorted(TERMINAL_STATES)] if name == "completed" else []
         async with self._pool.acquire() as conn, conn.transaction():
             # Optional filters: planned per call, so that the index of the filter given is used.
             await conn.execute(self._q["plan_each_call"])
-            rows = await conn.fetch(self._q[query], start, end, agent_id, queue_id, limit, *extra,
-                                    sorted(DUMMY_REASONS))
-        return [dict(r) for r in rows]
+            found = await conn.fetch(self._q[query], start, end, agent_id, queue_id, limit, *extra,
+                                     sorted(DUMMY_REASONS), rows)
+        return [dict(r) for r in found]
 
     async def contact(self, number: str, *, limit: int) -> tuple[int, list[Callback]] | None:
         """The contact of an E.164 number and its newest `limit` callbacks; None if no callback ever had it."""

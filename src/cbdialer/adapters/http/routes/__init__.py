@@ -4,11 +4,11 @@ document itself."""
 
 from __future__ import annotations
 
-from cbdialer.adapters.http.routes import agents, callbacks, calls, health, lists, queues, reports, slots
+from cbdialer.adapters.http.routes import agents, callbacks, calls, health, lists, monitor, queues, reports, slots
 from cbdialer.adapters.http.table import Route
 
-DOCUMENTED: list[Route] = [*callbacks.ROUTES, *queues.ROUTES, *slots.ROUTES, *agents.ROUTES, *calls.ROUTES, *lists.ROUTES,
-                           *reports.ROUTES]
+DOCUMENTED: list[Route] = [*callbacks.ROUTES, *queues.ROUTES, *monitor.ROUTES, *slots.ROUTES, *agents.ROUTES,
+                           *calls.ROUTES, *lists.ROUTES, *reports.ROUTES]
 SERVED: list[Route] = [*DOCUMENTED, *health.ROUTES]
 
 __all__ = ["DOCUMENTED", "SERVED"]

@@ -1,4 +1,4 @@
-"""The queues: create, read, change the settings, start and stop, and the supervisor's shift metrics."""
+"""The queues: create, read, change the settings, start and stop (their metrics: routes/monitor.py)."""
 
 from __future__ import annotations
 
@@ -54,10 +54,6 @@ async def terminate_queue(call: Call) -> Any:
     return m.QueueRunOut(queue=queue_out(call, queue), callbacks_moved=ended)
 
 
-async def queue_metrics(call: Call) -> Any:
-    return m.QueueMetricsOut(**await call.admin.queues.queue_metrics(call.principal, call.param("id")))
-
-
 _Q = "queues"
 
 ROUTES = [
@@ -69,6 +65,4 @@ ROUTES = [
     Route("POST", "/queues/{id}/stop", stop_queue, "Stop the queue's callbacks", m.QueueRunOut, tag=_Q),
     Route("POST", "/queues/{id}/terminate", terminate_queue,
           "Stop the queue for good: its waiting callbacks end as queue_terminated", m.QueueRunOut, tag=_Q),
-    Route("GET", "/queues/{id}/metrics", queue_metrics, "Supervisor metrics for the current shift",
-          m.QueueMetricsOut, tag=_Q),
 ]

@@ -62,11 +62,12 @@ def _report(name: Literal["scheduled", "completed"]) -> Handler:
     async def report(call: Call) -> Any:
         q: m.ReportQuery = call.query
         run = call.admin.reports.scheduled_report if name == "scheduled" else call.admin.reports.completed_report
-        result = await run(call.principal, start=q.from_, end=q.to, agent=q.agent, queue=q.queue)
+        result = await run(call.principal, start=q.from_, end=q.to, agent=q.agent, queue=q.queue, limit=q.limit)
         if q.format == "csv":
             return web.Response(text=report_csv(name, result["records"]), content_type="text/csv",
                                 headers={"Content-Disposition": f'attachment; filename="{name}-callbacks.csv"',
-                                         "X-Total-Records": str(result["total_records"])})
+                                         "X-Total-Records": str(result["total_records"]),
+                                         "X-Truncated": "true" if result["truncated"] else "false"})
         return m.ReportOut(**result)
     return report
 

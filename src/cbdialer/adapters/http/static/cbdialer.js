@@ -3,6 +3,13 @@
 "use strict";
 const cb = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  // The banner that says the page may be stale: shown while the stream is down or cbdialer did not answer a
+  // read, gone once the stream is back (it then reads everything again) or an answer comes with it open.
+  let streaming = false;
+  function offline(shown) {
+    const banner = document.getElementById("offline");
+    if (banner) banner.hidden = !shown;
+  }
   async function api(method, path, body) {
     const headers = {"Accept": "application/json"};
     if (method !== "GET") headers["X-CSRF-Token"] = csrf;
@@ -12,8 +19,10 @@ const cb = (() => {
       response = await fetch("/api/v1" + path, {method, headers, credentials: "same-origin",
         body: body === undefined ? undefined : JSON.stringify(body)});
     } catch (e) {  // cbdialer did not answer (restarting, the network): an answer like any other failure
+      offline(true);
       return {ok: false, status: 0, data: {message: "cbdialer did not answer; try again"}};
     }
+    if (streaming) offline(false);
     if (response.status === 401) { window.location.assign("/login"); throw new Error("logged out"); }
     const text = await response.text();
     let data = null;
@@ -66,13 +75,11 @@ const cb = (() => {
       try { do { again = false; await refresh(); } while (again); } finally { running = false; }
     };
     let source;
-    // While the stream is down the page may be stale: say so until it is back (then it reads everything again).
-    const offline = document.getElementById("offline");
     const open = () => {
       source = new EventSource("/events");
-      source.addEventListener("open", () => { offline.hidden = true; });
+      source.addEventListener("open", () => { streaming = true; offline(false); });
       source.addEventListener("changed", run);
-      source.addEventListener("error", () => { offline.hidden = false; });
+      source.addEventListener("error", () => { streaming = false; offline(true); });
       // The browser retries a dropped stream itself, but gives up on an answer other than 200 (logged out,
       // the database away): then look again (a 401 goes to the login page) and reopen a little later.
       source.addEventListener("error", () => {
@@ -81,6 +88,16 @@ const cb = (() => {
     };
     open();
     window.addEventListener("beforeunload", () => source.close());
+  }
+  // Answers can come back out of order (a slow search, then a quick one): a function made by newest() gives
+  // the answer of the last request it was handed, and null for any answer overtaken by a later request.
+  function newest() {
+    let asked = 0;
+    return async (request) => {
+      const mine = ++asked;
+      const answer = await request;
+      return mine === asked ? answer : null;
+    };
   }
   // A start as a person types it: a delay ("2h", "1d2h30m", or seconds) or a date and time (ISO 8601).
   function start(text) {
@@ -98,5 +115,5 @@ const cb = (() => {
     }
     return params;
   }
-  return {api, when, time, today, start, el, say, live, query, viewerZone};
+  return {api, when, time, today, start, el, say, live, query, newest, viewerZone};
 })();

@@ -5,7 +5,8 @@
 (() => {
   const select = document.getElementById("settings-queue");
   const fields = document.getElementById("settings-fields");
-  let schema = null, loaded = {};
+  let schema = null, loaded = {}, loadedFor = null;
+  const answer = cb.newest();
   function resolve(s) {
     if (s.$ref) return resolve(schema.components.schemas[s.$ref.split("/").pop()]);
     if (s.anyOf) {
@@ -45,9 +46,13 @@
       if (!described?.ok) return;  // the next live refresh tries again (fill)
       schema = await described.json();
     }
-    const queue = await cb.api("GET", `/queues/${encodeURIComponent(select.value)}`);
-    if (!queue.ok) return;
+    // The answer for the queue picked last, and only while it is still the one picked: a slow answer for
+    // another queue must never fill this queue's form (a save would then write that queue's values here).
+    const asked = select.value;
+    const queue = await answer(cb.api("GET", `/queues/${encodeURIComponent(asked)}`));
+    if (!queue?.ok || select.value !== asked) return;
     loaded = queue.data.settings;
+    loadedFor = asked;
     const props = schema.components.schemas.QueuePatch.properties;
     fields.replaceChildren(...Object.entries(loaded).filter(([name]) => props[name])
       .map(([name, value]) => input(name, value, resolve(props[name]))));
@@ -69,6 +74,7 @@
       }
       if (JSON.stringify(value) !== JSON.stringify(loaded[control.name])) body[control.name] = value;
     }
+    if (loadedFor !== select.value) { cb.say("The settings of this queue are still loading"); return; }
     if (!Object.keys(body).length) { cb.say("Nothing changed"); return; }
     const result = await cb.api("PATCH", `/queues/${encodeURIComponent(select.value)}`, body);
     if (result.ok) {
@@ -87,10 +93,11 @@
     const slot = document.getElementById(`setting-${field}-error`) || document.getElementById("settings-error");
     slot.textContent = `${result.data?.field || ""}: ${result.data?.message || "refused"}`;
   });
-  select.addEventListener("change", load);
+  // Another queue: its form is empty until its settings come (none of the last queue's values under its name).
+  select.addEventListener("change", () => { fields.replaceChildren(); loadedFor = null; load(); });
   window.cbSettings = {fill(queues) {
     if (select.options.length) {
-      if (!fields.children.length) load();  // its first load met an outage: try again now
+      if (!fields.children.length || loadedFor !== select.value) load();  // a load met an outage: try again now
       return;
     }
     select.append(...queues.map((q) => cb.el("option", {value: q.id}, q.id)));

@@ -5,8 +5,12 @@
   const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} %`);
   const secs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} s`);
   const STAT = {active: "Active", off_schedule: "Off schedule", stopped: "Stopped"};
+  const monitorAnswer = cb.newest(), searchAnswer = cb.newest(), reportAnswer = cb.newest();
   async function monitor() {
-    const queues = await cb.api("GET", "/queues");
+    // The queues (for the pickers and the settings) and every queue's row, in one read the viewers share.
+    const answers = await monitorAnswer(Promise.all([cb.api("GET", "/queues"), cb.api("GET", "/monitor")]));
+    if (!answers) return;
+    const [queues, rows] = answers;
     if (!queues.ok) return;
     const select = document.getElementById("s-queue");
     if (select.options.length === 1) select.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
@@ -14,10 +18,11 @@
     if (chartQueue.options.length === 0) chartQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
     const reportQueue = document.getElementById("r-queue");
     if (reportQueue.options.length === 1) reportQueue.append(...queues.data.map((q) => cb.el("option", {value: q.id}, q.id)));
-    chart();
     window.cbSettings.fill(queues.data);
-    const rows = await Promise.all(queues.data.map((q) => cb.api("GET", `/queues/${encodeURIComponent(q.id)}/metrics`)));
-    document.querySelector("#monitor tbody").replaceChildren(...rows.filter((r) => r.ok).map(({data: m}) =>
+    if (!rows.ok) return;
+    monitored = rows.data;
+    chart(false);
+    document.querySelector("#monitor tbody").replaceChildren(...rows.data.map((m) =>
       cb.el("tr", {"data-queue": m.queue},
         cb.el("th", {scope: "row"}, m.queue), cb.el("td", {class: "stat"}, STAT[m.status] || m.status),
         cb.el("td", {class: "processed"}, m.processed), cb.el("td", {class: "to-be-processed"}, m.to_be_processed),
@@ -33,7 +38,8 @@
     handling_by_agent: "Handling by an agent", ended: "Ended"};
   const opened = new Set();  // the callbacks whose history is open: still open after a live refresh
   async function search() {
-    const result = await cb.api("GET", `/callbacks?${cb.query(document.getElementById("search"))}`);
+    const result = await searchAnswer(cb.api("GET", `/callbacks?${cb.query(document.getElementById("search"))}`));
+    if (!result) return;  // a later search answers
     document.getElementById("search-error").textContent = result.ok ? "" : (result.data?.message || "failed");
     if (!result.ok) return;
     const rows = result.data.items.map((c) =>
@@ -57,6 +63,8 @@
     // a live refresh must not cut a recording off. It is read again when opened again.
     const kept = new Map([...document.querySelectorAll("#results tr.details")].map((d) => [d.dataset.for, d]));
     document.querySelector("#results tbody").replaceChildren(...rows);
+    const listed = new Set(result.data.items.map((c) => c.id));
+    for (const id of [...opened]) if (!listed.has(id)) opened.delete(id);  // gone from the list: closed
     await Promise.all(result.data.items.filter((c) => opened.has(c.id)).map((c) => {
       const button = document.querySelector(`#results tr[data-id="${c.id}"] button.history`);
       if (!kept.has(c.id)) return details(c, button, true);
@@ -97,28 +105,41 @@
     cb.say(result.ok ? done : (result.data?.message || "failed"));
     await refresh();
   }
-  let drawn = 0;
-  function chart() {  // drawn by the server; a new URL each time so that the browser asks again
-    const queue = encodeURIComponent(document.getElementById("chart-queue").value);
+  // The charts are drawn by the server, with a new URL each time so that the browser asks again. On a live
+  // refresh: at once when the queue's agents ready or its status changed (the monitor shows them too, and the
+  // two must agree), else at most every CHART_EVERY ms (24 hours ahead move slowly); at once for another queue.
+  const CHART_EVERY = 30000;
+  let drawn = 0, drawnAt = 0, drawnKey = "", monitored = [];
+  function chart(now, row) {
+    const queue = document.getElementById("chart-queue").value;
     if (!queue) return;
+    row = row || monitored.find((m) => m.queue === queue);
+    const key = row ? `${row.agents_ready} ${row.status}` : "";
+    if (!now && key === drawnKey && Date.now() - drawnAt < CHART_EVERY) return;
+    drawnKey = key;
     drawn += 1;
-    document.getElementById("due-chart").src = `/supervisor/due.svg?queue=${queue}&n=${drawn}`;
-    document.getElementById("outcomes-chart").src = `/supervisor/outcomes.svg?queue=${queue}&n=${drawn}`;
+    drawnAt = Date.now();
+    const q = encodeURIComponent(queue);
+    document.getElementById("due-chart").src = `/supervisor/due.svg?queue=${q}&n=${drawn}`;
+    document.getElementById("outcomes-chart").src = `/supervisor/outcomes.svg?queue=${q}&n=${drawn}`;
   }
   // The reports: the filters make both the preview (JSON, the first rows) and the CSV link; an error is shown
   // by its field, as the API names it.
   const reportForm = document.getElementById("report");
   const COLUMNS = JSON.parse(reportForm.dataset.columns);
-  function reportPath(format) {
+  const PREVIEW_ROWS = 20;
+  function reportPath(format, limit) {
     const params = cb.query(reportForm, ["report"]);
     params.set("format", format);
+    if (limit) params.set("limit", limit);
     return `/reports/${reportForm.elements.report.value}?${params}`;
   }
   function reportLink() { document.getElementById("report-csv").href = "/api/v1" + reportPath("csv"); }
   async function report() {
     for (const e of reportForm.querySelectorAll(".error")) e.textContent = "";
     for (const e of reportForm.querySelectorAll("[aria-invalid]")) e.removeAttribute("aria-invalid");
-    const result = await cb.api("GET", reportPath("json"));
+    const result = await reportAnswer(cb.api("GET", reportPath("json", PREVIEW_ROWS)));
+    if (!result) return;  // a later preview answers
     const head = document.querySelector("#report-rows thead"), body = document.querySelector("#report-rows tbody");
     if (!result.ok) {
       const field = document.getElementById(`r-${result.data?.field}-error`);
@@ -130,16 +151,18 @@
     }
     document.getElementById("report-error").textContent = "";
     const columns = COLUMNS[reportForm.elements.report.value];
-    const shown = result.data.records.slice(0, 20);
-    document.getElementById("report-total").textContent = `${result.data.total_records} records` +
-      (shown.length < result.data.total_records ? `, the first ${shown.length} shown; the CSV has them all` : "");
+    const shown = result.data.records;
+    document.getElementById("report-total").textContent = result.data.truncated
+      ? `More than ${shown.length} records: the first ${shown.length} are shown, the CSV has the rest ` +
+        `(up to ${Number(reportForm.dataset.maxRows).toLocaleString()} rows; a shorter period for more)`
+      : `${shown.length} records`;
     head.replaceChildren(cb.el("tr", {}, ...columns.map(([, heading]) => cb.el("th", {scope: "col"}, heading))));
     body.replaceChildren(...shown.map((r) => cb.el("tr", {}, ...columns.map(([key]) =>
-      cb.el("td", {}, key.endsWith("_time") && r[key] ? cb.when(r[key]) : (r[key] ?? ""))))));
+      cb.el("td", {}, /_(time|at)$/.test(key) && r[key] ? cb.when(r[key]) : (r[key] ?? ""))))));
   }
   reportForm.addEventListener("input", reportLink);
   reportForm.addEventListener("submit", (e) => { e.preventDefault(); reportLink(); report(); });
-  document.getElementById("chart-queue").addEventListener("change", chart);
+  document.getElementById("chart-queue").addEventListener("change", () => chart(true));
   async function refresh() { await Promise.all([monitor(), search()]); }
   document.getElementById("search").addEventListener("submit", (e) => { e.preventDefault(); search(); });
   refresh();
