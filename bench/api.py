@@ -6,15 +6,18 @@ One run, one PostgreSQL server:
      written with COPY (created over 90 days by 100 agents, to 200,000 numbers, 30 % of them still active),
      VACUUM ANALYZE, CHECKPOINT;
   2. the API served by a child process pinned to one core (the daemon as cbdialer.app.build_daemon wires it,
-     running its admin API and nothing else), this process (the load) pinned to the other;
+     running its admin API and the pages' change listener, nothing else), this process (the load) pinned to the
+     other;
   3. create: W workers POST /api/v1/callbacks for S seconds over keep-alive connections; requests/s of 201s,
      latency, and the server's CPU (it must stay within its one core);
   4. search: Q searches of GET /api/v1/callbacks of seven kinds (by number, by creator, by target agent, by
      queue and state, a time range, the newest page, and a second page by cursor), 4 at a time; p50/p99
      per kind and over all;
-  5. pages: P loads of each screen as a browser loads it, logged in with a session (the supervisor's page:
-     the page, the queues, each queue's monitor row, the newest search page; the agent's panel: the page, its
-     callbacks, itself); p50/p99 per request (docs/design.md section 15: every page answers in < 100 ms);
+  5. pages: P loads of each screen as a browser loads it, logged in with a session (the supervisor's page,
+     after a change to the book its stream told of: the page, the queues, the queue monitor, the newest search
+     page, both charts; then a second supervisor's monitor, and the first row's history and attempts; the
+     agent's panel: the page, its callbacks, itself); p50/p99 per request (docs/design.md section 15: every
+     page answers in < 100 ms); the shift so far has S attempts (20,000) and a twentieth as many purges;
   6. scrape: M GETs of /metrics one after another (issue 15: a few ms, flat with the book's size: a scrape
      queries nothing), and, for comparison, the book's figures that the daemon's `book-figures` task reads
      every 15 s (active callbacks by queue and state, due now).
@@ -35,6 +38,7 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -59,6 +63,22 @@ AGENTS = [f"a{i:03d}" for i in range(100)]
 TERMINAL = {"completed": "handled", "failed": "attempts_exhausted", "expired": "expired", "cancelled": "cancelled",
             "overwritten": "overwritten"}  # end state: the reason that leads there
 ACTIVE = ["scheduled", "scheduled", "scheduled", "waiting_for_queue"]
+# A shift's ended attempts, on ended callbacks: ended between $1 (the shift's start) and $2, $3 of them.
+SHIFT_ATTEMPTS = """
+INSERT INTO attempts (id, callback_id, agent_id, owner, started_at, ended_at, interaction_state, completion_status,
+                      dial_status, hangup_cause, queue_id, counted)
+SELECT gen_random_uuid(), c.id, c.created_by, gen_random_uuid(), t.ended_at - interval '3 minutes', t.ended_at,
+       'ended', (ARRAY['handled', 'no_answer', 'busy', 'answering_machine'])[c.n % 4 + 1],
+       (ARRAY['ANSWER', 'NOANSWER', 'BUSY', 'ANSWER'])[c.n % 4 + 1], 16, c.queue_id, true
+FROM (SELECT id, queue_id, created_by, row_number() OVER () AS n FROM callbacks
+      WHERE state IN ('completed', 'failed', 'cancelled') LIMIT $3) AS c
+CROSS JOIN LATERAL (SELECT $1::timestamptz + ($2::timestamptz - $1::timestamptz) * random() + c.n * interval '0'
+                    AS ended_at) AS t"""
+SHIFT_PURGES = """
+INSERT INTO callback_events (callback_id, at, from_state, to_state, reason, actor)
+SELECT id, $1::timestamptz + ($2::timestamptz - $1::timestamptz) * random(), 'scheduled', 'purged', 'purged',
+       'bench'
+FROM callbacks WHERE state = 'cancelled' LIMIT $3"""
 API_POOL = 10  # the admin API's pool in the child process (cbdialer run's: cbdialer.app.API_POOL_SIZE)
 
 
@@ -110,6 +130,12 @@ async def prepare(args: argparse.Namespace, server_url: str, name: str) -> tuple
             await conn.copy_records_to_table("callbacks", records=rows(start, count, now, rng),
                                              columns=CALLBACK_COLUMNS)
             log(f"loaded {start + count:,} / {args.rows:,} callbacks")
+        # The shift so far (the queues' zone is UTC: since midnight): attempts ended by the monitor's figures,
+        # each status a quarter, and purges in the audit trail.
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        await conn.execute(SHIFT_ATTEMPTS, midnight, now, args.shift_attempts)
+        await conn.execute(SHIFT_PURGES, midnight, now, args.shift_attempts // 20)
+        log(f"{args.shift_attempts:,} attempts and {args.shift_attempts // 20:,} purges in today's shift")
         await conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a table once loaded: visibility map set
         await conn.execute("CHECKPOINT")
         log(f"{args.rows:,} stored in {time.perf_counter() - t0:.0f} s; VACUUM ANALYZE; CHECKPOINT")
@@ -131,7 +157,7 @@ async def run_server(url: str) -> None:
     settings = Settings(database_url=url, http_host="127.0.0.1", http_port=0, log_level="warning")
     async with build_daemon(settings, stop=stop, api_pool_size=API_POOL,
                             api_started=lambda port: print(port, flush=True)) as daemon:
-        await daemon.run("admin-api")
+        await daemon.run("admin-api", "page-changes")
 
 
 # -- the load -----------------------------------------------------------------------------------------------
@@ -222,15 +248,19 @@ async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, s
 
 
 async def bench_pages(args: argparse.Namespace, base: str, supervisor: str, agent: str) -> dict[str, list[float]]:
-    """Each screen loaded P times as its page loads it (the page, then its API reads at once), logged in."""
+    """Each screen loaded P times as its page loads it (the page, then its API reads at once), logged in. Before
+    each supervisor's load the book changes (an agent made ready or not) and the load waits for its page's
+    stream to say so: so every monitor read is the first of a new version (no viewer's shared read to
+    reuse); a second viewer's monitor read then shares it. The first search row's history is opened."""
     by_request: dict[str, list[float]] = defaultdict(list)
 
-    async def timed(session: aiohttp.ClientSession, label: str, path: str) -> None:
+    async def timed(session: aiohttp.ClientSession, label: str, path: str) -> Any:
         t0 = time.perf_counter()
         async with session.get(base + path) as response:
-            await response.read()
+            body = await response.read()
             assert response.status == 200, (path, response.status)
         by_request[label].append((time.perf_counter() - t0) * 1000)
+        return json.loads(body) if response.content_type == "application/json" else None
 
     async def logged_in(token: str) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -238,21 +268,38 @@ async def bench_pages(args: argparse.Namespace, base: str, supervisor: str, agen
             assert response.status == 303, response.status
         return session
 
-    boss, desk = await logged_in(supervisor), await logged_in(agent)
+    boss, other, desk = await logged_in(supervisor), await logged_in(supervisor), await logged_in(agent)
+    staff = {"Authorization": f"Bearer {supervisor}"}
     try:
-        for round_ in range(args.page_loads + 5):
-            if round_ == 5:
-                by_request.clear()  # the first rounds warm up
-            await timed(boss, "supervisor page", "/supervisor")
-            await asyncio.gather(timed(boss, "queues", "/api/v1/queues"),
-                                 *(timed(boss, "queue monitor row", f"/api/v1/queues/{q}/metrics") for q in QUEUES),
-                                 timed(boss, "search, newest 50", "/api/v1/callbacks?limit=50"))
-            await timed(desk, "agent panel page", "/agent")
-            await asyncio.gather(timed(desk, "agent's callbacks", f"/api/v1/agents/{AGENTS[0]}/callbacks"),
-                                 timed(desk, "agent itself", f"/api/v1/agents/{AGENTS[0]}"))
+        async with boss.get(base + "/events") as stream:
+            seen = -1
+            for round_ in range(args.page_loads + 5):
+                if round_ == 5:
+                    by_request.clear()  # the first rounds warm up
+                async with boss.put(base + f"/api/v1/agents/{AGENTS[1]}/ready", json={"ready": round_ % 2 == 0},
+                                    headers=staff) as response:
+                    assert response.status == 200, response.status
+                while True:  # the page's stream tells of the change (keepalives may come first)
+                    event = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 10)
+                    if event.startswith(b"event: changed") and int(event.rsplit(b"data: ", 1)[1]) > seen:
+                        seen = int(event.rsplit(b"data: ", 1)[1])
+                        break
+                await timed(boss, "supervisor page", "/supervisor")
+                _, _, found, *_ = await asyncio.gather(
+                    timed(boss, "queues", "/api/v1/queues"), timed(boss, "queue monitor", "/api/v1/monitor"),
+                    timed(boss, "search, newest 50", "/api/v1/callbacks?limit=50"),
+                    timed(boss, "due chart", f"/supervisor/due.svg?queue={QUEUES[0]}"),
+                    timed(boss, "outcomes chart", f"/supervisor/outcomes.svg?queue={QUEUES[0]}"))
+                first = found["items"][0]["id"]
+                await asyncio.gather(timed(other, "queue monitor, shared", "/api/v1/monitor"),
+                                     timed(boss, "history", f"/api/v1/callbacks/{first}/history"),
+                                     timed(boss, "attempts", f"/api/v1/callbacks/{first}/attempts"))
+                await timed(desk, "agent panel page", "/agent")
+                await asyncio.gather(timed(desk, "agent's callbacks", f"/api/v1/agents/{AGENTS[0]}/callbacks"),
+                                     timed(desk, "agent itself", f"/api/v1/agents/{AGENTS[0]}"))
     finally:
-        await boss.close()
-        await desk.close()
+        for session in (boss, other, desk):
+            await session.close()
     return dict(by_request)
 
 
@@ -321,7 +368,8 @@ async def main(args: argparse.Namespace) -> int:
     for kind, values in sorted(search["kinds"].items()):
         print(f"  {kind:<14} {len(values):>5}   p50 {fmt_ms(pct(values, 50))}  p99 {fmt_ms(pct(values, 99))}")
     worst = max(pct(values, 99) for values in pages.values())
-    print(f"pages, {args.page_loads} loads of each screen (its requests at once)   worst request p99 {fmt_ms(worst)}   "
+    print(f"pages, {args.page_loads} loads of each screen (its requests at once), {args.shift_attempts:,} attempts "
+          f"in the shift   worst request p99 {fmt_ms(worst)}   "
           f"target < 100 ms  {verdict(worst < 100)}")
     for label, values in pages.items():
         print(f"  {label:<20} {len(values):>5}   p50 {fmt_ms(pct(values, 50))}  p99 {fmt_ms(pct(values, 99))}")
@@ -343,6 +391,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=32, help="concurrent create requests (keep-alive connections)")
     p.add_argument("--searches", type=int, default=2000)
     p.add_argument("--page-loads", type=int, default=200, help="loads of each screen")
+    p.add_argument("--shift-attempts", type=int, default=20_000,
+                   help="attempts ended in today's shift (the monitor's figures)")
     p.add_argument("--scrapes", type=int, default=200, help="scrapes of /metrics")
     p.add_argument("--keep-database", action="store_true", help="leave the database for a closer look")
     p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the child process: serve the API

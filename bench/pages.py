@@ -11,13 +11,13 @@ One run:
      the stream allows (its coalescing: twice a second);
   4. every S seconds, for each page after a forced garbage collection: its JavaScript heap, DOM nodes and
      event listeners (Chrome's own metrics, over CDP); the event streams it opened; the daemon's RSS and its
-     established connections.
+     established connections; then the supervisor opens the newest search row's history (closing the last).
 
 It prints each page's refreshes and, over the samples after the first minute (the pages' lists filled): the
 growth per hour (a least-squares slope) of the JS heap and of the daemon's RSS, and the medians of DOM nodes
 and listeners in the run's second half against its first; against the limits: one event stream per page for
 the whole run, JS heap growth < 1 MB per hour, DOM nodes and listeners flat (the later median within 10 % of
-the earlier), the daemon's RSS growth < 10 MB per hour.
+the earlier), the daemon's RSS growth < 10 MB per hour, and at least one refresh per 2 s on each page.
 
 Run: bench/pages [--minutes M] [--change-every C] [--sample-every S]   (--help for all)
 """
@@ -55,6 +55,7 @@ AGENT = "a000"
 HEAP_LIMIT = 1.0  # MB per hour
 RSS_LIMIT = 10.0  # MB per hour
 FLAT = 0.10  # DOM nodes and listeners: within 10 % of the first sample
+REFRESHES = 0.5  # per second at least: the pages follow the book (it changes twice a second by default)
 
 
 async def run_server(url: str) -> None:
@@ -140,6 +141,15 @@ async def open_page(browser: Any, base: str, token: str, name: str, path: str, r
     return watched
 
 
+async def open_a_history(page: Page) -> None:
+    """The supervisor reads a callback's history: the newest row's is opened (and the one open before closed,
+    when it is still listed), so that refreshes carry an open history along as a person's would."""
+    await page.locator("#results button.history[aria-expanded='true']").evaluate_all("bs => bs.forEach(b => b.click())")
+    button = page.locator("#results tbody tr[data-id] button.history").first
+    if await button.count():
+        await button.click()
+
+
 async def churn(admin: Admin, every: float, stop: asyncio.Event) -> int:
     """The book changing: a callback for the agent scheduled each turn, the oldest purged once five wait."""
     waiting: list[Any] = []
@@ -199,6 +209,7 @@ async def main(args: argparse.Namespace) -> int:
                 at = time.monotonic() - t0
                 for watched in pages:
                     await watched.sample(at)
+                await open_a_history(pages[0].page)
                 daemon.append((at, rss_mb(server.pid), established(port)))
                 last = {w.name: w.samples[-1][1] for w in pages}
                 log(f"{at / 60:5.1f} min: " + "; ".join(
@@ -233,9 +244,12 @@ async def main(args: argparse.Namespace) -> int:
         peaks = {k: (statistics.median(m[k] for _, m in settled[:max(half, 1)]),
                      statistics.median(m[k] for _, m in settled[half:])) for k in ("nodes", "listeners")}
         flat = {k: late <= (1 + FLAT) * early for k, (early, late) in peaks.items()}
-        checks = (w.streams == 1, heap < HEAP_LIMIT, flat["nodes"], flat["listeners"])
+        rate = w.refreshes / (minutes * 60)
+        checks = (w.streams == 1, heap < HEAP_LIMIT, flat["nodes"], flat["listeners"], rate >= REFRESHES)
         ok_all &= all(checks)
-        print(f"{w.name}: {w.refreshes:,} refreshes ({w.refreshes / (minutes * 60):.2f}/s)")
+        print(f"{w.name}:")
+        print(f"  refreshes                       {w.refreshes:>10,} ({rate:.2f}/s)   target >= {REFRESHES:g}/s  "
+              f"{verdict(checks[4])}")
         print(f"  event streams opened            {w.streams:>10}          target 1          {verdict(checks[0])}")
         print(f"  JS heap after GC                {first['heap']:7.2f} -> {final['heap']:.2f} MB; "
               f"{heap:+.2f} MB/h   target < {HEAP_LIMIT:g} MB/h  {verdict(checks[1])}")

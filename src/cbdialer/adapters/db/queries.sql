@@ -512,14 +512,14 @@ SELECT count(*) FROM changed;
 -- The queue monitor (seed 002): each queue's supervisor metrics since its shift began, for many queues in one
 -- statement, one row per queue of $1 ($2: each one's shift start, in the same order). Seed 004's columns
 -- (processed, to be processed, average handle time, purged, reached and failed) and issue 12's (callbacks live
--- now, agents ready, the shift's attempts by completion status). $3: the active states (the domain's). Each
--- count is one pass for all the queues (the (queue_id, state) index, the attempts' and the audit's by time),
--- not one per queue.
+-- now, agents ready, the shift's attempts by completion status). $3: the active states (the domain's). The
+-- book is never counted: its counts are kept (migration 0018); the shift's attempts are read by their end
+-- time and their own queue, the purges by their partial index.
 WITH shift AS (
     SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS s(queue_id, since)
 ), shift_attempts AS (
-    SELECT c.queue_id, a.callback_id, a.dial_status, a.completion_status, a.started_at, a.ended_at
-    FROM attempts a JOIN callbacks c ON c.id = a.callback_id JOIN shift s ON s.queue_id = c.queue_id
+    SELECT a.queue_id, a.callback_id, a.dial_status, a.completion_status, a.started_at, a.ended_at
+    FROM attempts a JOIN shift s ON s.queue_id = a.queue_id
     WHERE a.ended_at >= (SELECT min(since) FROM shift) AND a.ended_at >= s.since
 ), processed AS (
     SELECT queue_id, count(*) AS processed, count(*) FILTER (WHERE reached) AS reached FROM (
@@ -535,13 +535,20 @@ WITH shift AS (
         WHERE completion_status IS NOT NULL GROUP BY 1, 2) AS o
     GROUP BY queue_id
 ), active AS (
-    SELECT queue_id, count(*) AS to_be_processed, count(*) FILTER (WHERE state = 'in_progress') AS live_now
-    FROM callbacks WHERE queue_id = ANY ($1::text[]) AND state = ANY ($3::text[]) GROUP BY queue_id
+    SELECT queue_id, sum(n) FILTER (WHERE state = ANY ($3::text[]))::bigint AS to_be_processed,
+           sum(n) FILTER (WHERE state = 'in_progress')::bigint AS live_now
+    FROM (SELECT queue_id, state, n FROM callback_counts WHERE queue_id = ANY ($1::text[])
+          UNION ALL
+          SELECT queue_id, state, delta FROM callback_count_changes WHERE queue_id = ANY ($1::text[])) AS k
+    GROUP BY queue_id
 ), purged AS (
-    SELECT c.queue_id, count(*) AS purged
-    FROM callback_events e JOIN callbacks c ON c.id = e.callback_id JOIN shift s ON s.queue_id = c.queue_id
-    WHERE e.to_state = 'purged' AND e.at >= (SELECT min(since) FROM shift) AND e.at >= s.since
-    GROUP BY c.queue_id
+    -- Each purge's queue looked up by its callback (a probe each: there are few), never a join the planner
+    -- could make a scan of the book.
+    SELECT s.queue_id, count(*) AS purged FROM (
+        SELECT (SELECT queue_id FROM callbacks c WHERE c.id = e.callback_id) AS queue_id, e.at
+        FROM callback_events e WHERE e.to_state = 'purged' AND e.at >= (SELECT min(since) FROM shift)) AS p
+    JOIN shift s ON s.queue_id = p.queue_id AND p.at >= s.since
+    GROUP BY s.queue_id
 ), ready AS (
     SELECT q.queue_id, count(*) AS agents_ready FROM agent_queues q JOIN agents g ON g.id = q.agent_id
     WHERE q.queue_id = ANY ($1::text[]) AND g.ready GROUP BY q.queue_id
@@ -834,10 +841,23 @@ SELECT id FROM contacts WHERE number = $1;
 SELECT * FROM callbacks WHERE destination = $1 ORDER BY created_at DESC, id DESC LIMIT $2;
 
 -- name: book_states
--- The operator's figures (the `book-figures` task, never a scrape): active callbacks only ($1, the domain's):
--- they are few beside the stored history, and the (queue_id, state) index covers it.
-SELECT queue_id, state, count(*) AS n FROM callbacks
-WHERE state = ANY ($1::text[]) GROUP BY queue_id, state;
+-- The operator's figures (the `book-figures` task, never a scrape): active callbacks only ($1, the domain's),
+-- from the kept counts (migration 0018), which this task folds first (callback_counts_fold).
+SELECT queue_id, state, sum(n)::bigint AS n
+FROM (SELECT queue_id, state, n FROM callback_counts WHERE state = ANY ($1::text[])
+      UNION ALL
+      SELECT queue_id, state, delta FROM callback_count_changes WHERE state = ANY ($1::text[])) AS k
+GROUP BY queue_id, state HAVING sum(n) <> 0;
+
+-- name: callback_counts_fold
+-- The changes to the kept counts written so far, folded into them in one statement (see migration 0018): a
+-- reader sees each change once, before or after. Two folding at once: the second skips what the first took.
+WITH folded AS (
+    DELETE FROM callback_count_changes RETURNING queue_id, state, delta
+)
+INSERT INTO callback_counts AS c (queue_id, state, n)
+SELECT queue_id, state, sum(delta) FROM folded GROUP BY 1, 2
+ON CONFLICT (queue_id, state) DO UPDATE SET n = c.n + EXCLUDED.n;
 
 -- name: book_due_now
 -- Callbacks due at $1 and not yet offered ($2: the domain's DUE_WAITING_STATES), by queue: those waiting to be
