@@ -10,9 +10,9 @@ One run, one PostgreSQL server:
      other;
   3. create: W workers POST /api/v1/callbacks for S seconds over keep-alive connections; requests/s of 201s,
      latency, and the server's CPU (it must stay within its one core);
-  4. search: Q searches of GET /api/v1/callbacks of seven kinds (by number, by creator, by target agent, by
-     queue and state, a time range, the newest page, and a second page by cursor), 4 at a time; p50/p99
-     per kind and over all;
+  4. search: Q searches of GET /api/v1/callbacks of nine kinds (by number, by creator, by target agent, by
+     queue and state, a time range, the newest page, a second page by cursor, overdue, and due in an hour some
+     days ahead), 4 at a time; p50/p99 per kind and over all;
   5. pages: P loads of each screen as a browser loads it, logged in with a session (the supervisor's page,
      after a change to the book its stream told of: the page, the queues, the queue monitor, the newest search
      page, both charts; then a second supervisor's monitor, and the first row's history and attempts; the
@@ -205,7 +205,8 @@ async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, s
     by_kind: dict[str, list[float]] = defaultdict(list)
 
     def query() -> tuple[str, dict[str, str]]:
-        kind = rng.choice(["number", "creator", "agent", "queue+state", "time range", "newest", "page 2"])
+        kind = rng.choice(["number", "creator", "agent", "queue+state", "time range", "newest", "page 2", "overdue",
+                           "due in an hour"])
         params: dict[str, str] = {"limit": "50"}
         if kind == "number":
             params["destination"] = number(rng.randrange(200_000))
@@ -218,6 +219,11 @@ async def bench_search(args: argparse.Namespace, base: str, headers: dict[str, s
         elif kind == "time range":
             start = now - timedelta(days=rng.uniform(1, 89))
             params.update(created_from=start.isoformat(), created_to=(start + timedelta(hours=6)).isoformat())
+        elif kind == "overdue":  # the supervisor's "due before" now: few, among a history of past due times
+            params["due_to"] = now.isoformat()
+        elif kind == "due in an hour":  # an hour some days ahead
+            start = now + timedelta(days=rng.uniform(1, 29))
+            params.update(due_from=start.isoformat(), due_to=(start + timedelta(hours=1)).isoformat())
         return kind, params
 
     async def one(session: aiohttp.ClientSession, kind: str, params: dict[str, str]) -> None:

@@ -49,7 +49,7 @@ class CallbackQuery:
     destination: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-    due_from: datetime | None = None
+    due_from: datetime | None = None  # a due time: of callbacks waiting to fall due (DUE_WAITING_STATES) only
     due_to: datetime | None = None
     after: tuple[datetime, UUID] | None = None
     scope_agent: str | None = None

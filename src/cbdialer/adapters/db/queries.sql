@@ -197,8 +197,10 @@ SET LOCAL plan_cache_mode = force_custom_plan;
 -- name: callbacks_search
 -- Newest first, with a (created_at, id) cursor; every filter optional. $12/$13/$15: an agent's scope (its own,
 -- those it is the target of or waits for, its teams', and the callbacks of the queues it serves whose type
--- is standard or campaign, $16: the domain's QUEUE_TYPES, and still active, $17: the domain's ACTIVE_STATES). Planned per call (plan_each_call), so an absent filter
--- costs nothing and the best index is used.
+-- is standard or campaign, $16: the domain's QUEUE_TYPES, and still active, $17: the domain's ACTIVE_STATES).
+-- A due time ($8, $9) is that of callbacks waiting to fall due ($18: the domain's DUE_WAITING_STATES; an ended
+-- one's is only its last), so the callbacks_due index finds a narrow period. Planned per call (plan_each_call),
+-- so an absent filter costs nothing and the best index is used.
 SELECT * FROM callbacks
 WHERE ($1::text IS NULL OR state = $1)
   AND ($2::text IS NULL OR queue_id = $2)
@@ -209,6 +211,10 @@ WHERE ($1::text IS NULL OR state = $1)
   AND ($7::timestamptz IS NULL OR created_at < $7)
   AND ($8::timestamptz IS NULL OR due_at >= $8)
   AND ($9::timestamptz IS NULL OR due_at < $9)
+  AND (($8::timestamptz IS NULL AND $9::timestamptz IS NULL) OR state = ANY ($18::text[]))
+  -- The same bounds on the expression PostgreSQL keeps statistics of (migration 0019), for its estimate.
+  AND ($8::timestamptz IS NULL OR (CASE WHEN state IN ('scheduled', 'queued') THEN due_at END) >= $8)
+  AND ($9::timestamptz IS NULL OR (CASE WHEN state IN ('scheduled', 'queued') THEN due_at END) < $9)
   AND ($10::timestamptz IS NULL OR (created_at, id) < ($10, $11::uuid))
   AND ($12::text IS NULL OR created_by = $12 OR agent_id = $12 OR assigned_agent = $12
        OR team_id = ANY ($13::text[])

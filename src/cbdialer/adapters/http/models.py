@@ -175,8 +175,9 @@ class CallbackSearch(_Input):
     destination: Number | None = None
     created_from: QueryTime | None = None
     created_to: QueryTime | None = None
-    due_from: QueryTime | None = None
-    due_to: QueryTime | None = None
+    due_from: QueryTime | None = Field(default=None, description="due at or after: callbacks waiting to fall due "
+                                                              "(scheduled or queued) only")
+    due_to: QueryTime | None = Field(default=None, description="due before: likewise")
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
 

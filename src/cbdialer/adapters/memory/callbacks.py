@@ -9,7 +9,7 @@ from uuid import UUID
 
 from cbdialer.adapters.memory.state import ACTIVE, CLAIMABLE, CallbackRow, DuplicateCallback, MemoryBase
 from cbdialer.domain.caller import PENDING_STATES, first_request, limit_message, updated_request
-from cbdialer.domain.lifecycle import CallbackState, Reason
+from cbdialer.domain.lifecycle import DUE_WAITING_STATES, CallbackState, Reason
 from cbdialer.domain.models import QUEUE_TYPES, Callback, CallbackOrigin, CompletionStatus
 from cbdialer.ports import (
     UNCHANGED,
@@ -202,6 +202,7 @@ class CallbacksMixin(MemoryBase):
                     and (q.created_to is None or r.created_at < q.created_to)
                     and (q.due_from is None or r.due_at >= q.due_from)
                     and (q.due_to is None or r.due_at < q.due_to)
+                    and ((q.due_from is None and q.due_to is None) or r.state in DUE_WAITING_STATES)
                     and (q.after is None or (r.created_at, r.id) < q.after)
                     and (q.scope_agent is None or q.scope_agent in (r.created_by, r.agent_id, r.assigned_agent)
                          or r.team_id in teams or (r.queue_id in q.scope_queues and r.type in QUEUE_TYPES

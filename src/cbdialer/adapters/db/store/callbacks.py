@@ -13,7 +13,7 @@ import asyncpg
 
 from cbdialer.adapters.db.store.base import StoreBase, callback_from_row
 from cbdialer.domain.caller import PENDING_STATES, limit_message, updated_request
-from cbdialer.domain.lifecycle import ACTIVE_STATES, CallbackState, Reason
+from cbdialer.domain.lifecycle import ACTIVE_STATES, DUE_WAITING_STATES, CallbackState, Reason
 from cbdialer.domain.models import (
     QUEUE_TYPES,
     Callback,
@@ -175,7 +175,7 @@ class PostgresCallbacks(StoreBase):
                 q.created_by, q.destination, q.created_from, q.created_to, q.due_from, q.due_to,
                 q.after[0] if q.after else None, q.after[1] if q.after else None,
                 q.scope_agent, sorted(q.scope_teams), limit, sorted(q.scope_queues), sorted(QUEUE_TYPES),
-                sorted(ACTIVE_STATES))
+                sorted(ACTIVE_STATES), sorted(DUE_WAITING_STATES))
         return [callback_from_row(r) for r in rows]
 
     async def edit_callback(self, old: Callback, new: Callback, *, now: datetime, actor: str) -> Callback | None:
