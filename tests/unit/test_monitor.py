@@ -38,11 +38,13 @@ class CountingStore(MemoryStore):
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
         self.reads = 0
+        self.began = asyncio.Event()  # a read has begun
         self.hold: asyncio.Event | None = None
         self.fail = False
 
     async def queues_metrics(self, shifts: Any) -> dict[str, dict[str, Any]]:
         self.reads += 1
+        self.began.set()
         if self.hold is not None:
             await self.hold.wait()
         if self.fail:
@@ -90,8 +92,7 @@ async def test_an_agent_has_no_monitor(admin: Admin) -> None:
 async def test_viewers_of_one_version_share_one_read(admin: Admin, store: CountingStore) -> None:
     store.hold = asyncio.Event()
     viewers = [asyncio.create_task(admin.monitor.rows(STAFF, version=7)) for _ in range(5)]
-    while store.reads == 0:  # the first viewer's read has begun (and is held)
-        await asyncio.sleep(0)
+    await asyncio.wait_for(store.began.wait(), 5)  # the first viewer's read has begun (and is held)
     viewers[0].cancel()  # one viewer leaves: the read the others wait for goes on
     store.hold.set()
     answers = await asyncio.gather(*viewers[1:])
