@@ -73,6 +73,7 @@ class Charts:
             "queue": queue.id, "bars": bars, "ready": ready, "peak": max(due for _, due in hours),
             "total": sum(d for _, d in hours),
             "width": width, "height": height, "left": left, "base": base, "zone": queue.settings.schedule.timezone,
+            "drawn": self.admin.clock().astimezone(zone).strftime("%H:%M"),
             "ready_y": round(base - (base - top) * ready / peak, 1)})
 
     async def outcomes(self, request: web.Request) -> web.StreamResponse:
@@ -92,6 +93,7 @@ class Charts:
             "queue": queue.id, "bars": bars, "width": width, "label": label, "row": row,
             "height": top + len(bars) * row + 4, "total": sum(counts.values()),
             "since": metrics["shift_start"].astimezone(zone).strftime("%a %H:%M"),
+            "drawn": self.admin.clock().astimezone(zone).strftime("%H:%M"),
             "zone": queue.settings.schedule.timezone})
 
 
