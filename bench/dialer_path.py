@@ -96,6 +96,7 @@ async def full_path(args: argparse.Namespace, url: str, conn: asyncpg.Connection
         records, _ = records_due([customer_number(i, 1) for i in range(args.callbacks)], [now] * args.callbacks,
                                  QUEUE, now)
         cpu0, t_cpu = cpu_by_program(), time.monotonic()
+        claimed0 = daemon.claimed
         lag = LoopLag()
         lag.start()
         if profiler:
@@ -133,6 +134,7 @@ async def full_path(args: argparse.Namespace, url: str, conn: asyncpg.Connection
         results["full_cpu"] = cpu_text(results["full_cpu_d"])
         results["full_counts"] = dict(counts)
         results["full_backlog"] = max_backlog
+        results["full_claimed"] = daemon.claimed - claimed0
     await full_path_figures(args, conn, daemon, counts["completed"], results)
     if profiler:
         out = io.StringIO()
@@ -175,6 +177,10 @@ async def full_path_figures(args: argparse.Namespace, conn: asyncpg.Connection, 
             stamped_early.append((sent - r["started_at"].timestamp()) * 1000.0)
     hold = {"n": len(rows), "handled": sum(1 for r in rows if r["completion_status"] == "handled")}
     results["full_hold"] = (sum(calls) / len(calls) if calls else math.nan, hold["n"], hold["handled"])
+    # The longest time with nothing offered while callbacks were still waiting: between consecutive Originates,
+    # from the first to the last (every agent free or not, some callback was due throughout).
+    sends = sorted(tel.sent.values())
+    results["full_longest_gap"] = max((b - a for a, b in zip(sends, sends[1:])), default=math.nan)
     results["full_stamped_early"] = stamped_early
     log(f"full path: {completed:,} of {args.callbacks:,} completed in {span:.2f} s from the first Originate: "
         f"{fmt_rate(f['rate'])}; {originates:,} Originates at {fmt_rate(f['originate_rate'])}; {results['full_cpu']}")
@@ -182,6 +188,10 @@ async def full_path_figures(args: argparse.Namespace, conn: asyncpg.Connection, 
         f"mean call (Originate sent to attempt ended) {results['full_hold'][0] * 1000:.0f} ms; attempts stamped "
         f"started before their Originate by p50 {fmt_ms(pct(stamped_early, 50))}, max "
         f"{fmt_ms(max(stamped_early) if stamped_early else math.nan)}; max AMI event backlog {results['full_backlog']:,}")
+    log(f"full path: {results['full_claimed']:,} claimed for {args.callbacks:,} callbacks "
+        f"({results['full_claimed'] / max(args.callbacks, 1):.2f} per callback); longest gap between Originates "
+        f"{results['full_longest_gap'] * 1000:.0f} ms; daemon CPU per completed callback "
+        f"{results['full_cpu_d']['bench+daemon'] * results['full_wall'] / max(completed, 1) * 1000:.2f} ms")
     results["full_timings"] = daemon.timings.lines(max(originates, 1))
     results["full_stats"] = {k: (int(v[0]), v[1]) for k, v in daemon.timings.stats.items()}
     log("full path: where the time goes (wall time inside each call; the scheduler and the event consumer "

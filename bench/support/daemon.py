@@ -7,6 +7,7 @@ instances. Also the event loop's lag."""
 from __future__ import annotations
 
 import asyncio
+import math
 import contextlib
 import time
 from collections import defaultdict
@@ -80,12 +81,20 @@ class TimedStore:
     def __init__(self, inner: Any, timings: Timings) -> None:
         self._inner = inner
         self._timings = timings
+        self.claimed = 0  # callbacks handed out by claim_due (one callback claimed twice counts twice)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if not asyncio.iscoroutinefunction(attr):
             return attr
         timed = self._timings.wrap(f"store.{name}", attr)
+        if name == "claim_due":
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                rows = await timed(*args, **kwargs)
+                self.claimed += len(rows)
+                return rows
+            setattr(self, name, counted)
+            return counted
         setattr(self, name, timed)
         return timed
 
@@ -129,12 +138,10 @@ class BenchTelephony:
     async def db_get(self, family: str, key: str) -> str | None:
         return await self.link.db_get(family, key)
 
-    def drop(self, reason: str) -> None:
-        self.link.drop(reason)
-
-    @property
-    def connected(self) -> bool:
-        return self.link.connected
+    def __getattr__(self, name: str):
+        # Everything else the Dialer asks of Asterisk (queue callers and members, pauses, channel variables,
+        # drop, connected): the link's own, untimed, so that the bench never lags behind the Telephony port.
+        return getattr(self.link, name)
 
     async def device_states(self) -> dict[str, str]:
         states = await self.link.device_states()
@@ -154,8 +161,8 @@ def time_the_dialer(daemon: Daemon, timings: Timings) -> None:
     dialer.on_event (looked up for each event), so wrapping them on the instances changes nothing else."""
     scheduler, dialer = daemon.scheduler, daemon.dialer
     scheduler.tick = timings.wrap("scheduler.tick (claim + handle batch)", scheduler.tick)  # type: ignore[method-assign]
-    dialer.board.agents_for = timings.wrap("dialer.agents_for (routing input)",  # type: ignore[method-assign]
-                                           dialer.board.agents_for)
+    dialer.board.pool_for = timings.wrap("dialer.pool_for (routing input)",  # type: ignore[method-assign]
+                                         dialer.board.pool_for)
     dialer.present = timings.wrap_started("dialer.present (reserve..Originate)", dialer.present)  # type: ignore[method-assign]
     on_event = dialer.on_event
 
@@ -177,6 +184,12 @@ class BenchDaemon:
     daemon: Daemon
     telephony: BenchTelephony
     timings: Timings
+    stores: list[TimedStore]
+
+    @property
+    def claimed(self) -> int:
+        """Callbacks handed out by every claim so far."""
+        return sum(store.claimed for store in self.stores)
 
     @property
     def link(self) -> AmiLink:
@@ -194,12 +207,17 @@ async def running_daemon(settings: Settings, presence: dict[str, str] | None) ->
     (then they are cancelled), and build_daemon's clean-up (node stopped, pools closed)."""
     timings = Timings()
     wrapped: list[BenchTelephony] = []
+    stores: list[TimedStore] = []
+
+    def wrap_store(store: Any) -> TimedStore:
+        stores.append(TimedStore(store, timings))
+        return stores[-1]
 
     def wrap_telephony(link: AmiLink) -> BenchTelephony:
         wrapped.append(BenchTelephony(link, timings, presence))
         return wrapped[0]
 
-    async with build_daemon(settings, wrap_store=lambda store: TimedStore(store, timings),
+    async with build_daemon(settings, wrap_store=wrap_store,
                             wrap_telephony=wrap_telephony, serve_api=False) as daemon:
         time_the_dialer(daemon, timings)
         telephony = wrapped[0]
@@ -213,7 +231,7 @@ async def running_daemon(settings: Settings, presence: dict[str, str] | None) ->
                 raise DaemonError("the daemon stopped before it loaded presence")
             if loaded not in done:
                 raise TimeoutError("the daemon's AMI link was not up with presence loaded within 20 s")
-            yield BenchDaemon(daemon, telephony, timings)
+            yield BenchDaemon(daemon, telephony, timings, stores)
         finally:
             await stop(daemon, task)
 
@@ -252,6 +270,9 @@ class LoopLag:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+    def p99(self) -> float:
+        return pct(self.lags, 99) if self.lags else math.nan
 
     def text(self) -> str:
         if not self.lags:

@@ -1,32 +1,39 @@
 """The agent board: who can take a callback right now, for routing (docs/design.md section 5). Rule: one read of a
-queue's agents serves a whole batch, with what this process did since laid over it (its offers, the agents'
-own callback queues); PostgreSQL's reservation still has the last word if another process changed something.
+queue's agents serves every callback for a while, kept sorted (domain/free_agents.py) and changed in place by
+what this process does and hears (its offers and their ends, the agents' own callback queues, device states);
+PostgreSQL's reservation still has the last word if another process changed something meanwhile.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from uuid import UUID
 
-from cbdialer.domain.models import Agent, Callback, CallbackType, Queue
-from cbdialer.domain.presence import agent_view, device_of
-from cbdialer.domain.routing import AgentView
+from cbdialer.domain.free_agents import FreeAgents
+from cbdialer.domain.models import Agent, Callback, Queue
+from cbdialer.domain.presence import agent_standing, device_of
+from cbdialer.domain.routing import AgentPool, AgentView, SeenBy
 from cbdialer.ports import AgentRecord, AgentSource
 
-# How long one read of a queue's agents serves routing (seconds).
+# How long one read of a queue's agents serves routing (seconds): what another process or the admin API
+# changed is seen within this; what this process does is seen at once.
 AGENTS_SNAPSHOT_TTL = 0.25
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _ahead_of(callback: Callback, waiting: Sequence[tuple[UUID, CallbackType]]) -> tuple[CallbackType, ...]:
-    """An agent's own callback queue as `callback` sees it: what joined before it (all of it, if it is not
-    in that queue)."""
-    ids = [cid for cid, _ in waiting]
-    ahead = waiting[: ids.index(callback.id)] if callback.id in ids else waiting
-    return tuple(kind for _, kind in ahead)
+class _QueueBoard:
+    """One queue's agents as last read, and the pool routing asks."""
+
+    def __init__(self, queue: Queue, records: dict[str, AgentRecord], now: datetime) -> None:
+        self.read_at = time.monotonic()
+        self.queue = queue
+        self.records = records
+        self.pool = FreeAgents(queue, now=now)
+        self.told: dict[str, tuple[AgentView, datetime | None]] = {}
 
 
 class AgentBoard:
@@ -34,51 +41,196 @@ class AgentBoard:
     `busy_here` names the agents this process is offering a call to or has on a call."""
 
     def __init__(self, store: AgentSource, clock: Callable[[], datetime], *,
-                 busy_here: Callable[[], set[str]]) -> None:
+                 busy_here: Callable[[], set[str]], calls_in: Callable[[str], int] = lambda queue_id: 0) -> None:
         self.store = store
         self.clock = clock
         self.busy_here = busy_here
-        self.device_states: dict[str, str] = {}
-        self._snapshots: dict[str, tuple[float, dict[str, AgentRecord]]] = {}
+        self.calls_in = calls_in  # this process's calls of a queue (live or being offered), for its dial slots
+        self._device_states: dict[str, str] = {}
+        self._boards: dict[str, _QueueBoard] = {}
+        self._waits: dict[UUID, str] = {}  # callback -> the agent in whose own callback queue it waits
+        self._offered: set[str] = set()  # busy_here as of the last read, and what was offered or released since
+        self._devices: dict[str, set[str]] = {}  # device -> the agents on it (as read)
+        # Told when an agent may take a callback again, and from when (the end of its wrap-up, or now): the
+        # scheduler claims, the callback first in the agent's own callback queue falls due.
+        self.on_free: list[Callable[[str, datetime], None]] = []
+
+    # -- what routing reads ---------------------------------------------------------------------------
+
+    async def pool_for(self, queue: Queue, callback: Callback) -> AgentPool:
+        """The queue's agents as `callback` sees them now (the AgentDirectory port)."""
+        board = self._boards.get(queue.id)
+        if board is None or time.monotonic() - board.read_at > AGENTS_SNAPSHOT_TTL or board.queue != queue:
+            board = await self._read(queue)
+        board.pool.advance(self.clock())
+        waits_for = self._waits.get(callback.id)
+        seen = board.pool.get(waits_for) if waits_for is not None else None
+        if seen is None:
+            return board.pool
+        assert waits_for is not None
+        ids = [cid for cid, _ in board.records[waits_for].waiting]
+        ahead = board.records[waits_for].waiting[: ids.index(callback.id)] if callback.id in ids else ()
+        return SeenBy(board.pool, queue, dataclasses.replace(seen, agent_queue=tuple(k for _, k in ahead)))
 
     async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
-        snapshot = self._snapshots.get(queue.id)
-        if snapshot is None or time.monotonic() - snapshot[0] > AGENTS_SNAPSHOT_TTL:
-            snapshot = (time.monotonic(), {r.agent.id: r for r in await self.store.agents_of_queue(queue.id)})
-            self._snapshots[queue.id] = snapshot
+        """The same agents as a list, as `callback` sees them (for the tests and the reference)."""
+        pool = await self.pool_for(queue, callback)
+        return [view for agent_id in self._boards[queue.id].records if (view := pool.get(agent_id)) is not None]
+
+    def free_agents(self) -> int | None:
+        """How many callbacks could be offered now: free agents, each queue's no more than its free dial
+        slots, each agent once over the queues read; None before any queue was read."""
+        if not self._boards:
+            return None
         now = self.clock()
-        offered_here = self.busy_here()
-        return [agent_view(r.agent, device_state=self.presence(r.agent.dial_string),
-                           ready=r.ready, now=now, wrap_up_until=r.wrap_up_until,
-                           reserved_until=_FOREVER if r.agent.id in offered_here else r.reserved_until,
-                           idle_since=r.idle_since, agent_queue=_ahead_of(callback, r.waiting))
-                for r in snapshot[1].values()]
+        free: set[str] = set()
+        offerable = 0
+        for board in self._boards.values():
+            board.pool.advance(now)
+            ids = board.pool.free_ids()
+            slots = max(0, board.queue.settings.max_concurrent_calls - self.calls_in(board.queue.id))
+            offerable += min(len(ids), slots)
+            free.update(ids)
+        return min(offerable, len(free))
+
+    def next_free_at(self) -> datetime | None:
+        """When the end of a wrap-up or a reservation next frees an agent, as far as the board knows."""
+        return min((at for board in self._boards.values() if (at := board.pool.next_free_at()) is not None),
+                   default=None)
+
+    def free_at(self, agent_id: str) -> datetime | None:
+        """When the agent's wrap-up or reservation ends, if only that keeps it busy now."""
+        now = self.clock()
+        for board in self._boards.values():
+            told = board.told.get(agent_id)
+            if told is not None:
+                view, until = told
+                return until if not view.busy and until is not None and until > now else None
+        return None
+
+    def first_waiting(self, agent_id: str) -> UUID | None:
+        """The callback first in the agent's own callback queue, if any waits there."""
+        for board in self._boards.values():
+            record = board.records.get(agent_id)
+            if record is not None:
+                return record.waiting[0][0] if record.waiting else None
+        return None
+
+    def agents_on(self, device: str) -> set[str]:
+        return self._devices.get(device, set())
+
+    async def _read(self, queue: Queue) -> _QueueBoard:
+        records = {r.agent.id: r for r in await self.store.agents_of_queue(queue.id)}
+        old = self._boards.get(queue.id)
+        now = self.clock()
+        board = _QueueBoard(queue, records, now)
+        if old is not None and old.queue == queue:
+            board.pool, board.told = old.pool, old.told  # only what changed is filed again
+        for agent_id in set(board.told) - set(records):
+            board.pool.remove(agent_id)
+            del board.told[agent_id]
+        self._boards[queue.id] = board
+        for callback_id in [c for c, a in self._waits.items() if a in records]:
+            del self._waits[callback_id]
+        self._offered = self.busy_here()
+        for agent_id, record in records.items():
+            self._waits.update((cid, agent_id) for cid, _ in record.waiting)
+            self._devices.setdefault(device_of(record.agent.dial_string), set()).add(agent_id)
+            self._tell(board, record, offered=agent_id in self._offered)
+        return board
+
+    def _tell(self, board: _QueueBoard, record: AgentRecord, *, offered: bool) -> None:
+        told = agent_standing(record.agent, device_state=self.presence(record.agent.dial_string),
+                              ready=record.ready, wrap_up_until=record.wrap_up_until,
+                              reserved_until=_FOREVER if offered else record.reserved_until,
+                              idle_since=record.idle_since, agent_queue=tuple(k for _, k in record.waiting))
+        if board.told.get(record.agent.id) != told:
+            board.told[record.agent.id] = told
+            board.pool.put(*told)
+
+    def _retell(self, agent_id: str, change: Callable[[AgentRecord], AgentRecord] | None = None) -> None:
+        """The agent changed (in every queue it serves): file it again."""
+        for board in self._boards.values():
+            record = board.records.get(agent_id)
+            if record is not None:
+                if change is not None:
+                    record = board.records[agent_id] = change(record)
+                board.pool.advance(self.clock())
+                self._tell(board, record, offered=agent_id in self._offered)
+
+    # -- what this process does and hears ---------------------------------------------------------------
+
+    def offered(self, agent_id: str) -> None:
+        """This process is offering the agent a callback: busy from now on, for every queue."""
+        self._offered.add(agent_id)
+        self._retell(agent_id)
+
+    def released(self, agent_id: str, *, wrap_up_until: datetime) -> None:
+        """The agent's attempt ended here: as PostgreSQL now has it (reservation gone, wrap-up, idle since)."""
+        self._offered.discard(agent_id)
+        self._retell(agent_id, lambda r: dataclasses.replace(r, reserved_until=None, wrap_up_until=wrap_up_until,
+                                                             idle_since=wrap_up_until))
+        self._tell_freed(agent_id)
+
+    def _tell_freed(self, agent_id: str) -> None:
+        now = self.clock()
+        until = max((told[1] for board in self._boards.values() if (told := board.told.get(agent_id)) is not None
+                     and told[1] is not None), default=now)
+        for hook in self.on_free:
+            hook(agent_id, max(now, until))
 
     def note_waiting(self, callback: Callback, agent_id: str | None) -> None:
-        """Keep the snapshots true to what this process just did: `callback` now waits for `agent_id` (or,
+        """Keep the board true to what this process just did: `callback` now waits for `agent_id` (or,
         with None, for nobody: it was offered)."""
-        for _, records in self._snapshots.values():
-            for other, record in records.items():
-                waiting = tuple(w for w in record.waiting if w[0] != callback.id)
-                if other == agent_id:
-                    waiting += ((callback.id, callback.type),)
-                if waiting != record.waiting:
-                    records[other] = dataclasses.replace(record, waiting=waiting)
+        before = self._waits.pop(callback.id, None)
+        if agent_id is not None:
+            self._waits[callback.id] = agent_id
+        if before == agent_id:
+            return
+        if before is not None:
+            self._retell(before, lambda r: dataclasses.replace(
+                r, waiting=tuple(w for w in r.waiting if w[0] != callback.id)))
+        if agent_id is not None:
+            self._retell(agent_id, lambda r: dataclasses.replace(r, waiting=(*r.waiting, (callback.id, callback.type))))
+
+    @property
+    def device_states(self) -> Mapping[str, str]:
+        """What Asterisk last said of each device (read-only: a change goes through `heard_device`)."""
+        return MappingProxyType(self._device_states)
+
+    @device_states.setter
+    def device_states(self, states: Mapping[str, str]) -> None:
+        """All of Asterisk's device states at once (after a LinkUp): every agent is filed again."""
+        self._device_states = dict(states)
+        for board in self._boards.values():
+            board.pool.advance(self.clock())
+            for record in board.records.values():
+                self._tell(board, record, offered=record.agent.id in self._offered)
+
+    def heard_device(self, device: str, state: str) -> None:
+        """Asterisk reported one device's state."""
+        self._device_states[device] = state
+        for agent_id in self._devices.get(device, ()):
+            self._retell(agent_id)
+            if state == "NOT_INUSE":
+                self._tell_freed(agent_id)
+
+    # -- for the dialer, the metrics and the admin API ------------------------------------------------------
 
     def agent(self, queue: Queue, agent_id: str) -> Agent | None:
-        """The chosen agent, from the snapshot routing chose it from (its reservation re-checks everything)."""
-        snapshot = self._snapshots.get(queue.id)
-        record = snapshot[1].get(agent_id) if snapshot is not None else None
+        """The chosen agent, from the read routing chose it from (its reservation re-checks everything)."""
+        board = self._boards.get(queue.id)
+        record = board.records.get(agent_id) if board is not None else None
         return record.agent if record is not None else None
 
     def records(self, queue_id: str) -> list[AgentRecord]:
         """The queue's agents as routing last read them (empty if it has not read them)."""
-        snapshot = self._snapshots.get(queue_id)
-        return list(snapshot[1].values()) if snapshot is not None else []
+        board = self._boards.get(queue_id)
+        return list(board.records.values()) if board is not None else []
 
     def presence_counts(self) -> dict[str, int]:
         """The agents routing has read (of every queue, once each) by presence, lower case (for the metrics)."""
-        agents = {r.agent.id: r.agent for _, records in self._snapshots.values() for r in records.values()}
+        agents = {r.agent.id: r.agent for board in self._boards.values() for r in board.records.values()}
         counts: dict[str, int] = {}
         for agent in agents.values():
             presence = self.presence(agent.dial_string).lower()
@@ -88,8 +240,8 @@ class AgentBoard:
     def presence(self, dial_string: str) -> str:
         """The agent's device state as this dialer last heard it from Asterisk (for routing and the admin API)."""
         device = device_of(dial_string)
-        if device in self.device_states:
-            return self.device_states[device]
+        if device in self._device_states:
+            return self._device_states[device]
         # Asterisk lists no Local/... devices until they have been used: such an agent's presence cannot be
         # known, so it counts as idle and its ready flag and reservation govern. Other unknown devices are off.
         return "NOT_INUSE" if dial_string.startswith("Local/") else "UNKNOWN"

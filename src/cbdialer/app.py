@@ -245,6 +245,7 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
                         node_silence=max(lease, timedelta(seconds=3 * HEARTBEAT_INTERVAL)), metrics=metrics)
         scheduler = Scheduler(store, dialer, dialer.board, owner=node_id, clock=clock, lease=lease, ready=dialer.ready,
                               holding=dialer.holding, metrics=metrics)
+        dialer.board.on_free.append(scheduler.agent_freed)
         metrics.readings = Readings(live_attempts=lambda: len(dialer.live),
                                     agents_by_presence=dialer.board.presence_counts,
                                     ami_up=lambda: link.connected, database_up=lambda: health.available)

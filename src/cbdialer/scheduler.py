@@ -2,8 +2,12 @@
 core what to do with each callback, and carries that out through the store (guarded transitions) or the
 dialer port; it decides nothing itself.
 
-It wakes on whichever comes first: a NOTIFY (`wake`), the earliest due time it knows of, the fallback poll,
-or stop. A lost NOTIFY therefore delays by at most the poll interval; it never loses a callback.
+It claims no more than can be offered now (the agent board's free agents and dial slots, plus a tenth), so a
+burst waits in the database in due order instead of churning through postponements.
+
+It wakes on whichever comes first: a NOTIFY or an agent freed (`wake`), the earliest due time it knows of (or,
+while every agent is taken, the earliest end of a wrap-up), the fallback poll, or stop. A lost NOTIFY therefore
+delays by at most the poll interval; it never loses a callback.
 """
 
 from __future__ import annotations
@@ -60,12 +64,20 @@ class Scheduler:
                 if self.ready is not None and not self.ready.is_set():
                     await _first_of(self.ready, stop)
                     continue
-                if await self.tick() < self.batch:
-                    await self._sleep(stop)
+                limit = self._claim_limit()
+                claimed = await self.tick(limit)
+                if claimed < limit:
+                    await self._sleep(stop)  # nothing more is due now
+                elif limit < self.batch:
+                    await self._sleep(stop, until_freed=True)  # more is due than can be offered
         finally:
             with contextlib.suppress(Exception):
                 # Hand back what was claimed but not started, so another process takes it at once.
                 await self.store.release_leases(self.owner, now=self.clock())
+
+    def agent_freed(self, agent_id: str, at: datetime) -> None:
+        """An agent may take a callback (from `at`): claim now what can be offered, rather than at the poll."""
+        self.wake.set()
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         """Keep this process's leases alive: every third of the lease."""
@@ -76,15 +88,21 @@ class Scheduler:
                 async with asyncio.timeout(self.lease.total_seconds() / 3):
                     await stop.wait()
 
-    async def tick(self) -> int:
-        """Claim one batch of due callbacks and deal with each; return how many were claimed.
+    def _claim_limit(self) -> int:
+        """As many as can be offered now, a tenth more (for callbacks that need no agent, and what the board
+        cannot see), at least one (so that holds and expiries still come through while every agent is busy)."""
+        free = self.agents.free_agents()
+        return self.batch if free is None else max(1, min(self.batch, free + free // 10))
+
+    async def tick(self, limit: int | None = None) -> int:
+        """Claim one batch of due callbacks (at most `limit`) and deal with each; return how many were claimed.
 
         Decisions and routing are made one callback at a time, in due order, so each sees what the previous
         one took; the writes and Originates they lead to then run side by side (at most `concurrency` at
         once), so that one batch costs a few round trips of wall time, not one per callback."""
         now = self.clock()
         started = time.perf_counter()
-        claimed = await self.store.claim_due(self.owner, now=now, limit=self.batch, lease=self.lease,
+        claimed = await self.store.claim_due(self.owner, now=now, limit=limit or self.batch, lease=self.lease,
                                              actor=self.actor)
         self.metrics.claimed(time.perf_counter() - started, len(claimed))
         queues: dict[str, Queue | None] = {}
@@ -132,7 +150,7 @@ class Scheduler:
         if isinstance(decision, Present):
             if keeps_place(callback, queue.settings) and not await self.dialer.place_reached(callback, queue):
                 return self.dialer.wait_for_place(callback, now=now)
-            routed = route(callback, queue, await self.agents.agents_for(queue, callback), now=now)
+            routed = route(callback, queue, await self.agents.pool_for(queue, callback), now=now)
             if isinstance(routed, Postpone):
                 return self._apply(callback, decide_postponed(callback, routed, now=now), now)
             return self.dialer.present(callback, queue, routed, now=now)
@@ -165,11 +183,13 @@ class Scheduler:
             self._log.debug("callback_changed", callback_id=str(callback.id), state=changed.state.value,
                             reason=changed.reason.value)
 
-    async def _sleep(self, stop: asyncio.Event) -> None:
+    async def _sleep(self, stop: asyncio.Event, *, until_freed: bool = False) -> None:
         delay = self.poll_interval
-        next_due = await self.store.next_due_at()
-        if next_due is not None:
-            delay = min(delay, max(0.0, (next_due - self.clock()).total_seconds()))
+        # Every agent taken: what is due waits for one to be freed (an end heard wakes us; a wrap-up's end
+        # is known ahead). Else: until the next due time.
+        next_at = self.agents.next_free_at() if until_freed else await self.store.next_due_at()
+        if next_at is not None:
+            delay = min(delay, max(0.0, (next_at - self.clock()).total_seconds()))
         if delay <= 0:
             return
         waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]

@@ -246,8 +246,14 @@ async def test_a_contact_id_is_shared_by_the_callbacks_of_one_number(api: Api, r
 
 
 class NoAgents:
-    async def agents_for(self, queue: Queue, callback: Callback) -> list[AgentView]:
+    async def pool_for(self, queue: Queue, callback: Callback) -> list[AgentView]:
         return []
+
+    def free_agents(self) -> int | None:
+        return None
+
+    def next_free_at(self) -> datetime | None:
+        return None
 
 
 async def test_a_dnc_hold_and_a_postponement_are_dummy_attempts(api: Api) -> None:

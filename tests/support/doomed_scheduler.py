@@ -32,8 +32,14 @@ class StuckDialer:
 
 
 class Agents:
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+    async def pool_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return [AgentView(id="1001", queues=frozenset({queue.id}))]
+
+    def free_agents(self) -> int | None:
+        return None  # not known: claims are not sized
+
+    def next_free_at(self) -> datetime | None:
+        return None
 
 
 async def main(url: str, expected: int, lease: float) -> None:

@@ -45,5 +45,11 @@ class RecordingDialer:
 
 
 class Agents:
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+    async def pool_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return [AGENT]
+
+    def free_agents(self) -> int | None:
+        return None  # not known: claims are not sized
+
+    def next_free_at(self) -> datetime | None:
+        return None

@@ -116,7 +116,7 @@ async def eventually(world: World, check: Callable[[], object], timeout: float =
 async def test_a_callers_callback_waits_for_the_caller_ahead_and_goes_when_that_caller_leaves() -> None:
     world = World()
     await world.setup("1001")
-    world.dialer.board.device_states["PJSIP/agent-1001"] = "NOT_INUSE"
+    world.dialer.board.heard_device("PJSIP/agent-1001", "NOT_INUSE")
     places = world.dialer.places
     places.heard(QueueCallerJoined("cbdialer-sandbox", "ahead"), NOW - timedelta(seconds=60))
     places.heard(QueueCallerJoined("cbdialer-sandbox", "behind"), NOW - timedelta(seconds=10))
@@ -139,7 +139,7 @@ async def test_a_callers_callback_waits_for_the_caller_ahead_and_goes_when_that_
 async def test_an_earlier_callers_callback_goes_first_and_unknown_queues_release_nobody() -> None:
     world = World()
     await world.setup("1001", "1002")
-    world.dialer.board.device_states.update({"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"})
+    world.dialer.board.device_states = {"PJSIP/agent-1001": "NOT_INUSE", "PJSIP/agent-1002": "NOT_INUSE"}
     later = await world.caller(20, "+442079460013")
     world.dialer.places.known = False  # the link just came up: the queue is not re-read yet
     await world.scheduler.tick()
@@ -159,7 +159,7 @@ async def test_an_earlier_callers_callback_goes_first_and_unknown_queues_release
 async def test_agents_a_callback_waits_for_are_paused_and_the_one_that_frees_gets_it() -> None:
     world = World()
     await world.setup("1001", "1002")
-    world.dialer.board.device_states.update({"PJSIP/agent-1001": "INUSE", "PJSIP/agent-1002": "INUSE"})
+    world.dialer.board.device_states = {"PJSIP/agent-1001": "INUSE", "PJSIP/agent-1002": "INUSE"}
     standard = Callback(id=uuid.uuid4(), queue_id="sales", destination="+442079460015", type=CallbackType.STANDARD,
                         state=CallbackState.SCHEDULED, due_at=NOW, start_at=NOW, end_at=NOW + timedelta(hours=4),
                         created_at=NOW)

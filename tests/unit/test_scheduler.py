@@ -55,8 +55,14 @@ class Agents:
     def __init__(self, *views: AgentView) -> None:
         self.views = list(views)
 
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+    async def pool_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
         return self.views
+
+    def free_agents(self) -> int | None:
+        return None
+
+    def next_free_at(self) -> datetime | None:
+        return None
 
 
 class Clock:

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,8 +21,10 @@ from cbdialer.dialer.inbound import Inbound
 from cbdialer.dialer.live import (
     AGENT_QUEUE_RECHECK,
     CALLBACK_CONTEXT,
+    PAUSING_RECHECK,
     SLOT_RECHECK,
     LiveAttempt,
+    LiveCalls,
     Pacer,
 )
 from cbdialer.dialer.places import QueuePlaces
@@ -83,6 +85,8 @@ from cbdialer.ports.telephony import (
     TelephonyUnavailable,
 )
 
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
 
 class Dialer(Recovery, Background, Inbound, Turns):
     """The DialerPort and the AgentDirectory of the scheduler, and the consumer of AMI events."""
@@ -104,13 +108,13 @@ class Dialer(Recovery, Background, Inbound, Turns):
         self.node_silence = node_silence  # a process silent (no heartbeat) this long is dead: its pauses are lifted
         self.actor = f"dialer:{owner}"
         self.metrics = metrics
-        self.live: dict[uuid.UUID, LiveAttempt] = {}
+        self.live = LiveCalls()
         self._pacers: dict[str, Pacer] = {}
         # Offers being written, not yet live: attempt id -> (queue id, agent id); they count for pacing and
         # make their agent busy for routing.
         self._offering: dict[uuid.UUID, tuple[str, str]] = {}
         # Who can take a callback: the AgentDirectory of the scheduler, with this process's offers laid over.
-        self.board = AgentBoard(store, clock, busy_here=self._agents_offered)
+        self.board = AgentBoard(store, clock, busy_here=self._agents_offered, calls_in=self._calls_in)
         # Interaction states heard but not yet stored; write_states stores them in the background.
         self._unwritten_states: dict[uuid.UUID, InteractionState] = {}
         self._states_to_write = asyncio.Event()
@@ -125,6 +129,17 @@ class Dialer(Recovery, Background, Inbound, Turns):
     def holding(self) -> set[uuid.UUID]:
         """The callbacks whose calls this process holds (their leases are the ones its heartbeat keeps)."""
         return {live.callback.id for live in self.live.values()}
+
+    def _calls_in(self, queue_id: str) -> int:
+        """This process's calls of the queue: live, or being offered."""
+        return self.live.in_queue(queue_id) + sum(1 for q, _ in self._offering.values() if q == queue_id)
+
+    def _agent_free(self, agent_id: str, at: datetime) -> None:
+        """An agent's device went idle (a call that was not ours ended): the keeper makes the callback first in
+        its own callback queue due at `at` (the end of a wrap-up, or now). An attempt's end does so itself
+        (attempt_end), in the statement that frees the agent."""
+        self._free_agents[agent_id] = at
+        self.turns_changed.set()
 
     def _agents_offered(self) -> set[str]:
         return {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
@@ -141,7 +156,11 @@ class Dialer(Recovery, Background, Inbound, Turns):
             # every few seconds, and offers it to that agent once the agent is free and it is first in line.
             self.board.note_waiting(callback, decision.agent_id)
             self.note_turn(callback, queue, decision, now=now)
-            return self._wait(callback, now + AGENT_QUEUE_RECHECK, now, assigned_agent=decision.agent_id)
+            # Due again when the agent's wrap-up ends, if that is all that keeps it; else when it is freed
+            # (the keeper wakes it), at the latest at the recheck.
+            recheck = AGENT_QUEUE_RECHECK if settings.asterisk_queue is None else PAUSING_RECHECK
+            due = min(now + recheck, self.board.free_at(decision.agent_id) or _NEVER)
+            return self._wait(callback, due, now, assigned_agent=decision.agent_id)
         if not self.ready.is_set():
             return self._wait(callback, now + SLOT_RECHECK, now)  # no new offer while Asterisk is out of reach
         late = outside_hours(callback, queue, now=now)  # the batch's time may be seconds old: look again
@@ -156,6 +175,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
             return self._hold(callback, Reason.POSTPONED, now + timedelta(seconds=settings.retry_interval), now)
         attempt_id = uuid.uuid4()
         self._offering[attempt_id] = (queue.id, agent.id)
+        self.board.offered(agent.id)
         self.board.note_waiting(callback, None)
         self.note_turn(callback, queue, agent, now=now)
         return self._offer(callback, queue, agent, attempt_id, now)
@@ -220,9 +240,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
 
     def _slot_free(self, queue: Queue, now: datetime) -> bool:
         """This process's own view of the queue's pacing (PostgreSQL has the last word, across processes)."""
-        live = sum(1 for a in self.live.values() if a.queue.id == queue.id) \
-            + sum(1 for queue_id, _ in self._offering.values() if queue_id == queue.id)
-        if live >= queue.settings.max_concurrent_calls:
+        if self._calls_in(queue.id) >= queue.settings.max_concurrent_calls:
             return False
         pacer = self._pacers.setdefault(queue.id, Pacer(queue.settings.calls_per_second))
         pacer.rate = queue.settings.calls_per_second
@@ -322,6 +340,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                     live.id, agent_id=live.agent.id, owner=self.owner, now=now, wrap_up_until=until, step=step,
                     dial_status=report.dial_status, hangup_cause=report.hangup_cause, amd_status=report.amd_status,
                     actor=self.actor)
+                self.board.released(live.agent.id, wrap_up_until=until)
                 if ended.finished:  # its first end: another process that took it over may have ended it
                     self.metrics.attempt_ended(live.queue.id, step.status.value)
                     for phase, seconds in live.phases(InteractionState.ENDED, now):
@@ -343,9 +362,11 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 self.ready.clear()  # no new offer until the link is back and reconciled
                 self.places.link_down()
             case DeviceStateChange(device=device, state=state):
-                self.board.device_states[device] = state
+                self.board.heard_device(device, state)
                 if state == "NOT_INUSE":
                     self.agent_freed(device)
+                    for agent_id in self.board.agents_on(device):
+                        self._agent_free(agent_id, self.board.free_at(agent_id) or self.clock())
             case OriginateResponse():
                 live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
                 if live is not None:

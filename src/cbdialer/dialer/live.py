@@ -17,8 +17,13 @@ from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
 from cbdialer.ports.metrics import CallPhase
 
 CALLBACK_CONTEXT = "cbdialer-callback"
-# How often a callback waiting in a busy agent's own queue looks whether the agent is free.
-AGENT_QUEUE_RECHECK = timedelta(seconds=2)
+# How often a callback waiting in a busy agent's own queue looks whether the agent is free, at the latest: it
+# is woken as soon as this process or another frees the agent (the keeper, dialer/turns.py); the recheck is for
+# what no process hears (a supervisor setting the agent ready, a wrap-up that simply ends).
+AGENT_QUEUE_RECHECK = timedelta(seconds=10)
+# The same wait, in a queue whose agents it keeps paused in an Asterisk queue (dialer/turns.py): each recheck
+# renews that pause, so it comes this often.
+PAUSING_RECHECK = timedelta(seconds=2)
 # A callback waiting for a dial slot (this process's, another's, or the AMI link) looks again after this.
 SLOT_RECHECK = timedelta(seconds=1)
 # A takeover that could not see the line hands the callback back for this long.
@@ -73,6 +78,39 @@ class LiveAttempt:
     @property
     def state(self) -> InteractionState:
         return self.call.state
+
+
+class LiveCalls(dict[uuid.UUID, LiveAttempt]):
+    """The live attempts this process holds, by id, counted by queue as they come and go (pacing asks often)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_queue: dict[str, int] = {}
+
+    def __setitem__(self, attempt_id: uuid.UUID, live: LiveAttempt) -> None:
+        if attempt_id in self:
+            self._count(self[attempt_id].queue.id, -1)
+        super().__setitem__(attempt_id, live)
+        self._count(live.queue.id, 1)
+
+    def __delitem__(self, attempt_id: uuid.UUID) -> None:
+        self._count(self[attempt_id].queue.id, -1)
+        super().__delitem__(attempt_id)
+
+    def pop(self, attempt_id: uuid.UUID, *default: LiveAttempt | None) -> LiveAttempt | None:  # type: ignore[override]
+        if attempt_id in self:
+            self._count(self[attempt_id].queue.id, -1)
+        return super().pop(attempt_id, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_queue.clear()
+
+    def in_queue(self, queue_id: str) -> int:
+        return self._by_queue.get(queue_id, 0)
+
+    def _count(self, queue_id: str, by: int) -> None:
+        self._by_queue[queue_id] = self._by_queue.get(queue_id, 0) + by
 
 
 class Pacer:

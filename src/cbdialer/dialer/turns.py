@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
-from cbdialer.dialer.live import AGENT_QUEUE_RECHECK
+from cbdialer.dialer.live import PAUSING_RECHECK
 from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import Agent, Callback, CallbackType, Queue
 from cbdialer.domain.place import keeps_place, place_reached
@@ -38,7 +38,7 @@ _PAUSE_REASON = re.compile(r"cbdialer ([0-9a-f-]{36}): callback first")
 # A caller's callback waiting for its place looks again after this, should the keeper miss a change.
 PLACE_RECHECK = timedelta(seconds=10)
 # A wait for an agent outlives its last recheck by this much before its pause is lifted.
-WAIT_KEPT = 2 * AGENT_QUEUE_RECHECK + timedelta(seconds=1)
+WAIT_KEPT = 2 * PAUSING_RECHECK + timedelta(seconds=1)
 # The keeper's round: pauses expire and are re-asserted at this pace; places are looked at on every change.
 KEEPER_ROUND = 1.0
 PAUSES_REREAD = 30.0
@@ -72,6 +72,7 @@ class Turns:
         self._paused: set[Pair] = set()  # what this process has paused
         self._orphaned: dict[Pair, uuid.UUID] = {}  # paused by a process found dead at the last reread: to lift
         self._freed: set[str] = set()  # devices heard going idle since the keeper's last round
+        self._free_agents: dict[str, datetime] = {}  # agents freed since then, and from when (the board's word)
         self._refused: dict[Pair, float] = {}  # pauses Asterisk refused (not a member?): when, to try seldom
         self.turns_changed = asyncio.Event()
         self.round_kept = asyncio.Event()  # set at the end of each keeper round (for whoever waits on its work)
@@ -283,13 +284,22 @@ class Turns:
                     self._log.warning("pauses_not_lifted", members=len(self._paused))
 
     async def _offer_freed(self, now: datetime) -> None:
+        """Callbacks waiting for an agent who just became free fall due now: a caller's callback waiting for
+        its turn, and the callback first in that agent's own callback queue (not left to its recheck)."""
         freed, self._freed = self._freed, set()
-        if not freed:
-            return
+        agents, self._free_agents = self._free_agents, {}
         try:
-            for callback_id, (pairs, _) in list(self._turn_waits.items()):
-                if any(device_of(interface) in freed for _, interface in pairs):
-                    await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
+            if freed:
+                for callback_id, (pairs, _) in list(self._turn_waits.items()):
+                    if any(device_of(interface) in freed for _, interface in pairs):
+                        await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
+            for agent_id, at in list(agents.items()):
+                first = self.board.first_waiting(agent_id)
+                if first is not None:
+                    await self.store.due_now(first, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
+                                             at=at if at > now else None)
+                del agents[agent_id]
         except (StoreUnavailable, asyncio.CancelledError):
             self._freed |= freed  # tried again next round
+            self._free_agents = agents | self._free_agents
             raise

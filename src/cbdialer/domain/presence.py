@@ -1,9 +1,10 @@
 """Agent presence (docs/design.md section 5): what an agent can take now, from the device state Asterisk
 reports for its endpoint, its ready flag, its wrap-up and any offer reserved for it. Rule: pure; the time
-is a parameter."""
+is a parameter, or a time until which the agent stays busy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from cbdialer.domain.models import Agent, CallbackType
@@ -20,20 +21,31 @@ def device_of(dial_string: str) -> str:
     return f"{tech}/{rest.split('/', 1)[0]}" if rest else dial_string
 
 
-def agent_view(agent: Agent, *, device_state: str, ready: bool, now: datetime,
-               wrap_up_until: datetime | None = None, reserved_until: datetime | None = None,
-               idle_since: datetime | None = None, agent_queue: tuple[CallbackType, ...] = ()) -> AgentView:
+def agent_standing(agent: Agent, *, device_state: str, ready: bool, wrap_up_until: datetime | None = None,
+                   reserved_until: datetime | None = None, idle_since: datetime | None = None,
+                   agent_queue: tuple[CallbackType, ...] = ()) -> tuple[AgentView, datetime | None]:
+    """The agent apart from time (busy only if its device is in use), and until when time keeps it busy (its
+    wrap-up or a reservation): at a time `now`, it is busy if the view says so or that time is later."""
     state = device_state.upper()
-    in_wrap_up = wrap_up_until is not None and wrap_up_until > now
-    reserved = reserved_until is not None and reserved_until > now
-    return AgentView(
+    until = max((t for t in (wrap_up_until, reserved_until) if t is not None), default=None)
+    view = AgentView(
         id=agent.id,
         queues=agent.queues,
         skills=agent.skills,
         teams=agent.teams,
         logged_in=state not in LOGGED_OFF_STATES,
         ready=ready,
-        busy=state in BUSY_STATES or in_wrap_up or reserved,
+        busy=state in BUSY_STATES,
         idle_since=idle_since,
         agent_queue=agent_queue,
     )
+    return view, until
+
+
+def agent_view(agent: Agent, *, device_state: str, ready: bool, now: datetime,
+               wrap_up_until: datetime | None = None, reserved_until: datetime | None = None,
+               idle_since: datetime | None = None, agent_queue: tuple[CallbackType, ...] = ()) -> AgentView:
+    """The agent as it is at `now`: busy if its device is in use, or in wrap-up, or reserved for an offer."""
+    view, until = agent_standing(agent, device_state=device_state, ready=ready, wrap_up_until=wrap_up_until,
+                                 reserved_until=reserved_until, idle_since=idle_since, agent_queue=agent_queue)
+    return replace(view, busy=True) if until is not None and until > now else view

@@ -1,8 +1,12 @@
 """Routing of a due callback to an agent (docs/design.md section 5, POM's four callback types).
 
-Rule: `route` looks at one due callback, its queue and a snapshot of the agents, and returns exactly one
-decision (offer it to an idle agent, enqueue it in a busy agent's own callback queue, or postpone it by the
-retry interval); it never acts on the decision itself.
+Rule: `route` looks at one due callback, its queue and the agents as they are at one moment, and returns
+exactly one decision (offer it to an idle agent, enqueue it in a busy agent's own callback queue, or postpone
+it by the retry interval); it never acts on the decision itself.
+
+The agents come as a list (the reference: every rule below reads it whole) or as an `AgentPool` that answers
+routing's three questions itself (domain/free_agents.py keeps one per queue, answering in O(log agents)); a
+property test holds the two to the same choices.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import Callback, CallbackType, InvalidValue, Queue, QueueSettings, check_aware
+
+_LONGEST_IDLE = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,84 @@ class Postpone:
 Decision: TypeAlias = Offer | EnqueueForAgent | Postpone
 
 
+class AgentPool(Protocol):
+    """The agents of one queue as routing asks about them. "Suitable" is `suitable` below; a team narrows the
+    question to that team's agents, and `excluded` leaves one agent out."""
+
+    def get(self, agent_id: str) -> AgentView | None:
+        """The agent as it is now, or None if it does not serve the queue's pool at all."""
+        ...
+
+    def longest_idle(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        """Of the suitable agents that are not busy: the one first by `idle_order` (idle longest)."""
+        ...
+
+    def first_busy(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        """Of the suitable agents that are busy: the one first by id."""
+        ...
+
+
+def suitable(agent: AgentView, queue: Queue) -> bool:
+    """POM: an agent "who has the matching skills and does not have any pending callback", and can be reached."""
+    return _available(agent) and queue.id in agent.queues and queue.skills <= agent.skills and not agent.agent_queue
+
+
+def idle_order(agent: AgentView) -> tuple[bool, datetime, str]:
+    """Longest idle first; an unknown idle start counts as longest; ties by id so that routing is repeatable."""
+    return (agent.idle_since is not None, agent.idle_since or _LONGEST_IDLE, agent.id)
+
+
+class ListedAgents:
+    """The reference AgentPool: each question read off the whole list of agents."""
+
+    def __init__(self, queue: Queue, agents: Sequence[AgentView]) -> None:
+        self.queue = queue
+        self.agents = agents
+        self.by_id = _index(agents)
+
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.by_id.get(agent_id)
+
+    def _suitable(self, team_id: str | None, excluded: str | None) -> list[AgentView]:
+        return [a for a in self.agents if a.id != excluded and (team_id is None or team_id in a.teams)
+                and suitable(a, self.queue)]
+
+    def longest_idle(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        return min((a for a in self._suitable(team_id, excluded) if not a.busy), key=idle_order, default=None)
+
+    def first_busy(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        return min((a for a in self._suitable(team_id, excluded) if a.busy), key=lambda a: a.id, default=None)
+
+
+class SeenBy:
+    """A pool as one callback sees it: the agent in whose own callback queue it waits counts only the callbacks
+    that joined before it (`seen`, that agent's view with its queue cut there)."""
+
+    def __init__(self, pool: AgentPool, queue: Queue, seen: AgentView) -> None:
+        self.pool = pool
+        self.queue = queue
+        self.seen = seen
+
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.seen if agent_id == self.seen.id else self.pool.get(agent_id)
+
+    def _candidate(self, team_id: str | None, excluded: str | None, busy: bool) -> AgentView | None:
+        seen = self.seen
+        if seen.id == excluded or (team_id is not None and team_id not in seen.teams) or seen.busy is not busy:
+            return None
+        return seen if suitable(seen, self.queue) else None
+
+    def longest_idle(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        found = [a for a in (self.pool.longest_idle(team_id, excluded), self._candidate(team_id, excluded, False))
+                 if a is not None and (a is self.seen or a.id != self.seen.id)]
+        return min(found, key=idle_order, default=None)
+
+    def first_busy(self, team_id: str | None, excluded: str | None) -> AgentView | None:
+        found = [a for a in (self.pool.first_busy(team_id, excluded), self._candidate(team_id, excluded, True))
+                 if a is not None and (a is self.seen or a.id != self.seen.id)]
+        return min(found, key=lambda a: a.id, default=None)
+
+
 def strict_agent_searches(settings: QueueSettings) -> int:
     """How many times a strict agent callback looks for its own agent before it is treated as an agent callback.
 
@@ -74,28 +158,29 @@ def strict_agent_searches(settings: QueueSettings) -> int:
     return min(settings.strict_agent_max_retries, settings.default_end_offset // settings.retry_interval)
 
 
-def route(callback: Callback, queue: Queue, agents: Sequence[AgentView], *, now: datetime) -> Decision:
-    """The decision for one due callback of `queue`, given the agents as they are at `now`."""
+def route(callback: Callback, queue: Queue, agents: Sequence[AgentView] | AgentPool, *, now: datetime) -> Decision:
+    """The decision for one due callback of `queue`, given the agents as they are at `now` (a list, or a pool
+    that answers for them)."""
     if callback.queue_id != queue.id:
         raise InvalidValue("queue_id", f"callback belongs to queue {callback.queue_id!r}, not {queue.id!r}")
     check_aware("now", now)
-    by_id = _index(agents)
+    pool: AgentPool = ListedAgents(queue, agents) if isinstance(agents, Sequence) else agents
     if callback.call_now_agent is not None:
-        called = _called_now(queue, by_id.get(callback.call_now_agent))
+        called = _called_now(queue, pool.get(callback.call_now_agent))
         if called is not None:
             return called
     if callback.type is CallbackType.TEAM:
         # A team's callback: the standard rules, among the team's agents only (seed 003).
-        return _route_standard(queue, [a for a in agents if callback.team_id in a.teams], None, None)
+        return _route_standard(queue, pool, callback.team_id, None, None)
     if not callback.type.has_target_agent:
-        return _route_standard(queue, agents, None, None)
+        return _route_standard(queue, pool, None, None, None)
     assert callback.agent_id is not None  # Callback guarantees a target for agent types
     if callback.type is CallbackType.AGENT:
         if _waited_long_enough(callback, queue.settings, now):
             # "treated as though no agent was specified": the named agent too may take it, by the queue's rules.
-            return _route_standard(queue, agents, None, CallbackType.STANDARD)
-        return _route_agent(queue, agents, by_id.get(callback.agent_id), callback.agent_id, None)
-    return _route_strict(callback, queue, agents, by_id.get(callback.agent_id), callback.agent_id)
+            return _route_standard(queue, pool, None, None, CallbackType.STANDARD)
+        return _route_agent(queue, pool, pool.get(callback.agent_id), callback.agent_id, None)
+    return _route_strict(callback, queue, pool, pool.get(callback.agent_id), callback.agent_id)
 
 
 def route_many(callbacks: Sequence[Callback], queue: Queue, agents: Sequence[AgentView], *,
@@ -167,33 +252,20 @@ def _to_target(agent: AgentView, settings: QueueSettings, converted_to: Callback
     return None
 
 
-_LONGEST_IDLE = datetime.min.replace(tzinfo=UTC)
-
-
-def _idle_order(agent: AgentView) -> tuple[bool, datetime, str]:
-    # Longest idle first; an unknown idle start counts as longest; ties by id so that routing is repeatable.
-    return (agent.idle_since is not None, agent.idle_since or _LONGEST_IDLE, agent.id)
-
-
-def _route_standard(queue: Queue, agents: Sequence[AgentView], excluded: str | None,
+def _route_standard(queue: Queue, pool: AgentPool, team_id: str | None, excluded: str | None,
                     converted_to: CallbackType | None) -> Decision:
     settings = queue.settings
-    # POM: an agent "who has the matching skills and does not have any pending callback".
-    suitable = [a for a in agents
-                if a.id != excluded and _available(a) and queue.id in a.queues and queue.skills <= a.skills
-                and not a.agent_queue]
-    idle = [a for a in suitable if not a.busy]
-    if idle:
-        chosen = min(idle, key=_idle_order)
+    chosen = pool.longest_idle(team_id, excluded)
+    if chosen is not None:
         return Offer(chosen.id, converted_to)
     # A standard callback enters only an empty agent queue, and only if the cap allows any callback at all.
-    busy = sorted((a for a in suitable if _has_room(a, settings)), key=lambda a: a.id)
-    if busy:
-        return EnqueueForAgent(busy[0].id, converted_to)
+    waiting_for = pool.first_busy(team_id, excluded) if settings.callbacks_in_agent_queue > 0 else None
+    if waiting_for is not None:
+        return EnqueueForAgent(waiting_for.id, converted_to)
     return Postpone(Reason.POSTPONED, timedelta(seconds=settings.retry_interval), False, converted_to)
 
 
-def _route_agent(queue: Queue, agents: Sequence[AgentView], target: AgentView | None, target_id: str,
+def _route_agent(queue: Queue, pool: AgentPool, target: AgentView | None, target_id: str,
                  converted_to: CallbackType | None) -> Decision:
     # Seed 004: an agent "no longer handling calls for that queue" is unavailable to it.
     if target is not None and _available(target) and queue.id in target.queues:
@@ -201,15 +273,15 @@ def _route_agent(queue: Queue, agents: Sequence[AgentView], target: AgentView | 
         if decision is not None:
             return decision
     # Queue full, logged off, not ready or unknown: POM converts it to a standard callback for another agent.
-    return _route_standard(queue, agents, target_id, CallbackType.STANDARD)
+    return _route_standard(queue, pool, None, target_id, CallbackType.STANDARD)
 
 
-def _route_strict(callback: Callback, queue: Queue, agents: Sequence[AgentView], target: AgentView | None,
+def _route_strict(callback: Callback, queue: Queue, pool: AgentPool, target: AgentView | None,
                   target_id: str) -> Decision:
     settings = queue.settings
     if callback.strict_retries >= strict_agent_searches(settings):
         # Searches exhausted: POM treats it as an agent callback (which may in turn become standard).
-        return _route_agent(queue, agents, target, target_id, CallbackType.AGENT)
+        return _route_agent(queue, pool, target, target_id, CallbackType.AGENT)
     delay = timedelta(seconds=settings.retry_interval)
     if not _available(target):
         return Postpone(Reason.AGENT_UNAVAILABLE, delay, True)

@@ -18,7 +18,9 @@ class PlaceStore(Protocol):
         of domain/place.py's HELD_ON_ITS_OWN reasons, and due later), or None if none."""
         ...
 
-    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime) -> bool:
+    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime, at: datetime | None = None) -> bool:
         """Make a queued callback that waits for `reason`, unclaimed and due later, due at `now` (its wait is
-        over: the caller's place came, or an agent freed up); False if it is not so (any more)."""
+        over: the caller's place came, or an agent freed up), or at `at` if given (the end of that agent's
+        wrap-up); False if it is not so (any more). Due now, it takes back its place in due order: its due
+        time becomes when its turn fell due (`due_since`), if that was earlier."""
         ...

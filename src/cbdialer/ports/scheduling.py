@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cbdialer.domain.models import Callback, Queue
-from cbdialer.domain.routing import AgentView, EnqueueForAgent, Offer
+from cbdialer.domain.routing import AgentPool, AgentView, EnqueueForAgent, Offer
 from cbdialer.ports.agents import AgentRecord
 
 
@@ -38,9 +38,17 @@ class DialerPort(Protocol):
 
 
 class AgentDirectory(Protocol):
-    async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
+    async def pool_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView] | AgentPool:
         """Who could take `callback` of `queue` right now: presence, readiness, and each agent's own callback
         queue as this callback sees it (only those that joined before it count as ahead of it)."""
+        ...
+
+    def free_agents(self) -> int | None:
+        """How many callbacks could be offered now (None: not known yet); claims are sized to it."""
+        ...
+
+    def next_free_at(self) -> datetime | None:
+        """When the end of a wrap-up or a reservation next frees an agent, if that is known."""
         ...
 
 

@@ -226,6 +226,32 @@ class AttemptContract:
         await live_call(store, make_callback(ended_at, destination="+442079460013"), agent="1002", now=ended_at,
                         max_calls=1)
 
+    async def test_an_end_that_frees_the_agent_makes_the_first_callback_waiting_for_it_due(self, store: Store) -> None:
+        """Not at its recheck: the attempt's end frees the agent, and the callback first in the agent's own
+        callback queue falls due in that statement, back in its place in due order (as of when it fell due);
+        an end into a wrap-up frees nobody yet."""
+        for agent, wrap_up in (("1001", timedelta(seconds=30)), ("1002", timedelta(0))):
+            await add_agent(store, agent)
+            callback, attempt_id, owner = await live_call(store, agent=agent)
+            waiting = [make_callback(T0 - timedelta(seconds=s), destination=f"+4420794600{agent[-1]}{s}")
+                       for s in (1, 2)]
+            for other in waiting:
+                await store.add_callback(other, actor="test")
+            claimed = sorted(await store.claim_due(owner, now=T0, limit=10, lease=LEASE), key=lambda c: c.due_at)
+            for n, other in enumerate(claimed):  # the one that fell due first joins the agent's queue first
+                await store.wait(other, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=T0 + LEASE,
+                                 now=T0 + timedelta(seconds=n), actor="dialer", assigned_agent=agent)
+            first, second = waiting[1], waiting[0]
+            ended_at = T0 + timedelta(seconds=20)
+            await end(store, callback, attempt_id, owner=owner, agent=agent, now=ended_at,
+                      wrap_up_until=ended_at + wrap_up)
+            due = (await store.get_callback(first.id)).due_at  # type: ignore[union-attr]
+            assert due == (T0 + LEASE if wrap_up else first.due_at - timedelta(milliseconds=1))
+            assert (await store.get_callback(second.id)).due_at == T0 + LEASE  # type: ignore[union-attr]
+            for c in (callback, *waiting):
+                await store.transition(c.id, expected=(await store.get_callback(c.id)).state,  # type: ignore[union-attr]
+                                       to=CallbackState.CANCELLED, reason=Reason.CANCELLED, now=ended_at, actor="t")
+
     async def test_an_end_moves_only_a_callback_still_leased_to_the_caller(self, store: Store) -> None:
         await add_agent(store)
         callback, attempt_id, owner = await live_call(store)

@@ -67,3 +67,18 @@ class PlaceContract:
         assert not await store.due_now(added.id, reason=Reason.WAITING_FOR_PLACE, now=T0 + timedelta(seconds=1))
         [again] = await store.claim_due(owner, now=T0 + timedelta(seconds=1), limit=10, lease=LEASE)
         assert again.id == added.id
+        # Due at a given time instead (the end of the agent's wrap-up): only ever sooner than it was due.
+        await store.wait(again, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=T0 + timedelta(seconds=60),
+                         now=T0 + timedelta(seconds=1), actor="test")
+        later, sooner = T0 + timedelta(seconds=90), T0 + timedelta(seconds=20)
+        assert not await store.due_now(added.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=T0, at=later)
+        assert await store.due_now(added.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=T0 + timedelta(seconds=2),
+                                   at=sooner)
+        assert await store.claim_due(owner, now=sooner - timedelta(seconds=1), limit=10, lease=LEASE) == []
+        [again] = await store.claim_due(owner, now=sooner, limit=10, lease=LEASE)
+        assert again.id == added.id and again.due_since is not None and again.due_since < sooner
+        # Due now (an agent freed): back in its place in due order, as of when its turn fell due.
+        await store.wait(again, owner=owner, reason=Reason.DIAL_SLOT_UNAVAILABLE, due_at=sooner + timedelta(minutes=1),
+                         now=sooner, actor="test")
+        assert await store.due_now(added.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=sooner + timedelta(seconds=5))
+        assert (await store.get_callback(added.id)).due_at == again.due_since - timedelta(milliseconds=1)  # type: ignore

@@ -361,6 +361,17 @@ WITH finished AS (
     WHERE id = $8 AND reserved_for = $1
 ), slot_freed AS (
     UPDATE queue_slots SET attempt_id = NULL WHERE attempt_id = $1 AND EXISTS (SELECT 1 FROM finished)
+), woken AS (
+    -- The agent is free again (its wrap-up, $9, is over): the callback first in its own callback queue falls
+    -- due now, for whichever process claims next (not at its recheck), back in its place in due order: a hair
+    -- before when it fell due, so that it goes ahead of callbacks that fell due at that same instant and have
+    -- waited in the book since (a campaign's load falls due all at once).
+    UPDATE callbacks w SET due_at = LEAST($2, COALESCE(w.due_since, $2)) - interval '1 millisecond', updated_at = $2,
+        version = w.version + 1
+    WHERE w.id = (SELECT id FROM callbacks WHERE assigned_agent = $8 AND state = 'queued'
+                  ORDER BY assigned_at, id LIMIT 1)
+      AND w.state = 'queued' AND w.lease_owner IS NULL AND w.reason = 'dial_slot_unavailable' AND w.due_at > $2
+      AND $9 <= $2 AND EXISTS (SELECT 1 FROM finished)
 ), changed AS (
     UPDATE callbacks SET state = $11, reason = $12, due_at = COALESCE($13, due_at),
         attempts_count = COALESCE($14, attempts_count), network_failures = COALESCE($15, network_failures),
@@ -730,9 +741,12 @@ ORDER BY joined_at, id
 LIMIT 1;
 
 -- name: callback_due_now
--- Its wait is over: due now, for any process (the due trigger wakes the schedulers).
-UPDATE callbacks SET due_at = $3, updated_at = $3, version = version + 1
-WHERE id = $1 AND state = 'queued' AND reason = $2 AND lease_owner IS NULL AND due_at > $3
+-- Its wait is over: due at $4 if given, else now ($3), for any process (the due trigger wakes the schedulers).
+-- Due now, it takes back its place in due order (a hair before its turn fell due, as attempt_end does): claims
+-- go in due order, and it must not wait behind callbacks that fell due after it, or with it, while it waited.
+UPDATE callbacks SET due_at = COALESCE($4::timestamptz, LEAST($3, COALESCE(due_since, $3)) - interval '1 millisecond'),
+    updated_at = $3, version = version + 1
+WHERE id = $1 AND state = 'queued' AND reason = $2 AND lease_owner IS NULL AND due_at > COALESCE($4::timestamptz, $3)
 RETURNING id;
 
 -- ==== API tokens (store/tokens.py) ==============================================================================

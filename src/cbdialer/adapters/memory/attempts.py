@@ -156,6 +156,14 @@ class AttemptsMixin(MemoryBase):
             attempt.dial_status, attempt.hangup_cause, attempt.amd_status = dial_status, hangup_cause, amd_status
             attempt.result_at = now if dial_status != "" else None
         attempt.counted = step.counted
+        if wrap_up_until <= now:  # the agent is free: the first of its own callback queue falls due now
+            waiting = sorted((r for r in s.callbacks.values()
+                              if r.assigned_agent == agent_id and r.state is CallbackState.QUEUED),
+                             key=lambda r: (r.assigned_at or now, r.id))
+            if waiting and waiting[0].lease_owner is None and waiting[0].reason is Reason.DIAL_SLOT_UNAVAILABLE \
+                    and waiting[0].due_at > now:
+                waiting[0].due_at = min(now, waiting[0].due_since or now) - timedelta(milliseconds=1)  # see attempt_end
+                waiting[0].touch(now)
         slots = s.queues[attempt.queue_id].slots
         for n, taken in list(slots.items()):
             if taken == attempt_id:

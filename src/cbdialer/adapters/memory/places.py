@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from cbdialer.adapters.memory.state import MemoryBase
@@ -21,11 +21,12 @@ class PlacesMixin(MemoryBase):
         front = min(keeping, key=lambda c: (c.joined_at, c.id), default=None)
         return front.callback() if front is not None else None
 
-    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime) -> bool:
+    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime, at: datetime | None = None) -> bool:
         row = self._s.callbacks.get(callback_id)
+        due = at or now
         if (row is None or row.state is not CallbackState.QUEUED or row.reason is not reason
-                or row.lease_owner is not None or row.due_at <= now):
+                or row.lease_owner is not None or row.due_at <= due):
             return False
-        row.due_at = now
+        row.due_at = at or min(now, row.due_since or now) - timedelta(milliseconds=1)  # see callback_due_now
         row.touch(now)
         return True

@@ -17,5 +17,5 @@ class PostgresPlaces(StoreBase):
         rows = await self._fetch("callbacks_caller_front", queue_id, sorted(r.value for r in HELD_ON_ITS_OWN), now)
         return callback_from_row(rows[0]) if rows else None
 
-    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime) -> bool:
-        return await self._value("callback_due_now", callback_id, reason.value, now) is not None
+    async def due_now(self, callback_id: UUID, *, reason: Reason, now: datetime, at: datetime | None = None) -> bool:
+        return await self._value("callback_due_now", callback_id, reason.value, now, at) is not None
