@@ -48,6 +48,7 @@ from support.output import elapsed, fmt_rate, log, now_utc
 from dialer_path import (AGENT_CONTEXT, CALLBACK_CONTEXT, CUSTOMER_CONTEXT, HANGUP_CONTEXT, PROBE_QUEUE, QUEUE,
                          agent_dial_string, agent_id, bench_latency, create_bench_database, customer_number, full_path)
 from dialer_report import report, where_the_time_goes
+from dialer_two import two_daemons
 
 
 # -- 1. bare AMI ---------------------------------------------------------------------------------------------
@@ -242,6 +243,8 @@ async def main(args: argparse.Namespace) -> int:
         await drop_databases(server_url, names[:1])
         if args.rows >= 0 and args.steady_seconds > 0:
             await bench_latency(args, server_url, names[1], results)
+            if args.two_daemons:
+                await two_daemons(args, results["lat_url"], results)
 
     failed = await measure(phases, max_seconds=args.max_seconds, server_url=server_url, databases=names)
     where_the_time_goes(results, args)
@@ -279,6 +282,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=20, help="callbacks dialled before the latency phase")
     p.add_argument("--lead", type=float, default=2.0, help="seconds between writing and the first due time")
     p.add_argument("--profile", action="store_true", help="cProfile the process during the full path")
+    p.add_argument("--no-two-daemons", dest="two_daemons", action="store_false",
+                   help="skip the burst through two `cbdialer run` processes (after the latency phase)")
     p.add_argument("--max-seconds", type=float, default=480.0, help="hard limit on the measuring, seconds")
     return p.parse_args(argv)
 

@@ -313,5 +313,6 @@ async def bench_latency(args: argparse.Namespace, server_url: str, name: str, re
         for line in results["lat_timings"]:
             print("      " + line)
         results["lat_size"] = await conn.fetchval("SELECT pg_database_size(current_database())")
+        results["lat_url"] = url
     finally:
         await conn.close()

@@ -86,6 +86,14 @@ def report(args: argparse.Namespace, results: dict, wall: float, server_version:
             p99 = lag.p99()
             row("  event-loop lag (5 ms sleep, late by)", lag.text(), "p99 <= 20 ms",
                 None if math.isnan(p99) else p99 <= 20)
+    two = results.get("two")
+    if two:
+        row(f"two `cbdialer run` processes, the same burst ({args.callbacks:,}), {args.rows:,} stored",
+            f"{fmt_rate(two['rate'])}; shares {', '.join(f'{s:.0%}' for s in two['shares'])}; "
+            f"due lines per callback {two['claims']:.2f}", "", "info")
+        row("  agents offered two calls at once", f"{two['twice']}", "0", two["twice"] == 0)
+        row("  RSS of each process, idle / after the burst",
+            ", ".join(f"{a:.0f} / {b:.0f} MB" for a, b in zip(two["rss_idle"], two["rss_after"])), "", "info")
     hi: Steady | None = results.get("lat_high")
     lo: Steady | None = results.get("lat_low")
     if hi is not None:

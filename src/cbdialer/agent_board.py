@@ -68,8 +68,10 @@ class AgentBoard:
         if seen is None:
             return board.pool
         assert waits_for is not None
-        ids = [cid for cid, _ in board.records[waits_for].waiting]
-        ahead = board.records[waits_for].waiting[: ids.index(callback.id)] if callback.id in ids else ()
+        waiting = board.records[waits_for].waiting
+        ids = [cid for cid, _ in waiting]
+        # Not (yet) in this read of that agent's queue: all of it is ahead of it, as far as routing can tell.
+        ahead = waiting[: ids.index(callback.id)] if callback.id in ids else waiting
         return SeenBy(board.pool, queue, dataclasses.replace(seen, agent_queue=tuple(k for _, k in ahead)))
 
     async def agents_for(self, queue: Queue, callback: Callback) -> Sequence[AgentView]:
@@ -98,23 +100,23 @@ class AgentBoard:
         return min((at for board in self._boards.values() if (at := board.pool.next_free_at()) is not None),
                    default=None)
 
+    def _freshest(self, agent_id: str) -> _QueueBoard | None:
+        """Of the queues' reads that hold the agent, the newest."""
+        return max((b for b in self._boards.values() if agent_id in b.records), key=lambda b: b.read_at, default=None)
+
     def free_at(self, agent_id: str) -> datetime | None:
         """When the agent's wrap-up or reservation ends, if only that keeps it busy now."""
-        now = self.clock()
-        for board in self._boards.values():
-            told = board.told.get(agent_id)
-            if told is not None:
-                view, until = told
-                return until if not view.busy and until is not None and until > now else None
-        return None
+        board = self._freshest(agent_id)
+        told = board.told.get(agent_id) if board is not None else None
+        if told is None:
+            return None
+        view, until = told
+        return until if not view.busy and until is not None and until > self.clock() else None
 
-    def first_waiting(self, agent_id: str) -> UUID | None:
-        """The callback first in the agent's own callback queue, if any waits there."""
-        for board in self._boards.values():
-            record = board.records.get(agent_id)
-            if record is not None:
-                return record.waiting[0][0] if record.waiting else None
-        return None
+    def waiting_for(self, agent_id: str) -> list[UUID]:
+        """The callbacks in the agent's own callback queue, in the order they joined it."""
+        board = self._freshest(agent_id)
+        return [cid for cid, _ in board.records[agent_id].waiting] if board is not None else []
 
     def agents_on(self, device: str) -> set[str]:
         return self._devices.get(device, set())
@@ -165,6 +167,12 @@ class AgentBoard:
         self._offered.add(agent_id)
         self._retell(agent_id)
 
+    def withdrawn(self, agent_id: str) -> None:
+        """The offer was not made after all (no dial slot, another process took the agent, an outage)."""
+        if agent_id in self._offered and agent_id not in self.busy_here():
+            self._offered.discard(agent_id)
+            self._retell(agent_id)
+
     def released(self, agent_id: str, *, wrap_up_until: datetime) -> None:
         """The agent's attempt ended here: as PostgreSQL now has it (reservation gone, wrap-up, idle since)."""
         self._offered.discard(agent_id)
@@ -201,11 +209,15 @@ class AgentBoard:
     @device_states.setter
     def device_states(self, states: Mapping[str, str]) -> None:
         """All of Asterisk's device states at once (after a LinkUp): every agent is filed again."""
+        freed = {device for device, state in states.items()
+                 if state == "NOT_INUSE" and self._device_states.get(device, "NOT_INUSE") != "NOT_INUSE"}
         self._device_states = dict(states)
         for board in self._boards.values():
             board.pool.advance(self.clock())
             for record in board.records.values():
                 self._tell(board, record, offered=record.agent.id in self._offered)
+        for agent_id in {a for device in freed for a in self._devices.get(device, ())}:
+            self._tell_freed(agent_id)  # freed while Asterisk could not be heard
 
     def heard_device(self, device: str, state: str) -> None:
         """Asterisk reported one device's state."""

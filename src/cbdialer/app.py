@@ -4,7 +4,8 @@
 Rule: every background task is named and supervised; the first one to fail stops the daemon cleanly,
 and shutdown always goes through the `stop` event. No task fails of an unavailable database: each one that
 touches it rides StoreUnavailable through (cbdialer.supervision: backoff, then a probe, then the same work
-again), and the AMI event consumer applies the event that met the outage again before the next one.
+again), and the AMI event consumer (cbdialer.consumer) applies the event that met the outage again before
+the next one of its attempt.
 Startup still needs the database: if PostgreSQL does not answer then, the daemon stops with a clear message.
 """
 
@@ -24,17 +25,11 @@ from typing import Any
 import structlog
 
 from cbdialer.adapters.agi import serve_agi
-from cbdialer.adapters.ami import (
-    AmiConfig,
-    AmiLink,
-    AttemptReport,
-    InboundCall,
-    LinkDown,
-    LinkUp,
-)
+from cbdialer.adapters.ami import AmiConfig, AmiLink
 from cbdialer.adapters.db import Database
 from cbdialer.adapters.http import Sessions, make_app, serve
 from cbdialer.adapters.prometheus import PrometheusMetrics, Readings
+from cbdialer.consumer import consume
 from cbdialer.dialer import Dialer
 from cbdialer.operating import measure_loop_lag, read_book_figures
 from cbdialer.ports import StoreUnavailable
@@ -43,7 +38,7 @@ from cbdialer.scheduler import Scheduler
 from cbdialer.services import Admin
 from cbdialer.services.caller_requests import CallerRequests
 from cbdialer.settings import Settings
-from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
+from cbdialer.supervision import Backoff, DatabaseHealth, ride_through
 
 log = structlog.get_logger("cbdialer")
 
@@ -115,32 +110,6 @@ async def supervise(tasks: dict[str, Callable[[], Awaitable[None]]], stop: async
         await asyncio.gather(*running, return_exceptions=True)
     if failure is not None:
         raise DaemonError(f"stopped: {failure}") from failure
-
-
-async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health: DatabaseHealth,
-                  probe: Callable[[], Awaitable[object]], backoff: Backoff = Backoff()) -> None:
-    """The single consumer of AMI events: each is applied in order, by the dialer. An event whose application
-    meets an unavailable database is applied again, once the database answers, before the next one, so that
-    nothing heard is lost; what arrives meanwhile waits in the link's queue (as much as the calls produce)."""
-    while not stop.is_set():
-        event = await link.events.get()
-        match event:
-            case LinkDown(reason=reason):
-                log.warning("ami_link_lost", reason=reason)
-            case AttemptReport():
-                log.debug("attempt_report", kind=event.kind, attempt_id=event.attempt_id,
-                          dial_status=event.dial_status, hangup_cause=event.hangup_cause, amd_status=event.amd_status)
-            case InboundCall(caller_number=number, withheld=withheld):
-                log.info("inbound_call", caller_number=number if not withheld else "withheld")
-            case _:
-                pass
-        if await ride_through(functools.partial(dialer.on_event, event), task="ami-events", stop=stop,
-                              health=health, probe=probe, backoff=backoff) is STOPPED:
-            return
-        if isinstance(event, LinkUp):
-            states = dialer.board.device_states
-            log.info("agents_presence", devices=len(states),
-                     available=sum(1 for s in states.values() if s != "UNAVAILABLE"))
 
 
 def utc_now() -> datetime:

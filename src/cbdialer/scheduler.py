@@ -55,6 +55,7 @@ class Scheduler:
         # The callbacks whose calls the dialer holds: the heartbeat keeps only their in-progress leases alive.
         self.holding = holding
         self.actor = f"scheduler:{owner}"
+        self.presented = 0
         self.metrics = metrics
         self._log = log or structlog.get_logger("cbdialer.scheduler")
 
@@ -68,8 +69,11 @@ class Scheduler:
                 claimed = await self.tick(limit)
                 if claimed < limit:
                     await self._sleep(stop)  # nothing more is due now
-                elif limit < self.batch:
-                    await self._sleep(stop, until_freed=True)  # more is due than can be offered
+                elif limit < self.batch and self.presented == claimed and not self.agents.free_agents():
+                    # More is due than can be offered, every one claimed wanted an agent, and none is left: wait
+                    # for one to be freed. (Claims that needed none, a takeover or a hold, or agents left over
+                    # whom these callbacks could not use, another queue's say: claim again at once.)
+                    await self._sleep(stop, until_freed=True)
         finally:
             with contextlib.suppress(Exception):
                 # Hand back what was claimed but not started, so another process takes it at once.
@@ -102,6 +106,7 @@ class Scheduler:
         once), so that one batch costs a few round trips of wall time, not one per callback."""
         now = self.clock()
         started = time.perf_counter()
+        self.presented = 0  # of those claimed, how many were to be offered to an agent
         claimed = await self.store.claim_due(self.owner, now=now, limit=limit or self.batch, lease=self.lease,
                                              actor=self.actor)
         self.metrics.claimed(time.perf_counter() - started, len(claimed))
@@ -148,6 +153,7 @@ class Scheduler:
         if isinstance(decision, Recover) and await self.dialer.recover(callback, queue, now=now):
             return _done()
         if isinstance(decision, Present):
+            self.presented += 1
             if keeps_place(callback, queue.settings) and not await self.dialer.place_reached(callback, queue):
                 return self.dialer.wait_for_place(callback, now=now)
             routed = route(callback, queue, await self.agents.pool_for(queue, callback), now=now)

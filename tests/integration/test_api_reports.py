@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import cbdialer.services.reports as reports_service
 from cbdialer.adapters.db import Database
 from cbdialer.domain.models import Callback, CompletionStatus, Queue
 from cbdialer.domain.outcomes import after_attempt
@@ -336,3 +337,26 @@ async def test_a_preview_asks_for_a_few_records_and_is_told_when_there_are_more(
         error = await api.call("GET", "/reports/completed-callbacks", params={**period(api), "limit": bad},
                                expect=422)
         assert error["field"] == "limit"
+
+
+async def test_a_completed_report_of_exactly_the_row_cap_is_whole(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap on rows (one per attempt) cuts a report only when more rows than the cap match: one of exactly the
+    cap's rows is whole, and says so."""
+    made = []
+    for number in ("+442079460081", "+442079460082"):
+        made.append(await api.call("POST", "/callbacks", json={"queue": "sales", "destination": number,
+                                                               "start_in": 1}, expect=201))
+    api.clock.now += timedelta(seconds=5)
+    await attempt(api, made[0]["id"], "1001", CompletionStatus.NO_ANSWER)
+    for c in made:
+        await api.call("POST", f"/callbacks/{c['id']}/cancel", expect=200)
+    whole = await api.call("GET", "/reports/completed-callbacks", params=period(api), expect=200)
+    rows = sum(max(1, r["total_attempts"]) for r in whole["records"])
+    seen = {}
+    for cap in range(1, rows + 2):
+        monkeypatch.setattr(reports_service, "MAX_REPORT_ROWS", cap)
+        body = await api.call("GET", "/reports/completed-callbacks", expect=200,
+                              params={**period(api), "limit": str(min(cap, 2))})  # the limit is capped too
+        seen[cap] = (len(body["records"]), body["truncated"])
+    assert seen[rows] == seen[rows + 1] == (2, False)
+    assert seen[rows - 1][1] is True

@@ -184,6 +184,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                      now: datetime) -> None:
         settings = queue.settings
         call = offered(attempt_id, callback, settings, now=now, grace=self.grace)
+        taken = False  # by another process: busy for routing until the board reads the agents again
         try:
             if not self.ready.is_set():  # the link dropped while this batch was routed: no attempt is written
                 await self._wait(callback, now + SLOT_RECHECK, now)
@@ -193,6 +194,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 reserve_until=max(call.deadline, now + 2 * self.lease), actor=self.actor,
                 max_calls=settings.max_concurrent_calls, calls_per_second=settings.calls_per_second)
             started = outcome.callback
+            taken = outcome.outcome is StartOutcome.AGENT_TAKEN
             if started is not None:
                 zone = contact_zone(started.destination, customer_timezone=started.customer_timezone,
                                     queue_timezone=settings.schedule.timezone)
@@ -200,6 +202,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 self.live[attempt_id] = live
         finally:
             self._offering.pop(attempt_id, None)
+            if attempt_id not in self.live and not taken:
+                self.board.withdrawn(agent.id)  # not offered after all: routing may choose it again
         if started is None:
             if outcome.outcome in (StartOutcome.NO_SLOT, StartOutcome.AGENT_TAKEN):
                 # Another process holds the queue's slots or took the agent: routing looks again shortly.
@@ -381,6 +385,17 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 self.places.heard(event, self.clock())
             case _:
                 pass
+
+    def attempt_of(self, event: object) -> str | None:
+        """The attempt an event is about, if it is an attempt's own (its Originate's answer, its reports):
+        such events are applied in order per attempt, beside other attempts' (cbdialer.consumer)."""
+        match event:
+            case OriginateResponse():
+                live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))
+                return str(live.id) if live is not None else None
+            case AttemptReport(attempt_id=attempt_id):
+                return attempt_id
+        return None
 
     def _find(self, attempt_id: str) -> LiveAttempt | None:
         try:

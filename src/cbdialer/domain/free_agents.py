@@ -1,7 +1,7 @@
 """The agents of one queue, kept sorted for routing (issue 14). Rule: over the same agents at the same time,
 `FreeAgents` answers routing's questions (domain/routing.py's AgentPool) exactly as the reference list does,
-in O(log agents) per question and per change, allocating nothing per agent; it is told of every change, and
-its time only moves forward.
+in O(1) per question and O(log agents) comparisons per change (a change also moves a sorted list's tail, one
+memmove), allocating nothing per agent; it is told of every change, and its time only moves forward.
 
 Each agent is filed by what it is apart from time (`view`: its device in use, or offered by this process,
 makes it busy) and until when time keeps it busy (`busy_until`: its wrap-up or a reservation). A suitable

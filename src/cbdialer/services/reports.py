@@ -162,11 +162,13 @@ class Reports:
         require(who, Permission.READ_REPORTS)
         start, end = self._period(start, end)
         limit = self._limit(limit)
+        # One row more than the cap: exactly the cap's rows is a whole report, more means some were left out.
         rows = await self.store.report("completed", start=start, end=end, agent_id=agent, queue_id=queue,
-                                       limit=limit + 1, rows=MAX_REPORT_ROWS)
-        records = completed_records(rows, await self._queues())
-        truncated = len(records) > limit or len(rows) == MAX_REPORT_ROWS
-        if len(rows) == MAX_REPORT_ROWS and len(records) > 1:
+                                       limit=limit + 1, rows=MAX_REPORT_ROWS + 1)
+        cut = len(rows) > MAX_REPORT_ROWS
+        records = completed_records(rows[:MAX_REPORT_ROWS], await self._queues())
+        truncated = len(records) > limit or cut
+        if cut and len(records) > 1:
             records.pop()  # its last attempts may lie past the cap
         return self._report(start, end, agent, queue, records[:limit], truncated=truncated)
 
