@@ -51,6 +51,7 @@ class AgentBoard:
         self._waits: dict[UUID, str] = {}  # callback -> the agent in whose own callback queue it waits
         self._offered: set[str] = set()  # busy_here as of the last read, and what was offered or released since
         self._devices: dict[str, set[str]] = {}  # device -> the agents on it (as read)
+        self._freed_counts: dict[str, int] = {}
         # Told when an agent may take a callback again, and from when (the end of its wrap-up, or now): the
         # scheduler claims, the callback first in the agent's own callback queue falls due.
         self.on_free: list[Callable[[str, datetime], None]] = []
@@ -110,8 +111,8 @@ class AgentBoard:
         told = board.told.get(agent_id) if board is not None else None
         if told is None:
             return None
-        view, until = told
-        return until if not view.busy and until is not None and until > self.clock() else None
+        view, until = told  # (an offer of this process's is a reservation until _FOREVER: not time's to end)
+        return until if not view.busy and until is not None and self.clock() < until < _FOREVER else None
 
     def waiting_for(self, agent_id: str) -> list[UUID]:
         """The callbacks in the agent's own callback queue, in the order they joined it."""
@@ -180,7 +181,12 @@ class AgentBoard:
                                                              idle_since=wrap_up_until))
         self._tell_freed(agent_id)
 
+    def freed_count(self, agent_id: str) -> int:
+        """How often the agent was heard freed: a wait for it written meanwhile may have missed its wake."""
+        return self._freed_counts.get(agent_id, 0)
+
     def _tell_freed(self, agent_id: str) -> None:
+        self._freed_counts[agent_id] = self._freed_counts.get(agent_id, 0) + 1
         now = self.clock()
         until = max((told[1] for board in self._boards.values() if (told := board.told.get(agent_id)) is not None
                      and told[1] is not None), default=now)

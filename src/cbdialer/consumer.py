@@ -1,7 +1,8 @@
 """The consumer of AMI events. Rule: every event heard is applied, in order: an attempt's events in the order
-they were heard, each once the one before it is done; any other event once every event heard before it is done.
-Only the attempts' events run beside each other (at most LANES at once), since each waits for PostgreSQL;
-a device's state, which only changes what routing sees, is applied at once.
+they were heard, each once the one before it is done; the dialer's ORDERED_EVENTS once every event heard
+before them is done. Only the attempts' events run beside each other (at most LANES at once), since each waits
+for PostgreSQL; the rest (a device's state, which only changes what routing sees, and the events the dialer
+does not act on) are applied at once.
 
 An event whose application meets an unavailable database is applied again, once the database answers, before
 the next event of its attempt (or, for any other event, before the next event at all), so that nothing heard
@@ -17,8 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from cbdialer.adapters.ami import AmiLink, AttemptReport, InboundCall, LinkDown, LinkUp
-from cbdialer.dialer import Dialer
-from cbdialer.ports.telephony import DeviceStateChange
+from cbdialer.dialer import ORDERED_EVENTS, Dialer
 from cbdialer.supervision import STOPPED, Backoff, DatabaseHealth, ride_through
 
 log = structlog.get_logger("cbdialer")
@@ -110,7 +110,7 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health:
             if attempt is not None:
                 await lanes.add(attempt, event)
                 continue
-            if not isinstance(event, DeviceStateChange):
+            if isinstance(event, ORDERED_EVENTS):
                 await lanes.drain()
             if not await apply(event):
                 return

@@ -115,3 +115,42 @@ async def test_offers_in_flight_count_against_max_concurrent_calls() -> None:
     await asyncio.gather(step_one, step_two)
     assert store.started == [(first.id, "1")]
     assert store.holds == [(second.id, Reason.DIAL_SLOT_UNAVAILABLE)]
+
+
+async def test_a_wait_for_an_agent_freed_while_it_was_written_is_made_due() -> None:
+    """The end's wake (attempt_end) cannot see a wait not yet committed: if the agent is freed while the wait
+    is written, the dialer makes the callback due itself."""
+
+    class SlowWaits(OfferStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writing, self.written = asyncio.Event(), asyncio.Event()
+            self.due: list[uuid.UUID] = []
+
+        async def wait(self, callback: Callback, *, reason: Reason, **_: object) -> None:
+            self.writing.set()
+            await self.written.wait()
+            await super().wait(callback, reason=reason)
+
+        async def due_now(self, callback_id: uuid.UUID, **_: object) -> bool:
+            self.due.append(callback_id)
+            return True
+
+    store, phones = SlowWaits(), Phones()
+    dialer = Dialer(store, phones, owner=uuid.uuid4(), clock=lambda: NOW)  # type: ignore[arg-type]
+    dialer.board.device_states = {"PJSIP/agent-1001": "INUSE", "PJSIP/agent-1002": "INUSE"}
+    dialer.ready.set()
+    queue = Queue(id="q", name="q", settings=QueueSettings(max_concurrent_calls=10, calls_per_second=100))
+    quiet, raced = due(2)
+    for callback, free_meanwhile in ((quiet, False), (raced, True)):
+        decision = route(callback, queue, await dialer.board.pool_for(queue, callback), now=NOW)
+        assert isinstance(decision, EnqueueForAgent)
+        step = asyncio.ensure_future(dialer.present(callback, queue, decision, now=NOW))
+        await asyncio.wait_for(store.writing.wait(), 2)
+        if free_meanwhile:
+            dialer.board.released(decision.agent_id, wrap_up_until=NOW)
+        store.written.set()
+        await asyncio.wait_for(step, 2)
+        store.writing.clear()
+        store.written.clear()
+    assert store.due == [raced.id]

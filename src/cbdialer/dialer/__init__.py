@@ -2,7 +2,7 @@
 and takeover), background.py (watchdog, state writer), inbound.py (cancel on an inbound call), live.py (what
 is kept of a live call). Rule: see core.py."""
 
-from cbdialer.dialer.core import Dialer
+from cbdialer.dialer.core import ORDERED_EVENTS, Dialer
 from cbdialer.dialer.live import CALLBACK_CONTEXT, RESULT_FAMILY, LiveAttempt
 
-__all__ = ["CALLBACK_CONTEXT", "RESULT_FAMILY", "Dialer", "LiveAttempt"]
+__all__ = ["CALLBACK_CONTEXT", "ORDERED_EVENTS", "RESULT_FAMILY", "Dialer", "LiveAttempt"]

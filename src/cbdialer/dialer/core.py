@@ -86,6 +86,10 @@ from cbdialer.ports.telephony import (
 )
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
+# The events applied only once every event heard before them is: the link's ups and downs (a reconcile reads the
+# live attempts) and the inbound calls and queue callers (their order is the callers' order).
+ORDERED_EVENTS = (LinkUp, LinkDown, InboundCall, QueueCallAnswered, QueueCallEnded, QueueCallerJoined,
+                  QueueCallerLeft)
 
 
 class Dialer(Recovery, Background, Inbound, Turns):
@@ -160,7 +164,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
             # (the keeper wakes it), at the latest at the recheck.
             recheck = AGENT_QUEUE_RECHECK if settings.asterisk_queue is None else PAUSING_RECHECK
             due = min(now + recheck, self.board.free_at(decision.agent_id) or _NEVER)
-            return self._wait(callback, due, now, assigned_agent=decision.agent_id)
+            return self._wait_for_agent(callback, due, now, decision.agent_id, self.board.freed_count(decision.agent_id))
         if not self.ready.is_set():
             return self._wait(callback, now + SLOT_RECHECK, now)  # no new offer while Asterisk is out of reach
         late = outside_hours(callback, queue, now=now)  # the batch's time may be seconds old: look again
@@ -232,6 +236,15 @@ class Dialer(Recovery, Background, Inbound, Turns):
             # Late from when this turn fell due (the claim moved due_at on to its lease's expiry).
             due = callback.due_since or callback.due_at
             self.metrics.offer_sent(queue.id, (self.clock() - due).total_seconds())
+
+    async def _wait_for_agent(self, callback: Callback, due_at: datetime, now: datetime, agent_id: str,
+                              freed: int) -> None:
+        """It waits in the agent's own callback queue. The agent's end wakes it (attempt_end, then
+        callback_wake_for_agent); if the agent was freed while this wait was being written, that wake may
+        have come too early to see it: it is made due here instead."""
+        await self._wait(callback, due_at, now, assigned_agent=agent_id)
+        if self.board.freed_count(agent_id) != freed:
+            await self.store.due_now(callback.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=self.clock())
 
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:

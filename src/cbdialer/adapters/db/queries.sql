@@ -361,17 +361,6 @@ WITH finished AS (
     WHERE id = $8 AND reserved_for = $1
 ), slot_freed AS (
     UPDATE queue_slots SET attempt_id = NULL WHERE attempt_id = $1 AND EXISTS (SELECT 1 FROM finished)
-), woken AS (
-    -- The agent is free again (its wrap-up, $9, is over): the callback first in its own callback queue falls
-    -- due now, for whichever process claims next (not at its recheck), back in its place in due order: a hair
-    -- before when it fell due, so that it goes ahead of callbacks that fell due at that same instant and have
-    -- waited in the book since (a campaign's load falls due all at once).
-    UPDATE callbacks w SET due_at = LEAST($2, COALESCE(w.due_since, $2)) - interval '1 millisecond', updated_at = $2,
-        version = w.version + 1
-    WHERE w.id = (SELECT id FROM callbacks WHERE assigned_agent = $8 AND state = 'queued'
-                  ORDER BY assigned_at, id LIMIT 1)
-      AND w.state = 'queued' AND w.lease_owner IS NULL AND w.reason = 'dial_slot_unavailable' AND w.due_at > $2
-      AND $9 <= $2 AND EXISTS (SELECT 1 FROM finished)
 ), changed AS (
     UPDATE callbacks SET state = $11, reason = $12, due_at = COALESCE($13, due_at),
         attempts_count = COALESCE($14, attempts_count), network_failures = COALESCE($15, network_failures),
@@ -389,6 +378,20 @@ WITH finished AS (
     SELECT id, $2, 'in_progress', state, reason, $17, due_at FROM changed
 )
 SELECT EXISTS (SELECT 1 FROM finished) AS finished, changed.* FROM (SELECT) AS one LEFT JOIN changed ON true;
+
+-- name: callback_wake_for_agent
+-- The agent ($1) is free again at $2 (no reservation, its wrap-up over): the callback first in its own callback
+-- queue falls due now, for whichever process claims next (not at its recheck), back in its place in due order: a
+-- hair before its turn fell due, so that it goes ahead of callbacks that fell due at that same instant and have
+-- waited in the book since (a campaign's load falls due all at once). Run once the end that freed the agent has
+-- committed, as a statement of its own, so that it sees every wait that committed before it (a wait of this
+-- process's that commits after it is made due by the dialer itself: AgentBoard.freed_count).
+UPDATE callbacks w SET due_at = LEAST($2, COALESCE(w.due_since, $2)) - interval '1 millisecond', updated_at = $2,
+    version = w.version + 1
+WHERE w.id = (SELECT id FROM callbacks WHERE assigned_agent = $1 AND state = 'queued' ORDER BY assigned_at, id LIMIT 1)
+  AND w.state = 'queued' AND w.lease_owner IS NULL AND w.reason = 'dial_slot_unavailable' AND w.due_at > $2
+  AND EXISTS (SELECT 1 FROM agents WHERE id = $1 AND reserved_for IS NULL AND (wrap_up_until IS NULL OR wrap_up_until <= $2))
+RETURNING id;
 
 -- name: attempt_record_result
 -- The line's result, durable the moment it is heard (docs/design.md section 4, step 5), by the attempt's holder:
