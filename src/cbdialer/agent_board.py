@@ -15,7 +15,7 @@ from uuid import UUID
 
 from cbdialer.domain.free_agents import FreeAgents
 from cbdialer.domain.models import Agent, Callback, Queue
-from cbdialer.domain.presence import agent_standing, device_of
+from cbdialer.domain.presence import agent_standing, device_of, standing_of
 from cbdialer.domain.routing import AgentPool, AgentView, SeenBy
 from cbdialer.ports import AgentRecord, AgentSource
 
@@ -225,13 +225,18 @@ class AgentBoard:
         for agent_id in {a for device in freed for a in self._devices.get(device, ())}:
             self._tell_freed(agent_id)  # freed while Asterisk could not be heard
 
-    def heard_device(self, device: str, state: str) -> None:
-        """Asterisk reported one device's state."""
+    def heard_device(self, device: str, state: str) -> bool:
+        """Asterisk reported one device's state; True if that freed it (busy or away before, idle now)."""
+        before = self.presence(device)
         self._device_states[device] = state
+        if standing_of(before) == standing_of(state):
+            return False  # the same for routing (RINGING to INUSE, say): nothing to file again, nobody freed
+        freed = standing_of(state) == (True, False)
         for agent_id in self._devices.get(device, ()):
             self._retell(agent_id)
-            if state == "NOT_INUSE":
+            if freed:
                 self._tell_freed(agent_id)
+        return freed
 
     # -- for the dialer, the metrics and the admin API ------------------------------------------------------
 

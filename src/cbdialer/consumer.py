@@ -36,6 +36,7 @@ class Lanes:
         self._free = asyncio.Semaphore(limit)
         self._last: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._failed: list[asyncio.Task[None]] = []  # done with an exception, not yet raised
         self.stopped = False
 
     async def add(self, attempt: str, event: object) -> None:
@@ -59,27 +60,28 @@ class Lanes:
     def _done(self, attempt: str, task: asyncio.Task[None]) -> None:
         if self._last.get(attempt) is task:
             del self._last[attempt]
-        if task.cancelled() or task.exception() is None:
-            self._running.discard(task)
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._failed.append(task)
 
     def check(self) -> None:
         """Raise what an attempt event's application raised (the consumer fails, as it would have inline)."""
-        for task in list(self._running):
-            if task.done():
-                self._running.discard(task)
-                task.result()
+        if self._failed:
+            self._failed.pop(0).result()
 
     async def drain(self) -> None:
         """Wait until every attempt event heard so far is applied; raise what one raised."""
         while self._running:
             await asyncio.wait(list(self._running))
-            self.check()
+        self.check()
 
     async def close(self) -> None:
-        for task in self._running:
+        running = list(self._running)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         self._running.clear()
+        self._failed.clear()
 
 
 async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health: DatabaseHealth,

@@ -379,8 +379,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 self.ready.clear()  # no new offer until the link is back and reconciled
                 self.places.link_down()
             case DeviceStateChange(device=device, state=state):
-                self.board.heard_device(device, state)
-                if state == "NOT_INUSE":
+                if self.board.heard_device(device, state):  # freed: a callback waiting for it is offered now
                     self.agent_freed(device)
                     for agent_id in self.board.agents_on(device):
                         self._agent_free(agent_id, self.board.free_at(agent_id) or self.clock())

@@ -21,21 +21,27 @@ def device_of(dial_string: str) -> str:
     return f"{tech}/{rest.split('/', 1)[0]}" if rest else dial_string
 
 
+def standing_of(device_state: str) -> tuple[bool, bool]:
+    """What a device state means for routing: (logged in, busy)."""
+    state = device_state.upper()
+    return state not in LOGGED_OFF_STATES, state in BUSY_STATES
+
+
 def agent_standing(agent: Agent, *, device_state: str, ready: bool, wrap_up_until: datetime | None = None,
                    reserved_until: datetime | None = None, idle_since: datetime | None = None,
                    agent_queue: tuple[CallbackType, ...] = ()) -> tuple[AgentView, datetime | None]:
     """The agent apart from time (busy only if its device is in use), and until when time keeps it busy (its
     wrap-up or a reservation): at a time `now`, it is busy if the view says so or that time is later."""
-    state = device_state.upper()
+    logged_in, busy = standing_of(device_state)
     until = max((t for t in (wrap_up_until, reserved_until) if t is not None), default=None)
     view = AgentView(
         id=agent.id,
         queues=agent.queues,
         skills=agent.skills,
         teams=agent.teams,
-        logged_in=state not in LOGGED_OFF_STATES,
+        logged_in=logged_in,
         ready=ready,
-        busy=state in BUSY_STATES,
+        busy=busy,
         idle_since=idle_since,
         agent_queue=agent_queue,
     )
