@@ -180,7 +180,9 @@ async def full_path_figures(args: argparse.Namespace, conn: asyncpg.Connection, 
     # The longest time with nothing offered while callbacks were still waiting: between consecutive Originates,
     # from the first to the last (every agent free or not, some callback was due throughout).
     sends = sorted(tel.sent.values())
-    results["full_longest_gap"] = max((b - a for a, b in zip(sends, sends[1:])), default=math.nan)
+    gaps = [(b - a, i + 1) for i, (a, b) in enumerate(zip(sends, sends[1:]))]
+    results["full_longest_gap"], after = max(gaps, default=(math.nan, 0))
+    results["full_gap_after"] = (after, (sends[after - 1] - sends[0]) if after else math.nan)
     results["full_stamped_early"] = stamped_early
     log(f"full path: {completed:,} of {args.callbacks:,} completed in {span:.2f} s from the first Originate: "
         f"{fmt_rate(f['rate'])}; {originates:,} Originates at {fmt_rate(f['originate_rate'])}; {results['full_cpu']}")
@@ -190,7 +192,8 @@ async def full_path_figures(args: argparse.Namespace, conn: asyncpg.Connection, 
         f"{fmt_ms(max(stamped_early) if stamped_early else math.nan)}; max AMI event backlog {results['full_backlog']:,}")
     log(f"full path: {results['full_claimed']:,} claimed for {args.callbacks:,} callbacks "
         f"({results['full_claimed'] / max(args.callbacks, 1):.2f} per callback); longest gap between Originates "
-        f"{results['full_longest_gap'] * 1000:.0f} ms; daemon CPU per completed callback "
+        f"{results['full_longest_gap'] * 1000:.0f} ms (after the {results['full_gap_after'][0]:,}th, "
+        f"{results['full_gap_after'][1]:.1f} s in); daemon CPU per completed callback "
         f"{results['full_cpu_d']['bench+daemon'] * results['full_wall'] / max(completed, 1) * 1000:.2f} ms")
     results["full_timings"] = daemon.timings.lines(max(originates, 1))
     results["full_stats"] = {k: (int(v[0]), v[1]) for k, v in daemon.timings.stats.items()}

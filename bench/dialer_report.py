@@ -152,7 +152,7 @@ def where_the_time_goes(results: dict, args: argparse.Namespace) -> None:
         return total / n * 1000.0 if n else math.nan
 
     tick = per("scheduler.tick (claim + handle batch)")
-    routing = per("dialer.agents_for (routing input)")
+    routing = per("dialer.pool_for (routing input)")
     agents_sql = per("store.agents_of_queue")
     present = per("dialer.present (reserve..Originate)")
     start = per("store.start_attempt")
@@ -163,21 +163,24 @@ def where_the_time_goes(results: dict, args: argparse.Namespace) -> None:
             f"Scheduler: a claimed batch is decided and routed one callback at a time, in due order, then its "
             f"writes and Originates run side by side (4 at a time); Scheduler.tick takes {tick:.1f} ms of wall time "
             f"per callback (so about {1000 / tick:,.0f} callbacks/s at most, against {fmt_rate(full['rate'])} "
-            f"measured). Routing input {routing:.1f} ms per callback (store.agents_of_queue {agents_sql:.1f} ms, read "
-            f"at most every 0.25 s; {args.agents} AgentViews built per callback: O(agents) per callback); each "
+            f"measured; claims are sized to the free agents, so a tick is as small as the agents freed since the last). "
+            f"Routing input {routing:.2f} ms per callback (the queue's sorted pool of agents, O(log agents); "
+            f"store.agents_of_queue {agents_sql:.1f} ms, read at most every 0.25 s); each "
             f"present's I/O {present:.1f} ms (start_attempt {start:.1f} ms: one statement reserves the agent, writes "
             "the attempt and moves the callback; then the Originate), overlapping the others.")
     if consumer > 0:
         notes.append(
-            f"AMI event consumer: {consumer:.1f} ms per call, so about {1000 / consumer:,.0f} calls/s at most; one "
-            f"write per call on its path (end_attempt: attempt, callback, audit line and agent in one statement); "
+            f"AMI event consumer: {consumer:.1f} ms of wall time per call, run in lanes: an attempt's events in order, "
+            f"up to 8 attempts side by side (consumer.Lanes), so that is not a ceiling; one write per call on its "
+            f"path (end_attempt: attempt, callback, audit line and agent in one statement, then the wake of the "
+            f"callback waiting for that agent); "
             f"interaction states are stored in the background, coalesced ({int(state_writes):,} statements for "
             f"{n:,} calls). Most events waiting at once: {results.get('full_backlog', 0):,}.")
     if not math.isnan(mean_hold) and mean_hold > 0:
         notes.append(
             f"Agents: each call holds its agent {mean_hold * 1000:.0f} ms on average, so {args.agents} agents "
-            f"can take at most {args.agents / mean_hold:,.0f} calls/s; callbacks that find no free agent are "
-            "postponed by the queue's retry interval (1 s here), as a real queue would do.")
+            f"can take at most {args.agents / mean_hold:,.0f} calls/s; the burst waits in the database in due order, "
+            "claimed as agents free up, rather than postponed by the queue's retry interval.")
     busy = results.get("full_cpu_d")
     wall = results.get("full_wall")
     lag_text = results["full_lag"].text() if "full_lag" in results else "n/a"
