@@ -171,3 +171,27 @@ async def test_a_turn_that_cannot_be_read_does_not_stop_the_notifications() -> N
         assert await changes.next(0, timeout=5) == 1
     finally:
         feeding.cancel()
+
+
+async def test_a_slow_look_for_the_next_turn_does_not_hold_a_notification_up() -> None:
+    """The turns are looked for in a task of their own: a look that waits for a busy pool (here, forever)
+    delays no page; a write makes it look again."""
+    changes = Changes()
+    looks = asyncio.Semaphore(0)
+    release = asyncio.Event()
+
+    async def turn(now: datetime) -> datetime | None:
+        looks.release()
+        await release.wait()
+        return None
+
+    changed = asyncio.Event()
+    feeding = asyncio.create_task(changes.feed(changed, turn))
+    try:
+        await asyncio.wait_for(looks.acquire(), 5)  # the first look has begun, and hangs
+        changed.set()
+        assert await changes.next(0, timeout=1) == 1  # told at once, the look still hanging
+        release.set()
+        await asyncio.wait_for(looks.acquire(), 5)  # the write made it look again
+    finally:
+        feeding.cancel()

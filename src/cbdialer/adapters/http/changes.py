@@ -18,6 +18,7 @@ COALESCE = 0.5  # at most one "changed" per this many seconds: a burst of writes
 TURN_RETRY = 60.0  # seconds before the next turn is looked for again, after a failed look
 TURN_TIMEOUT = 5.0  # seconds a look for the next turn may take
 TURN_SLACK = 0.05  # seconds past a turn: the pages then read what is true after it
+TURN_REFRESH = 1.0  # at most one look for the next turn per this many seconds after writes
 # When what the pages show next changes by the clock alone, given the time now (None: never).
 Turn = Callable[[datetime], Awaitable[datetime | None]]
 _log = structlog.get_logger("cbdialer.pages")
@@ -34,16 +35,48 @@ class Changes:
 
     async def feed(self, changed: asyncio.Event, turn: Turn | None = None) -> None:
         """Turn the database's notifications (`changed` set) into versions, and so the instants `turn` names
-        (a queue opens or closes, a shift begins), until cancelled."""
+        (a queue opens or closes, a shift begins), until cancelled. The turns are looked for in a task of their
+        own: a slow look (a busy pool) never holds a notification up."""
+        turned, written = asyncio.Event(), asyncio.Event()
+        finder = asyncio.create_task(self._turns(turn, turned, written), name="page-turns") if turn else None
+        try:
+            while True:
+                waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(turned.wait())]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+                if changed.is_set():
+                    written.set()  # a write may have moved a turn (a queue's schedule): look again
+                changed.clear()
+                turned.clear()
+                async with self._moved:
+                    self.version += 1
+                    self._moved.notify_all()
+                await asyncio.sleep(COALESCE)  # the coalescing window itself, not a wait for anything
+        finally:
+            if finder is not None:
+                finder.cancel()
+                await asyncio.gather(finder, return_exceptions=True)
+
+    async def _turns(self, turn: Turn, turned: asyncio.Event, written: asyncio.Event) -> None:
+        """Set `turned` at each turn; look for the next again after it, or after a write (at most once per
+        TURN_REFRESH seconds however busy the book, and never missing a turn that came meanwhile)."""
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(await self._until(turn)):
-                    await changed.wait()
-            changed.clear()
-            async with self._moved:
-                self.version += 1
-                self._moved.notify_all()
-            await asyncio.sleep(COALESCE)  # the coalescing window itself, not a wait for anything
+            written.clear()  # before the look: a write while it runs makes it look again
+            until = await self._until(turn)
+            at = None if until is None else loop.time() + until
+            try:
+                async with asyncio.timeout(until):
+                    await written.wait()
+            except TimeoutError:
+                turned.set()
+                continue
+            await asyncio.sleep(TURN_REFRESH)  # a rate, not a wait for anything
+            if at is not None and loop.time() >= at:
+                turned.set()  # it came while the look waited its turn
 
     @staticmethod
     async def _until(turn: Turn | None) -> float | None:
