@@ -41,11 +41,12 @@ class AgentBoard:
     `busy_here` names the agents this process is offering a call to or has on a call."""
 
     def __init__(self, store: AgentSource, clock: Callable[[], datetime], *,
-                 busy_here: Callable[[], set[str]], calls_in: Callable[[str], int] = lambda queue_id: 0) -> None:
+                 busy_here: Callable[[], set[str]],
+                 dial_slots: Callable[[Queue], int] = lambda queue: queue.settings.max_concurrent_calls) -> None:
         self.store = store
         self.clock = clock
         self.busy_here = busy_here
-        self.calls_in = calls_in  # this process's calls of a queue (live or being offered), for its dial slots
+        self.dial_slots = dial_slots  # how many calls of a queue this process may start now (concurrency, pacing)
         self._device_states: dict[str, str] = {}
         self._boards: dict[str, _QueueBoard] = {}
         self._waits: dict[UUID, str] = {}  # callback -> the agent in whose own callback queue it waits
@@ -91,8 +92,7 @@ class AgentBoard:
         for board in self._boards.values():
             board.pool.advance(now)
             ids = board.pool.free_ids()
-            slots = max(0, board.queue.settings.max_concurrent_calls - self.calls_in(board.queue.id))
-            offerable += min(len(ids), slots)
+            offerable += min(len(ids), self.dial_slots(board.queue))
             free.update(ids)
         return min(offerable, len(free))
 
@@ -182,8 +182,12 @@ class AgentBoard:
         self._tell_freed(agent_id)
 
     def freed_count(self, agent_id: str) -> int:
-        """How often the agent was heard freed: a wait for it written meanwhile may have missed its wake."""
+        """How often the agent was (being) freed: a wait for it written meanwhile may have missed its wake."""
         return self._freed_counts.get(agent_id, 0)
+
+    def freeing(self, agent_id: str) -> None:
+        """The agent's attempt is about to end (before its statements run: a wait written meanwhile sees it)."""
+        self._freed_counts[agent_id] = self._freed_counts.get(agent_id, 0) + 1
 
     def _tell_freed(self, agent_id: str) -> None:
         self._freed_counts[agent_id] = self._freed_counts.get(agent_id, 0) + 1

@@ -37,6 +37,7 @@ class Lanes:
         self._last: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._failed: list[asyncio.Task[None]] = []  # done with an exception, not yet raised
+        self.failed = asyncio.Event()  # set once one has: the consumer fails then, not at its next event
         self.stopped = False
 
     async def add(self, attempt: str, event: object) -> None:
@@ -52,6 +53,8 @@ class Lanes:
         try:
             if before is not None:
                 await asyncio.wait([before])  # its outcome is the consumer's to see (`check`); here, its turn
+                if not before.cancelled() and before.exception() is not None:
+                    return  # the attempt missed an event: the consumer fails, and none of its later ones runs
             if not await self._apply(event):
                 self.stopped = True
         finally:
@@ -63,6 +66,7 @@ class Lanes:
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._failed.append(task)
+            self.failed.set()
 
     def check(self) -> None:
         """Raise what an attempt event's application raised (the consumer fails, as it would have inline)."""
@@ -95,8 +99,7 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health:
     lanes = Lanes(apply)
     try:
         while not stop.is_set() and not lanes.stopped:
-            event = await link.events.get()
-            lanes.check()
+            event = await _next_event(link, lanes)
             match event:
                 case LinkDown(reason=reason):
                     log.warning("ami_link_lost", reason=reason)
@@ -123,3 +126,23 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health:
         await lanes.drain()
     finally:
         await lanes.close()
+
+
+async def _next_event(link: AmiLink, lanes: Lanes) -> object:
+    """The link's next event; or, if a lane fails first, what it raised (not at some later event: a quiet
+    link would otherwise keep a failed consumer running)."""
+    lanes.check()
+    if not link.events.empty():
+        return link.events.get_nowait()
+    getting = asyncio.ensure_future(link.events.get())
+    failing = asyncio.ensure_future(lanes.failed.wait())
+    try:
+        await asyncio.wait([getting, failing], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        failing.cancel()
+        if not getting.done():
+            getting.cancel()
+    if getting.done() and not getting.cancelled():
+        return getting.result()  # taken off the queue: applied (a failure meanwhile is raised next time)
+    lanes.check()  # raises what the lane raised
+    raise AssertionError("unreachable: a lane failed without an exception")

@@ -56,6 +56,7 @@ class Scheduler:
         self.holding = holding
         self.actor = f"scheduler:{owner}"
         self.presented = 0
+        self._wide = False  # the next claim is a whole batch (see run)
         self.metrics = metrics
         self._log = log or structlog.get_logger("cbdialer.scheduler")
 
@@ -66,14 +67,21 @@ class Scheduler:
                     await _first_of(self.ready, stop)
                     continue
                 limit = self._claim_limit()
+                free_before = self.agents.free_agents()
                 claimed = await self.tick(limit)
                 if claimed < limit:
                     await self._sleep(stop)  # nothing more is due now
-                elif limit < self.batch and self.presented == claimed and not self.agents.free_agents():
-                    # More is due than can be offered, every one claimed wanted an agent, and none is left: wait
-                    # for one to be freed. (Claims that needed none, a takeover or a hold, or agents left over
-                    # whom these callbacks could not use, another queue's say: claim again at once.)
-                    await self._sleep(stop, until_freed=True)
+                elif limit < self.batch and self.presented == claimed:
+                    # More is due than can be offered, and every one claimed wanted an agent.
+                    free = self.agents.free_agents() or 0
+                    if free and free_before is not None and free < free_before:
+                        continue  # offers were made and agents are left: claim for them at once
+                    if free:
+                        # Agents are left whom these callbacks could not use (another queue's, other skills):
+                        # the next claim is a whole batch, to get past them to those who can.
+                        self._wide = True
+                        continue
+                    await self._sleep(stop, until_freed=True)  # none left: wait for one to be freed
         finally:
             with contextlib.suppress(Exception):
                 # Hand back what was claimed but not started, so another process takes it at once.
@@ -96,7 +104,10 @@ class Scheduler:
         """As many as can be offered now, a tenth more (for callbacks that need no agent, and what the board
         cannot see), at least one (so that holds and expiries still come through while every agent is busy)."""
         free = self.agents.free_agents()
-        return self.batch if free is None else max(1, min(self.batch, free + free // 10))
+        if free is None or self._wide:
+            self._wide = False
+            return self.batch
+        return max(1, min(self.batch, free + free // 10))
 
     async def tick(self, limit: int | None = None) -> int:
         """Claim one batch of due callbacks (at most `limit`) and deal with each; return how many were claimed.

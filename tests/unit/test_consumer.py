@@ -7,7 +7,9 @@ import asyncio
 
 import pytest
 
-from cbdialer.consumer import Lanes
+from cbdialer.adapters.ami import AttemptReport
+from cbdialer.consumer import Lanes, consume
+from cbdialer.supervision import DatabaseHealth
 
 
 class Applier:
@@ -77,14 +79,51 @@ async def test_no_more_than_the_limit_run_at_once_and_drain_waits_for_all() -> N
     assert sorted(applier.applied) == ["a:1", "b:1", "c:1"]
 
 
-async def test_a_failure_in_a_lane_is_the_consumers_and_the_next_event_still_runs() -> None:
+async def test_a_failure_in_a_lane_is_the_consumers_and_other_attempts_still_run() -> None:
+    applier = Applier()
+    lanes = Lanes(applier, limit=4)
+    await lanes.add("a", "a:boom")
+    await lanes.add("b", "b:1")
+    applier.let("a:boom", "b:1")
+    with pytest.raises(RuntimeError, match="a:boom"):
+        await lanes.drain()
+    await lanes.drain()
+    assert applier.applied == ["b:1"]
+    await lanes.close()
+
+
+async def test_a_failed_event_stops_its_attempts_later_ones_and_wakes_the_consumer() -> None:
     applier = Applier()
     lanes = Lanes(applier, limit=4)
     await lanes.add("a", "a:boom")
     await lanes.add("a", "a:2")
     applier.let("a:boom", "a:2")
+    await asyncio.wait_for(lanes.failed.wait(), 2)  # the consumer is told at once, not at the next event
     with pytest.raises(RuntimeError, match="a:boom"):
         await lanes.drain()
-    await lanes.drain()
-    assert applier.applied == ["a:2"]
+    assert "a:2" not in applier.began  # the attempt missed an event: its later ones are not applied
     await lanes.close()
+
+
+async def test_the_consumer_fails_when_a_lane_does_though_the_link_is_quiet() -> None:
+    """As the inline consumer did: the first failure stops it (its supervisor decides what follows), at once,
+    not at the next event (a quiet link would otherwise keep a failed consumer running)."""
+    class Link:
+        events: asyncio.Queue = asyncio.Queue()
+
+    class FailingDialer:
+        def attempt_of(self, event: object) -> str | None:
+            return "a"
+
+        async def on_event(self, event: object) -> None:
+            raise RuntimeError("a bug in applying it")
+
+    async def probe() -> None:
+        return None
+
+    link = Link()
+    link.events = asyncio.Queue()
+    link.events.put_nowait(AttemptReport(kind="Result", attempt_id="a"))
+    with pytest.raises(RuntimeError, match="a bug"):
+        await asyncio.wait_for(consume(link, FailingDialer(), asyncio.Event(),  # type: ignore[arg-type]
+                                       health=DatabaseHealth(), probe=probe), 2)

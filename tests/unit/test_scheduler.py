@@ -319,3 +319,82 @@ async def test_an_outage_met_by_a_batch_comes_out_as_one_store_unavailable(store
     idle_too = dataclasses.replace(IDLE, id="1002")
     with pytest.raises(StoreUnavailable):
         await scheduler(store, AwayDialer(), IDLE, idle_too).tick()
+
+
+class Board:
+    """Agents whose free count the test sets: each offer takes one; the scheduler's sleeps for want of an
+    agent are counted (it asks when one frees by time)."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.views = [AgentView(id=f"a{i}", queues=frozenset({"sales"}), idle_since=NOW) for i in range(20)]
+        self.waits = asyncio.Semaphore(0)
+
+    async def pool_for(self, queue: Queue, callback: Callback) -> list[AgentView]:
+        return self.views
+
+    def free_agents(self) -> int | None:
+        return self.free
+
+    def next_free_at(self) -> datetime | None:
+        self.waits.release()
+        return None
+
+
+class TakingDialer(FakeDialer):
+    def __init__(self, board: Board) -> None:
+        super().__init__()
+        self.board = board
+
+    async def present(self, callback: Callback, queue: Queue, decision: Offer | EnqueueForAgent, *,
+                      now: datetime) -> None:
+        self.board.free -= 1
+        await super().present(callback, queue, decision, now=now)
+
+
+async def test_claims_are_sized_to_the_free_agents_and_wait_for_one_to_be_freed(store: MemoryStore) -> None:
+    """A burst waits in the book: three free agents, three claimed; then nothing until an agent frees."""
+    await add(store, *(callback(destination=f"+4420794600{i:02d}") for i in range(30)))
+    board = Board(free=3)
+    dialer = TakingDialer(board)
+    sched = Scheduler(store, dialer, board, owner=uuid.uuid4(), clock=Clock(NOW), poll_interval=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sched.run(stop))
+    try:
+        await asyncio.wait_for(board.waits.acquire(), 5)  # asleep for want of an agent
+        assert len(dialer.presented) == 3
+        board.free = 2
+        sched.agent_freed("a0", NOW)
+        await asyncio.wait_for(board.waits.acquire(), 5)
+        assert len(dialer.presented) == 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 2)
+
+
+async def test_agents_left_over_make_the_next_claim_a_whole_batch(store: MemoryStore) -> None:
+    """Free agents the claimed callbacks could not use (here: nobody takes one) do not hold the book up: the
+    next claim is a whole batch, so that callbacks further on, which could use them, are reached."""
+    await add(store, *(callback(destination=f"+4420794601{i:02d}") for i in range(30)))
+    board = Board(free=2)
+    limits: list[int] = []
+    three = asyncio.Event()
+    claim = store.claim_due
+
+    async def claim_due(owner: uuid.UUID, *, limit: int, **kwargs: object) -> list[Callback]:
+        limits.append(limit)
+        if len(limits) >= 3:
+            three.set()
+        return await claim(owner, limit=limit, **kwargs)  # type: ignore[arg-type]
+
+    store.claim_due = claim_due  # type: ignore[method-assign]
+    sched = Scheduler(store, FakeDialer(), board, owner=uuid.uuid4(), clock=Clock(NOW), poll_interval=3600,
+                      batch=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sched.run(stop))
+    try:
+        await asyncio.wait_for(three.wait(), 5)
+        assert limits[:3] == [2, 10, 2]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 2)

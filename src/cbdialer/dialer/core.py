@@ -118,7 +118,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
         # make their agent busy for routing.
         self._offering: dict[uuid.UUID, tuple[str, str]] = {}
         # Who can take a callback: the AgentDirectory of the scheduler, with this process's offers laid over.
-        self.board = AgentBoard(store, clock, busy_here=self._agents_offered, calls_in=self._calls_in)
+        self.board = AgentBoard(store, clock, busy_here=self._agents_offered, dial_slots=self._dial_slots)
         # Interaction states heard but not yet stored; write_states stores them in the background.
         self._unwritten_states: dict[uuid.UUID, InteractionState] = {}
         self._states_to_write = asyncio.Event()
@@ -137,6 +137,12 @@ class Dialer(Recovery, Background, Inbound, Turns):
     def _calls_in(self, queue_id: str) -> int:
         """This process's calls of the queue: live, or being offered."""
         return self.live.in_queue(queue_id) + sum(1 for q, _ in self._offering.values() if q == queue_id)
+
+    def _dial_slots(self, queue: Queue) -> int:
+        """How many calls of the queue this process may start now: its free concurrent calls, paced."""
+        free = max(0, queue.settings.max_concurrent_calls - self._calls_in(queue.id))
+        pacer = self._pacers.get(queue.id)
+        return free if pacer is None else min(free, pacer.available(self.clock()))
 
     def _agent_free(self, agent_id: str, at: datetime) -> None:
         """An agent's device went idle (a call that was not ours ended): the keeper makes the callback first in
@@ -244,7 +250,10 @@ class Dialer(Recovery, Background, Inbound, Turns):
         have come too early to see it: it is made due here instead."""
         await self._wait(callback, due_at, now, assigned_agent=agent_id)
         if self.board.freed_count(agent_id) != freed:
-            await self.store.due_now(callback.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=self.clock())
+            now = self.clock()
+            at = self.board.free_at(agent_id)  # freed into a wrap-up: due at its end
+            await self.store.due_now(callback.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
+                                     at=at if at is not None and at > now else None)
 
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:
@@ -353,6 +362,7 @@ class Dialer(Recovery, Background, Inbound, Turns):
             case DispositionRefused(error=error):
                 self._log.warning("disposition_refused", attempt_id=str(live.id), error=error)
             case Finish(step=step, report=report, wrap_up_until=until):
+                self.board.freeing(live.agent.id)
                 ended = await self.store.end_attempt(
                     live.id, agent_id=live.agent.id, owner=self.owner, now=now, wrap_up_until=until, step=step,
                     dial_status=report.dial_status, hangup_cause=report.hangup_cause, amd_status=report.amd_status,
@@ -381,7 +391,8 @@ class Dialer(Recovery, Background, Inbound, Turns):
             case DeviceStateChange(device=device, state=state):
                 if self.board.heard_device(device, state):  # freed: a callback waiting for it is offered now
                     self.agent_freed(device)
-                    for agent_id in self.board.agents_on(device):
+                    offered = self._agents_offered()  # their attempt's end wakes them, after its wrap-up
+                    for agent_id in self.board.agents_on(device) - offered:
                         self._agent_free(agent_id, self.board.free_at(agent_id) or self.clock())
             case OriginateResponse():
                 live = self._find(event.uniqueid) or self._find(event.action_id.removeprefix("cbd-originate-"))

@@ -121,6 +121,13 @@ class Pacer:
         self.tokens = max(1.0, rate)
         self.at: datetime | None = None
 
+    def available(self, now: datetime) -> int:
+        """How many calls it would let go at `now` (taking none)."""
+        tokens = self.tokens
+        if self.at is not None and now > self.at:
+            tokens = min(max(1.0, self.rate), tokens + (now - self.at).total_seconds() * self.rate)
+        return int(tokens)
+
     def take(self, now: datetime) -> bool:
         if self.at is not None:
             self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.at).total_seconds() * self.rate)

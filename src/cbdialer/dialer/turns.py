@@ -294,11 +294,11 @@ class Turns:
                     if any(device_of(interface) in freed for _, interface in pairs):
                         await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now)
             for agent_id, at in list(agents.items()):
-                # The first that is still waiting (one ahead of it may have been held back meanwhile).
-                for callback_id in self.board.waiting_for(agent_id):
-                    if await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
-                                                at=at if at > now else None):
-                        break
+                # The first in line only (one already due or being routed is the one it gets; never two).
+                first = next(iter(self.board.waiting_for(agent_id)), None)
+                if first is not None:
+                    await self.store.due_now(first, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
+                                             at=at if at > now else None)
                 del agents[agent_id]
         except (StoreUnavailable, asyncio.CancelledError):
             self._freed |= freed  # tried again next round

@@ -148,6 +148,17 @@ class AttemptsMixin(MemoryBase):
         attempt = s.attempts.get(attempt_id)
         finished = attempt is not None and attempt.ended_at is None
         self._release(agent_id, attempt_id, wrap_up_until)
+        freed = s.agents.get(agent_id)
+        if wrap_up_until <= now and freed is not None and freed.reserved_for is None \
+                and (freed.wrap_up_until is None or freed.wrap_up_until <= now):
+            # callback_wake_for_agent: the agent is free, so the first of its own callback queue falls due now
+            waiting = sorted((r for r in s.callbacks.values()
+                              if r.assigned_agent == agent_id and r.state is CallbackState.QUEUED),
+                             key=lambda r: (r.assigned_at or now, r.id))
+            if waiting and waiting[0].lease_owner is None and waiting[0].reason is Reason.DIAL_SLOT_UNAVAILABLE \
+                    and waiting[0].due_at > now:
+                waiting[0].due_at = min(now, waiting[0].due_since or now) - timedelta(milliseconds=1)  # see attempt_end
+                waiting[0].touch(now)
         if attempt is None or not finished:
             return Ended(finished=False, callback=None)
         attempt.ended_at, attempt.interaction_state = now, InteractionState.ENDED
@@ -156,14 +167,6 @@ class AttemptsMixin(MemoryBase):
             attempt.dial_status, attempt.hangup_cause, attempt.amd_status = dial_status, hangup_cause, amd_status
             attempt.result_at = now if dial_status != "" else None
         attempt.counted = step.counted
-        if wrap_up_until <= now:  # the agent is free: the first of its own callback queue falls due now
-            waiting = sorted((r for r in s.callbacks.values()
-                              if r.assigned_agent == agent_id and r.state is CallbackState.QUEUED),
-                             key=lambda r: (r.assigned_at or now, r.id))
-            if waiting and waiting[0].lease_owner is None and waiting[0].reason is Reason.DIAL_SLOT_UNAVAILABLE \
-                    and waiting[0].due_at > now:
-                waiting[0].due_at = min(now, waiting[0].due_since or now) - timedelta(milliseconds=1)  # see attempt_end
-                waiting[0].touch(now)
         slots = s.queues[attempt.queue_id].slots
         for n, taken in list(slots.items()):
             if taken == attempt_id:

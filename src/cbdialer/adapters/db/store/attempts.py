@@ -83,7 +83,8 @@ class PostgresAttempts(StoreBase):
             agent_id, wrap_up_until, owner, step.state.value, step.reason.value, step.due_at, step.attempts_count,
             step.network_failures, step.end_at, actor, step.agent_id, step.renews_agent_wait)
         row = rows[0]
-        if row["finished"] and wrap_up_until <= now:  # free at once: the callback waiting first for it is due
+        if wrap_up_until <= now:  # free at once: the callback waiting first for it is due (also on a replay: the
+            # first end may have committed and its wake not, in an outage; the statement is guarded)
             await self._execute("callback_wake_for_agent", agent_id, now)
         return Ended(finished=row["finished"], callback=callback_from_row(row) if row["id"] is not None else None)
 
