@@ -53,6 +53,8 @@ class AgentBoard:
         self._offered: set[str] = set()  # busy_here as of the last read, and what was offered or released since
         self._devices: dict[str, set[str]] = {}  # device -> the agents on it (as read)
         self._freed_counts: dict[str, int] = {}
+        self._ending: dict[str, int] = {}  # agents whose attempt's end is being written, and how many
+        self._after_end: dict[str, list[UUID]] = {}  # waits written meanwhile: made due once it is through
         # Told when an agent may take a callback again, and from when (the end of its wrap-up, or now): the
         # scheduler claims, the callback first in the agent's own callback queue falls due.
         self.on_free: list[Callable[[str, datetime], None]] = []
@@ -182,12 +184,30 @@ class AgentBoard:
         self._tell_freed(agent_id)
 
     def freed_count(self, agent_id: str) -> int:
-        """How often the agent was (being) freed: a wait for it written meanwhile may have missed its wake."""
+        """How often the agent was freed: a wait for it written meanwhile may have missed its wake."""
         return self._freed_counts.get(agent_id, 0)
 
     def freeing(self, agent_id: str) -> None:
-        """The agent's attempt is about to end (before its statements run: a wait written meanwhile sees it)."""
-        self._freed_counts[agent_id] = self._freed_counts.get(agent_id, 0) + 1
+        """The agent's attempt is about to end (its statements run until `released`)."""
+        self._ending[agent_id] = self._ending.get(agent_id, 0) + 1
+
+    def ending(self, agent_id: str) -> bool:
+        """Whether an end of the agent's attempt is being written now."""
+        return self._ending.get(agent_id, 0) > 0
+
+    def wake_after_end(self, agent_id: str, callback_id: UUID) -> None:
+        """A wait for the agent was written while its end was: that end's wake may not have seen it, so it is
+        made due once the end is through (`ended`)."""
+        self._after_end.setdefault(agent_id, []).append(callback_id)
+
+    def ended(self, agent_id: str) -> list[UUID]:
+        """The end being written is through (released or not): the waits to make due now."""
+        left = self._ending.get(agent_id, 0) - 1
+        if left > 0:
+            self._ending[agent_id] = left
+        else:
+            self._ending.pop(agent_id, None)
+        return self._after_end.pop(agent_id, []) if left <= 0 else []
 
     def _tell_freed(self, agent_id: str) -> None:
         self._freed_counts[agent_id] = self._freed_counts.get(agent_id, 0) + 1

@@ -26,13 +26,16 @@ log = structlog.get_logger("cbdialer")
 # Attempts whose events are applied at the same time, at most: a few more than the statements the dialer's pool
 # leaves free for them, so that an attempt waiting for the database does not hold the others up.
 LANES = 8
+LANE_FAILED = object()  # put on the link's queue when a lane fails
 
 
 class Lanes:
     """Attempt events running beside each other, each after the one heard before it for its attempt."""
 
-    def __init__(self, apply: Callable[[object], Awaitable[bool]], limit: int = LANES) -> None:
+    def __init__(self, apply: Callable[[object], Awaitable[bool]], limit: int = LANES,
+                 on_failure: Callable[[], None] = lambda: None) -> None:
         self._apply = apply  # applies one event; False if the daemon stopped first
+        self._on_failure = on_failure  # wakes the consumer, which raises the failure (`check`)
         self._free = asyncio.Semaphore(limit)
         self._last: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
@@ -67,6 +70,7 @@ class Lanes:
         if not task.cancelled() and task.exception() is not None:
             self._failed.append(task)
             self.failed.set()
+            self._on_failure()
 
     def check(self) -> None:
         """Raise what an attempt event's application raised (the consumer fails, as it would have inline)."""
@@ -96,10 +100,15 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health:
         return await ride_through(functools.partial(dialer.on_event, event), task="ami-events", stop=stop,
                                   health=health, probe=probe, backoff=backoff) is not STOPPED
 
-    lanes = Lanes(apply)
+    # A lane that fails wakes the consumer with a marker on the link's queue, so that it fails at once, not at
+    # the next event (a quiet link would otherwise keep a failed consumer running).
+    lanes = Lanes(apply, on_failure=lambda: link.events.put_nowait(LANE_FAILED))
     try:
         while not stop.is_set() and not lanes.stopped:
-            event = await _next_event(link, lanes)
+            event = await link.events.get()
+            lanes.check()
+            if event is LANE_FAILED:
+                continue  # (its failure was raised already, or by an earlier marker's turn)
             match event:
                 case LinkDown(reason=reason):
                     log.warning("ami_link_lost", reason=reason)
@@ -127,22 +136,3 @@ async def consume(link: AmiLink, dialer: Dialer, stop: asyncio.Event, *, health:
     finally:
         await lanes.close()
 
-
-async def _next_event(link: AmiLink, lanes: Lanes) -> object:
-    """The link's next event; or, if a lane fails first, what it raised (not at some later event: a quiet
-    link would otherwise keep a failed consumer running)."""
-    lanes.check()
-    if not link.events.empty():
-        return link.events.get_nowait()
-    getting = asyncio.ensure_future(link.events.get())
-    failing = asyncio.ensure_future(lanes.failed.wait())
-    try:
-        await asyncio.wait([getting, failing], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        failing.cancel()
-        if not getting.done():
-            getting.cancel()
-    if getting.done() and not getting.cancelled():
-        return getting.result()  # taken off the queue: applied (a failure meanwhile is raised next time)
-    lanes.check()  # raises what the lane raised
-    raise AssertionError("unreachable: a lane failed without an exception")

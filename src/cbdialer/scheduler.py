@@ -56,6 +56,7 @@ class Scheduler:
         self.holding = holding
         self.actor = f"scheduler:{owner}"
         self.presented = 0
+        self.placed = 0
         self._wide = False  # the next claim is a whole batch (see run)
         self.metrics = metrics
         self._log = log or structlog.get_logger("cbdialer.scheduler")
@@ -67,21 +68,18 @@ class Scheduler:
                     await _first_of(self.ready, stop)
                     continue
                 limit = self._claim_limit()
-                free_before = self.agents.free_agents()
                 claimed = await self.tick(limit)
                 if claimed < limit:
                     await self._sleep(stop)  # nothing more is due now
                 elif limit < self.batch and self.presented == claimed:
                     # More is due than can be offered, and every one claimed wanted an agent.
-                    free = self.agents.free_agents() or 0
-                    if free and free_before is not None and free < free_before:
-                        continue  # offers were made and agents are left: claim for them at once
-                    if free:
-                        # Agents are left whom these callbacks could not use (another queue's, other skills):
-                        # the next claim is a whole batch, to get past them to those who can.
+                    if not self.agents.free_agents():
+                        await self._sleep(stop, until_freed=True)  # none left: wait for one to be freed
+                    elif not self.placed:
+                        # None found an agent, not even a busy one to wait for, though agents are left (another
+                        # queue's, other skills): the next claim is a whole batch, to get past them to the
+                        # callbacks that can use them.
                         self._wide = True
-                        continue
-                    await self._sleep(stop, until_freed=True)  # none left: wait for one to be freed
         finally:
             with contextlib.suppress(Exception):
                 # Hand back what was claimed but not started, so another process takes it at once.
@@ -118,6 +116,7 @@ class Scheduler:
         now = self.clock()
         started = time.perf_counter()
         self.presented = 0  # of those claimed, how many were to be offered to an agent
+        self.placed = 0  # of those, how many routing found an agent for (to offer now, or to wait for)
         claimed = await self.store.claim_due(self.owner, now=now, limit=limit or self.batch, lease=self.lease,
                                              actor=self.actor)
         self.metrics.claimed(time.perf_counter() - started, len(claimed))
@@ -168,6 +167,8 @@ class Scheduler:
             if keeps_place(callback, queue.settings) and not await self.dialer.place_reached(callback, queue):
                 return self.dialer.wait_for_place(callback, now=now)
             routed = route(callback, queue, await self.agents.pool_for(queue, callback), now=now)
+            if not isinstance(routed, Postpone):
+                self.placed += 1
             if isinstance(routed, Postpone):
                 return self._apply(callback, decide_postponed(callback, routed, now=now), now)
             return self.dialer.present(callback, queue, routed, now=now)

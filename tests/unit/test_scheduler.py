@@ -373,10 +373,11 @@ async def test_claims_are_sized_to_the_free_agents_and_wait_for_one_to_be_freed(
 
 
 async def test_agents_left_over_make_the_next_claim_a_whole_batch(store: MemoryStore) -> None:
-    """Free agents the claimed callbacks could not use (here: nobody takes one) do not hold the book up: the
-    next claim is a whole batch, so that callbacks further on, which could use them, are reached."""
+    """Free agents the claimed callbacks could not use (here: none serves their queue) do not hold the book up:
+    the next claim is a whole batch, so that callbacks further on, which could use them, are reached."""
     await add(store, *(callback(destination=f"+4420794601{i:02d}") for i in range(30)))
     board = Board(free=2)
+    board.views = [AgentView(id="b0", queues=frozenset({"support"}), idle_since=NOW)]
     limits: list[int] = []
     three = asyncio.Event()
     claim = store.claim_due

@@ -249,7 +249,9 @@ class Dialer(Recovery, Background, Inbound, Turns):
         callback_wake_for_agent); if the agent was freed while this wait was being written, that wake may
         have come too early to see it: it is made due here instead."""
         await self._wait(callback, due_at, now, assigned_agent=agent_id)
-        if self.board.freed_count(agent_id) != freed:
+        if self.board.ending(agent_id):
+            self.board.wake_after_end(agent_id, callback.id)  # that end's wake may not see this wait
+        elif self.board.freed_count(agent_id) != freed:
             now = self.clock()
             at = self.board.free_at(agent_id)  # freed into a wrap-up: due at its end
             await self.store.due_now(callback.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
@@ -363,11 +365,17 @@ class Dialer(Recovery, Background, Inbound, Turns):
                 self._log.warning("disposition_refused", attempt_id=str(live.id), error=error)
             case Finish(step=step, report=report, wrap_up_until=until):
                 self.board.freeing(live.agent.id)
-                ended = await self.store.end_attempt(
-                    live.id, agent_id=live.agent.id, owner=self.owner, now=now, wrap_up_until=until, step=step,
-                    dial_status=report.dial_status, hangup_cause=report.hangup_cause, amd_status=report.amd_status,
-                    actor=self.actor)
+                try:
+                    ended = await self.store.end_attempt(
+                        live.id, agent_id=live.agent.id, owner=self.owner, now=now, wrap_up_until=until, step=step,
+                        dial_status=report.dial_status, hangup_cause=report.hangup_cause,
+                        amd_status=report.amd_status, actor=self.actor)
+                finally:
+                    missed = self.board.ended(live.agent.id)
                 self.board.released(live.agent.id, wrap_up_until=until)
+                for callback_id in missed:  # waits written while the end was: its wake may not have seen them
+                    await self.store.due_now(callback_id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=self.clock(),
+                                             at=until if until > self.clock() else None)
                 if ended.finished:  # its first end: another process that took it over may have ended it
                     self.metrics.attempt_ended(live.queue.id, step.status.value)
                     for phase, seconds in live.phases(InteractionState.ENDED, now):
