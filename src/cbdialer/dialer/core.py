@@ -30,6 +30,7 @@ from cbdialer.dialer.live import (
 from cbdialer.dialer.places import QueuePlaces
 from cbdialer.dialer.recovery import Recovery
 from cbdialer.dialer.turns import Turns
+from cbdialer.dialer.waits import Waits
 from cbdialer.domain.attempt import (
     AgentAnswered,
     AttemptEvent,
@@ -52,7 +53,7 @@ from cbdialer.domain.attempt import (
     offered,
 )
 from cbdialer.domain.book import Hold, outside_hours
-from cbdialer.domain.lifecycle import Reason, transition
+from cbdialer.domain.lifecycle import Reason
 from cbdialer.domain.models import Agent, Callback, InteractionState, Queue
 from cbdialer.domain.offer import offer_caller_id
 from cbdialer.domain.outcomes import LineReport
@@ -60,11 +61,9 @@ from cbdialer.domain.place import keeps_place
 from cbdialer.domain.routing import EnqueueForAgent, Offer
 from cbdialer.domain.timing import contact_zone
 from cbdialer.ports import (
-    UNCHANGED,
     DialerStore,
     StartOutcome,
     StoreUnavailable,
-    Unchanged,
 )
 from cbdialer.ports.metrics import NO_METRICS, Metrics
 from cbdialer.ports.telephony import (
@@ -92,7 +91,7 @@ ORDERED_EVENTS = (LinkUp, LinkDown, InboundCall, QueueCallAnswered, QueueCallEnd
                   QueueCallerLeft)
 
 
-class Dialer(Recovery, Background, Inbound, Turns):
+class Dialer(Recovery, Background, Inbound, Turns, Waits):
     """The DialerPort and the AgentDirectory of the scheduler, and the consumer of AMI events."""
 
     def __init__(self, store: DialerStore, telephony: Telephony, *, owner: uuid.UUID, clock: Callable[[], datetime],
@@ -133,23 +132,6 @@ class Dialer(Recovery, Background, Inbound, Turns):
     def holding(self) -> set[uuid.UUID]:
         """The callbacks whose calls this process holds (their leases are the ones its heartbeat keeps)."""
         return {live.callback.id for live in self.live.values()}
-
-    def _calls_in(self, queue_id: str) -> int:
-        """This process's calls of the queue: live, or being offered."""
-        return self.live.in_queue(queue_id) + sum(1 for q, _ in self._offering.values() if q == queue_id)
-
-    def _dial_slots(self, queue: Queue) -> int:
-        """How many calls of the queue this process may start now: its free concurrent calls, paced."""
-        free = max(0, queue.settings.max_concurrent_calls - self._calls_in(queue.id))
-        pacer = self._pacers.get(queue.id)
-        return free if pacer is None else min(free, pacer.available(self.clock()))
-
-    def _agent_free(self, agent_id: str, at: datetime) -> None:
-        """An agent's device went idle (a call that was not ours ended): the keeper makes the callback first in
-        its own callback queue due at `at` (the end of a wrap-up, or now). An attempt's end does so itself
-        (attempt_end), in the statement that frees the agent."""
-        self._free_agents[agent_id] = at
-        self.turns_changed.set()
 
     def _agents_offered(self) -> set[str]:
         return {live.agent.id for live in self.live.values()} | {a for _, a in self._offering.values()}
@@ -243,20 +225,6 @@ class Dialer(Recovery, Background, Inbound, Turns):
             due = callback.due_since or callback.due_at
             self.metrics.offer_sent(queue.id, (self.clock() - due).total_seconds())
 
-    async def _wait_for_agent(self, callback: Callback, due_at: datetime, now: datetime, agent_id: str,
-                              freed: int) -> None:
-        """It waits in the agent's own callback queue. The agent's end wakes it (attempt_end, then
-        callback_wake_for_agent); if the agent was freed while this wait was being written, that wake may
-        have come too early to see it: it is made due here instead."""
-        await self._wait(callback, due_at, now, assigned_agent=agent_id)
-        if self.board.ending(agent_id):
-            self.board.wake_after_end(agent_id, callback.id)  # that end's wake may not see this wait
-        elif self.board.freed_count(agent_id) != freed:
-            now = self.clock()
-            at = self.board.free_at(agent_id)  # freed into a wrap-up: due at its end
-            await self.store.due_now(callback.id, reason=Reason.DIAL_SLOT_UNAVAILABLE, now=now,
-                                     at=at if at is not None and at > now else None)
-
     async def _not_dialled(self, live: LiveAttempt, why: str) -> None:
         try:
             await self._apply(live, NotDialled(why))
@@ -265,14 +233,6 @@ class Dialer(Recovery, Background, Inbound, Turns):
             # (dropped, it would be taken over as of unknown outcome, and counted).
             live.pending = NotDialled(why)
             raise
-
-    def _slot_free(self, queue: Queue, now: datetime) -> bool:
-        """This process's own view of the queue's pacing (PostgreSQL has the last word, across processes)."""
-        if self._calls_in(queue.id) >= queue.settings.max_concurrent_calls:
-            return False
-        pacer = self._pacers.setdefault(queue.id, Pacer(queue.settings.calls_per_second))
-        pacer.rate = queue.settings.calls_per_second
-        return pacer.take(now)
 
     def _originate_request(self, live: LiveAttempt) -> OriginateRequest:
         settings = live.queue.settings
@@ -292,26 +252,6 @@ class Dialer(Recovery, Background, Inbound, Turns):
         return OriginateRequest(channel=live.agent.dial_string, channel_id=str(live.id), context=self.context,
                                 timeout_ms=settings.agent_offer_timeout * 1000,
                                 caller_id=offer_caller_id(callback), variables=variables)
-
-    async def _hold(self, callback: Callback, reason: Reason, due_at: datetime, now: datetime) -> None:
-        if due_at >= callback.end_at:
-            reason, due_at = Reason.EXPIRED, callback.end_at
-        self.metrics.held(reason.value)
-        await self.store.transition(callback.id, expected=callback.state, to=transition(callback.state, reason),
-                                    reason=reason, now=now, actor=self.actor, owner=self.owner, due_at=due_at,
-                                    assigned_agent=None if reason is Reason.EXPIRED else UNCHANGED)
-
-    async def _wait(self, callback: Callback, due_at: datetime, now: datetime, *,
-                    assigned_agent: str | None | Unchanged = UNCHANGED,
-                    reason: Reason = Reason.DIAL_SLOT_UNAVAILABLE) -> None:
-        """It stays queued and falls due again at `due_at` (audited once per wait, not once per retry)."""
-        if due_at >= callback.end_at:
-            await self._hold(callback, Reason.EXPIRED, due_at, now)
-            return
-        if callback.reason is not reason:  # a wait rechecked every second or two counts once
-            self.metrics.held(reason.value)
-        await self.store.wait(callback, owner=self.owner, reason=reason, due_at=due_at,
-                              now=now, actor=self.actor, assigned_agent=assigned_agent)
 
     async def _apply(self, live: LiveAttempt, event: AttemptEvent) -> None:
         """Advance one live attempt by `event` and carry out the effects, in order. The move is kept only once
