@@ -10,7 +10,9 @@ Measures, in one run on one Asterisk (the sandbox) and one PostgreSQL server:
   2. whether Local-channel agents are seen as present (device state), first with cbdialer's own run_daemon;
   3. full-path throughput: M callbacks due now, K Local agents, the daemon in-process (built by
      cbdialer.app.build_daemon, as `cbdialer run` builds it); from the first Originate to the last `completed`;
-  4. due-to-Originate-sent latency at a steady 100 callbacks due per second with 1,000,000 stored.
+  4. due-to-Originate-sent latency at a steady 100 callbacks due per second with 1,000,000 stored;
+  5. the same burst through two `cbdialer run` processes on that database (dialer_two.py): the total rate, each
+     one's share, no agent offered two calls at once, and each process's RSS idle and after the burst.
 
 The product is used as it is: build_daemon's AmiLink, Database, Dialer, Scheduler and supervised tasks, with
 bench-only wrappers around the store and the telephony object that time each call (and, for Local agents, fill
