@@ -222,7 +222,8 @@ async def build_daemon(settings: Settings, *, stop: asyncio.Event | None = None,
         tasks["loop-lag"] = functools.partial(measure_loop_lag, metrics, stop)
         book = Admin(store, clock).reports
         tasks["book-figures"] = functools.partial(
-            ride_through, functools.partial(read_book_figures, book.book_figures, metrics.set_book, stop),
+            ride_through, functools.partial(read_book_figures, functools.partial(book.book_figures, fold=True),
+                                            metrics.set_book, stop),
             task="book-figures", stop=stop, health=health, probe=functools.partial(db.ping, DATABASE_PROBE_TIMEOUT))
         daemon = Daemon(settings, node_id, db, link, telephony, store, health, dialer, scheduler, stop, tasks)
         # The caller-callback IVR (services/caller_requests.py) over the dialer's store; the live queue's memory of

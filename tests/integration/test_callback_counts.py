@@ -58,8 +58,12 @@ async def test_the_kept_counts_follow_every_write(db: Database, database_url: st
         await conn.execute("ROLLBACK")
         before = await same(conn)
         assert ("support", "queued", 1) in before
-        # A fold changes nothing a reader sees, and leaves no change to read.
-        figures = await store.book_figures(T0)
+        # A plain read writes nothing (it is /healthz's, without a daemon); a fold (the daemon's book-figures
+        # task) changes nothing a reader sees, and leaves no change to read.
+        changes = await conn.fetchval("SELECT count(*) FROM callback_count_changes")
+        assert changes > 0 and await store.book_figures(T0) == await store.book_figures(T0)
+        assert await conn.fetchval("SELECT count(*) FROM callback_count_changes") == changes
+        figures = await store.book_figures(T0, fold=True)
         assert await conn.fetchval("SELECT count(*) FROM callback_count_changes") == 0
         assert await same(conn) == before
         active = [(q, s, n) for q, s, n in before if CallbackState(s) in ACTIVE_STATES]

@@ -21,6 +21,7 @@ class ReportStore(QueueDirectory, Protocol):
         """A contact's id and its newest callbacks; None if no callback was ever written for the number."""
         ...
 
-    async def book_figures(self, now: datetime) -> dict[str, Any]:
+    async def book_figures(self, now: datetime, *, fold: bool = False) -> dict[str, Any]:
         """The operator's figures of the book: {"callbacks": [(queue, state, n)] of the active ones, "due_now":
-        [(queue, n)] due by `now` and not yet offered}, sorted; never a scan of the history."""
+        [(queue, n)] due by `now` and not yet offered}, sorted; never a scan of the history. With `fold` (the
+        daemon's book-figures task only: a write), the kept counts' changes are folded into them first."""

@@ -188,6 +188,7 @@ class Reports:
             raise NotFound(f"no contact {e164}")
         return found[0], e164, found[1]
 
-    async def book_figures(self) -> dict[str, Any]:
-        """The book's figures for the operator's metrics (no principal: the daemon's own reading)."""
-        return await self.store.book_figures(self.clock())
+    async def book_figures(self, *, fold: bool = False) -> dict[str, Any]:
+        """The book's figures for the operator's metrics (no principal: the daemon's own reading, which folds
+        the kept counts; `/healthz` without a daemon only reads)."""
+        return await self.store.book_figures(self.clock(), fold=fold)

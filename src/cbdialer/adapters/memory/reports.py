@@ -94,7 +94,7 @@ class ReportsMixin(MemoryBase):
                       key=lambda c: (c.created_at, c.id), reverse=True)
         return contact_id, [c.callback() for c in mine[:max(limit, 0)]]
 
-    async def book_figures(self, now: datetime) -> dict[str, Any]:
+    async def book_figures(self, now: datetime, *, fold: bool = False) -> dict[str, Any]:
         """Active callbacks by queue and state, and those due by `now` not yet offered, by queue (sorted)."""
         states = Counter((c.queue_id, c.state.value) for c in self._s.callbacks.values() if c.state in ACTIVE)
         due = Counter(c.queue_id for c in self._s.callbacks.values()

@@ -34,9 +34,10 @@ class PostgresReports(StoreBase):
             rows = await conn.fetch(self._q["contact_callbacks"], number, limit)
         return int(contact_id), [callback_from_row(r) for r in rows]
 
-    async def book_figures(self, now: datetime) -> dict[str, Any]:
+    async def book_figures(self, now: datetime, *, fold: bool = False) -> dict[str, Any]:
         async with self._pool.acquire() as conn:
-            await conn.execute(self._q["callback_counts_fold"])  # keeps the changes to read short
+            if fold:
+                await conn.execute(self._q["callback_counts_fold"])  # keeps the changes to read short
             states = await conn.fetch(self._q["book_states"], sorted(ACTIVE_STATES))
             due = await conn.fetch(self._q["book_due_now"], now, sorted(DUE_WAITING_STATES))
         return {"callbacks": sorted((r["queue_id"], r["state"], r["n"]) for r in states),
