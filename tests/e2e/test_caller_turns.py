@@ -208,7 +208,9 @@ async def test_the_agents_preview_plays_the_callers_recording(
         await logged(daemon, event="agi_listening", timeout=20)
         talking = await call_in("+442079460135", "--queue", "--hang-up-after", "300")
         await logged(daemon, event="agent_call_answered", caller_uniqueid=talking, agent=ANSWERING)
-        asking = await call_in("+442079460114", "--queue", "--callback-after", "2", "--record", "3")
+        # 5 s of speech: well past the 1.5 s a recording needs to be kept, should the IVR's prompt lag behind
+        # the simulated caller's timed keys on a busy machine.
+        asking = await call_in("+442079460114", "--queue", "--callback-after", "2", "--record", "5")
         await logged(daemon, event="caller_request_stored", uniqueid=asking, timeout=90)
         [callback] = await caller_callbacks(crash_book)
         assert callback.recording is not None
